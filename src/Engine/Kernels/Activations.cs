@@ -1,0 +1,34 @@
+// Element-wise activation kernels. The ReLU forward pass is TensorPrimitives.Max(x, 0) or fused into the GEMM
+// store; what is here is the backward mask, which needs the forward output (y > 0 exactly where x > 0).
+using System.Runtime.Intrinsics;
+using Cnn.Engine.Kernels.Reference;
+
+namespace Cnn.Engine.Kernels;
+
+/// <summary>SIMD activation kernels.</summary>
+public static class Activations
+{
+    /// <summary>dx[i] = y[i] &gt; 0 ? dy[i] : 0. dx may alias dy.</summary>
+    public static void ReluBackward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
+    {
+        int n = y.Length;
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; i + 16 <= n; i += 16)
+            {
+                Vector512<float> mask = Vector512.GreaterThan(Vector512.Create(y.Slice(i, 16)), Vector512<float>.Zero);
+                Vector512.BitwiseAnd(mask, Vector512.Create(dy.Slice(i, 16))).CopyTo(dx.Slice(i, 16));
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            for (; i + 8 <= n; i += 8)
+            {
+                Vector256<float> mask = Vector256.GreaterThan(Vector256.Create(y.Slice(i, 8)), Vector256<float>.Zero);
+                Vector256.BitwiseAnd(mask, Vector256.Create(dy.Slice(i, 8))).CopyTo(dx.Slice(i, 8));
+            }
+        }
+        ActivationsReference.ReluBackward(y[i..], dy[i..], dx[i..]);
+    }
+}

@@ -1,0 +1,40 @@
+// One Adam step over a contiguous slice of the flat parameter buffer, with Keras's formulation of the bias
+// correction (folded into the step size, epsilon added to sqrt(v) uncorrected):
+//   g = gradientSum / batch;  m += (g - m)(1 - beta1);  v += (g*g - v)(1 - beta2);  w -= alpha * m / (sqrt(v) + eps)
+//   alpha = lr * sqrt(1 - beta2^t) / (1 - beta1^t), computed once per step by the caller.
+// Each lane performs the same IEEE operations in the same order as the scalar reference (no fma), so the
+// result is bit-identical to it.
+using System.Runtime.Intrinsics;
+using Cnn.Engine.Kernels.Reference;
+
+namespace Cnn.Engine.Kernels;
+
+/// <summary>The Adam update kernel.</summary>
+public static class AdamKernel
+{
+    /// <summary>Updates w, m and v in place from the summed gradient of a batch of <paramref name="batch"/> samples.</summary>
+    public static void Update(Span<float> w, Span<float> m, Span<float> v, ReadOnlySpan<float> gradientSum, float batch,
+        float alpha, float beta1, float beta2, float epsilon)
+    {
+        int n = w.Length;
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            Vector512<float> vb = Vector512.Create(batch), vAlpha = Vector512.Create(alpha), vEps = Vector512.Create(epsilon);
+            Vector512<float> oneMinusB1 = Vector512.Create(1f - beta1), oneMinusB2 = Vector512.Create(1f - beta2);
+            for (; i + 16 <= n; i += 16)
+            {
+                Vector512<float> g = Vector512.Create(gradientSum.Slice(i, 16)) / vb;
+                Vector512<float> mi = Vector512.Create(m.Slice(i, 16));
+                Vector512<float> vi = Vector512.Create(v.Slice(i, 16));
+                mi += (g - mi) * oneMinusB1;
+                vi += (g * g - vi) * oneMinusB2;
+                Vector512<float> wi = Vector512.Create(w.Slice(i, 16)) - vAlpha * mi / (Vector512.Sqrt(vi) + vEps);
+                mi.CopyTo(m.Slice(i, 16));
+                vi.CopyTo(v.Slice(i, 16));
+                wi.CopyTo(w.Slice(i, 16));
+            }
+        }
+        AdamReference.Update(w[i..], m[i..], v[i..], gradientSum[i..], batch, alpha, beta1, beta2, epsilon);
+    }
+}

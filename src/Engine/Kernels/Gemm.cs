@@ -1,0 +1,421 @@
+// SIMD GEMM kernels, the engine's workhorse: convolution and dense layers, forward and both backward
+// products, all go through these three functions.
+//
+// "Indirect" GEMM: the rows of A are not a dense matrix but offsets into a buffer, and each row's k range is
+// cut into segments at fixed offsets from the row start. A convolution then needs no im2col copy: for an
+// NHWC image, the taps of one kernel row (kx = 0..kw-1, all input channels) are contiguous in memory, so
+// output pixel m reads segment ky at rows[m] + ky * (width * channels), of length kw * channels, and k runs
+// in the (kh, kw, cin) order of the Keras kernel. A dense layer is one segment of length K at rows[m] = m * K.
+//
+// Summation order is fixed by the shapes alone: every output element starts from its initial value and adds
+// products in ascending k (or m) through fma, exactly like Kernels/Reference/GemmReference, so results are
+// bit-identical to the reference and independent of thread count. The microkernels hold a 6 x 64 tile of C in
+// 24 zmm registers (AVX-512); other widths use 6 x 16 tiles and a scalar tail. Machines without AVX-512 take
+// the reference path (correct, slow): see Numerics.Fingerprint.
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using Cnn.Engine.Kernels.Reference;
+
+namespace Cnn.Engine.Kernels;
+
+/// <summary>SIMD matrix products with indirect rows (see file header).</summary>
+public static unsafe class Gemm
+{
+    private const int Rows = 6;
+
+    /// <summary>True when the AVX-512 kernels run; otherwise the scalar reference is used.</summary>
+    public static bool IsAccelerated => Vector512.IsHardwareAccelerated;
+
+    /// <summary>
+    /// C[i, 0:n] = init + sum_k A(i, k) * B[k, 0:n], optionally followed by max(0, .), where
+    /// A(i, k) = a[rows[i] + segments[k / segmentLength] + k % segmentLength] and B is (K, n) row-major.
+    /// C is (rows.Length, n) row-major. <paramref name="bias"/> has n elements when init is Bias.
+    /// </summary>
+    public static void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<int> rows, ReadOnlySpan<int> segments, int segmentLength,
+        ReadOnlySpan<float> b, int n, Span<float> c, ReadOnlySpan<float> bias, GemmInit init, bool relu)
+    {
+        int m = rows.Length;
+        if (m == 0 || n == 0) return;
+        if (!IsAccelerated)
+        {
+            GemmReference.Multiply(a, rows, segments, segmentLength, b, n, c, bias, init, relu);
+            return;
+        }
+        Span<int> tileRows = stackalloc int[Rows];
+        fixed (float* pa = a, pb = b, pc = c, pBias = bias)
+        fixed (int* pRows = rows, pSeg = segments, pTile = tileRows)
+        {
+            for (int i0 = 0; i0 < m; i0 += Rows)
+            {
+                int valid = Math.Min(Rows, m - i0);
+                // Rows past the end repeat the last valid row: computed, never stored.
+                for (int r = 0; r < Rows; r++) pTile[r] = pRows[i0 + Math.Min(r, valid - 1)];
+                float* c0 = pc + (long)i0 * n;
+                float* c1 = c0 + n * Math.Min(1, valid - 1), c2 = c0 + n * Math.Min(2, valid - 1);
+                float* c3 = c0 + n * Math.Min(3, valid - 1), c4 = c0 + n * Math.Min(4, valid - 1), c5 = c0 + n * Math.Min(5, valid - 1);
+                int col = 0;
+                for (; col + 64 <= n; col += 64)
+                    Kernel6x64(pa, pTile, pSeg, segments.Length, segmentLength, pb + col, n, c0 + col, c1 + col, c2 + col, c3 + col, c4 + col, c5 + col, valid, pBias + col, init, relu);
+                for (; col + 16 <= n; col += 16)
+                    Kernel6x16(pa, pTile, pSeg, segments.Length, segmentLength, pb + col, n, c0 + col, c1 + col, c2 + col, c3 + col, c4 + col, c5 + col, valid, pBias + col, init, relu);
+                if (col < n)
+                    TailColumns(pa, pRows + i0, valid, pSeg, segments.Length, segmentLength, pb, n, pc + (long)i0 * n, pBias, init, relu, col);
+            }
+        }
+    }
+
+    /// <summary>
+    /// dW[k, 0:n] (= or +=) sum over i of A(i, k) * D[i, 0:n], with A indexed as in <see cref="Multiply"/> and D
+    /// (rows.Length, n) row-major; dW is (K, n) row-major. The sum runs over i in ascending order.
+    /// </summary>
+    public static void MultiplyTransposedA(ReadOnlySpan<float> a, ReadOnlySpan<int> rows, ReadOnlySpan<int> segments, int segmentLength,
+        ReadOnlySpan<float> d, int n, Span<float> c, bool accumulate)
+    {
+        int m = rows.Length;
+        if (n == 0) return;
+        if (!IsAccelerated || m == 0)
+        {
+            GemmReference.MultiplyTransposedA(a, rows, segments, segmentLength, d, n, c, accumulate);
+            return;
+        }
+        Span<int> kIndex = stackalloc int[Rows];
+        fixed (float* pa = a, pd = d, pc = c)
+        fixed (int* pRows = rows, pk = kIndex)
+        {
+            for (int s = 0; s < segments.Length; s++)
+            {
+                for (int j0 = 0; j0 < segmentLength; j0 += Rows)
+                {
+                    int valid = Math.Min(Rows, segmentLength - j0);
+                    for (int r = 0; r < Rows; r++) pk[r] = segments[s] + j0 + Math.Min(r, valid - 1);
+                    float* c0 = pc + (long)(s * segmentLength + j0) * n;
+                    float* c1 = c0 + n * Math.Min(1, valid - 1), c2 = c0 + n * Math.Min(2, valid - 1);
+                    float* c3 = c0 + n * Math.Min(3, valid - 1), c4 = c0 + n * Math.Min(4, valid - 1), c5 = c0 + n * Math.Min(5, valid - 1);
+                    int col = 0;
+                    for (; col + 64 <= n; col += 64)
+                        KernelAtB6x64(pa, pRows, m, pk, pd + col, n, c0 + col, c1 + col, c2 + col, c3 + col, c4 + col, c5 + col, valid, accumulate);
+                    for (; col + 16 <= n; col += 16)
+                        KernelAtB6x16(pa, pRows, m, pk, pd + col, n, c0 + col, c1 + col, c2 + col, c3 + col, c4 + col, c5 + col, valid, accumulate);
+                    for (; col < n; col++)
+                        for (int r = 0; r < valid; r++)
+                        {
+                            float* dst = c0 + (long)r * n + col;
+                            float acc = accumulate ? *dst : 0f;
+                            for (int i = 0; i < m; i++) acc = MathF.FusedMultiplyAdd(pa[pRows[i] + pk[r]], pd[(long)i * n + col], acc);
+                            *dst = acc;
+                        }
+                }
+            }
+        }
+    }
+
+    /// <summary>sums[col] = sum over i ascending of D[i, col], for D (m, n) row-major: the bias gradient.</summary>
+    public static void ColumnSums(ReadOnlySpan<float> d, int m, int n, Span<float> sums)
+    {
+        sums[..n].Clear();
+        for (int i = 0; i < m; i++)
+            System.Numerics.Tensors.TensorPrimitives.Add(sums[..n], d.Slice(i * n, n), sums[..n]);
+    }
+
+    /// <summary>
+    /// x[rows[i] + segments[s] + j] += cols[i, s * segmentLength + j], rows in ascending order: the adjoint of the
+    /// indirect read (col2im), used for the input gradient of a convolution.
+    /// </summary>
+    public static void ScatterAddRows(ReadOnlySpan<float> cols, ReadOnlySpan<int> rows, ReadOnlySpan<int> segments, int segmentLength, Span<float> x)
+    {
+        int k = segments.Length * segmentLength;
+        for (int i = 0; i < rows.Length; i++)
+            for (int s = 0; s < segments.Length; s++)
+            {
+                Span<float> dst = x.Slice(rows[i] + segments[s], segmentLength);
+                System.Numerics.Tensors.TensorPrimitives.Add(dst, cols.Slice(i * k + s * segmentLength, segmentLength), dst);
+            }
+    }
+
+    private static void TailColumns(float* a, int* rows, int valid, int* segments, int segmentCount, int segmentLength,
+        float* b, int n, float* c, float* bias, GemmInit init, bool relu, int firstColumn)
+    {
+        for (int r = 0; r < valid; r++)
+            for (int col = firstColumn; col < n; col++)
+            {
+                float acc = init switch { GemmInit.Zero => 0f, GemmInit.Bias => bias[col], _ => c[(long)r * n + col] };
+                int k = 0;
+                for (int s = 0; s < segmentCount; s++)
+                {
+                    float* ap = a + rows[r] + segments[s];
+                    for (int j = 0; j < segmentLength; j++, k++) acc = MathF.FusedMultiplyAdd(ap[j], b[(long)k * n + col], acc);
+                }
+                c[(long)r * n + col] = relu ? MathF.Max(acc, 0f) : acc;
+            }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Start(GemmInit init, float* c, float* bias) => init switch
+    {
+        GemmInit.Zero => Vector512<float>.Zero,
+        GemmInit.Bias => Vector512.Load(bias),
+        _ => Vector512.Load(c),
+    };
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Activate(Vector512<float> v, bool relu) => relu ? Vector512.Max(v, Vector512<float>.Zero) : v;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store4(float* c, bool relu, Vector512<float> v0, Vector512<float> v1, Vector512<float> v2, Vector512<float> v3)
+    {
+        Activate(v0, relu).Store(c);
+        Activate(v1, relu).Store(c + 16);
+        Activate(v2, relu).Store(c + 32);
+        Activate(v3, relu).Store(c + 48);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store1(float* c, bool relu, Vector512<float> v0) => Activate(v0, relu).Store(c);
+
+    // C[6 rows, 64 columns] of the indirect GEMM: 6 x 4 accumulators held in zmm registers for the whole k loop.
+    private static void Kernel6x64(float* a, int* rowOffsets, int* segments, int segmentCount, int segmentLength,
+        float* b, int n, float* c0Ptr, float* c1Ptr, float* c2Ptr, float* c3Ptr, float* c4Ptr, float* c5Ptr,
+        int rowsValid, float* bias, GemmInit init, bool relu)
+    {
+            Vector512<float> c00 = Start(init, c0Ptr + 0, bias + 0);
+            Vector512<float> c01 = Start(init, c0Ptr + 16, bias + 16);
+            Vector512<float> c02 = Start(init, c0Ptr + 32, bias + 32);
+            Vector512<float> c03 = Start(init, c0Ptr + 48, bias + 48);
+            Vector512<float> c10 = Start(init, c1Ptr + 0, bias + 0);
+            Vector512<float> c11 = Start(init, c1Ptr + 16, bias + 16);
+            Vector512<float> c12 = Start(init, c1Ptr + 32, bias + 32);
+            Vector512<float> c13 = Start(init, c1Ptr + 48, bias + 48);
+            Vector512<float> c20 = Start(init, c2Ptr + 0, bias + 0);
+            Vector512<float> c21 = Start(init, c2Ptr + 16, bias + 16);
+            Vector512<float> c22 = Start(init, c2Ptr + 32, bias + 32);
+            Vector512<float> c23 = Start(init, c2Ptr + 48, bias + 48);
+            Vector512<float> c30 = Start(init, c3Ptr + 0, bias + 0);
+            Vector512<float> c31 = Start(init, c3Ptr + 16, bias + 16);
+            Vector512<float> c32 = Start(init, c3Ptr + 32, bias + 32);
+            Vector512<float> c33 = Start(init, c3Ptr + 48, bias + 48);
+            Vector512<float> c40 = Start(init, c4Ptr + 0, bias + 0);
+            Vector512<float> c41 = Start(init, c4Ptr + 16, bias + 16);
+            Vector512<float> c42 = Start(init, c4Ptr + 32, bias + 32);
+            Vector512<float> c43 = Start(init, c4Ptr + 48, bias + 48);
+            Vector512<float> c50 = Start(init, c5Ptr + 0, bias + 0);
+            Vector512<float> c51 = Start(init, c5Ptr + 16, bias + 16);
+            Vector512<float> c52 = Start(init, c5Ptr + 32, bias + 32);
+            Vector512<float> c53 = Start(init, c5Ptr + 48, bias + 48);
+            Vector512<float> x;
+            float* bk = b;
+            for (int s = 0; s < segmentCount; s++)
+            {
+                float* a0 = a + rowOffsets[0] + segments[s], a1 = a + rowOffsets[1] + segments[s], a2 = a + rowOffsets[2] + segments[s];
+                float* a3 = a + rowOffsets[3] + segments[s], a4 = a + rowOffsets[4] + segments[s], a5 = a + rowOffsets[5] + segments[s];
+                for (int j = 0; j < segmentLength; j++, bk += n)
+                {
+                    Vector512<float> b0 = Vector512.Load(bk + 0);
+                    Vector512<float> b1 = Vector512.Load(bk + 16);
+                    Vector512<float> b2 = Vector512.Load(bk + 32);
+                    Vector512<float> b3 = Vector512.Load(bk + 48);
+                    x = Vector512.Create(a0[j]);
+                    c00 = Vector512.FusedMultiplyAdd(x, b0, c00);
+                    c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
+                    c02 = Vector512.FusedMultiplyAdd(x, b2, c02);
+                    c03 = Vector512.FusedMultiplyAdd(x, b3, c03);
+                    x = Vector512.Create(a1[j]);
+                    c10 = Vector512.FusedMultiplyAdd(x, b0, c10);
+                    c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
+                    c12 = Vector512.FusedMultiplyAdd(x, b2, c12);
+                    c13 = Vector512.FusedMultiplyAdd(x, b3, c13);
+                    x = Vector512.Create(a2[j]);
+                    c20 = Vector512.FusedMultiplyAdd(x, b0, c20);
+                    c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
+                    c22 = Vector512.FusedMultiplyAdd(x, b2, c22);
+                    c23 = Vector512.FusedMultiplyAdd(x, b3, c23);
+                    x = Vector512.Create(a3[j]);
+                    c30 = Vector512.FusedMultiplyAdd(x, b0, c30);
+                    c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
+                    c32 = Vector512.FusedMultiplyAdd(x, b2, c32);
+                    c33 = Vector512.FusedMultiplyAdd(x, b3, c33);
+                    x = Vector512.Create(a4[j]);
+                    c40 = Vector512.FusedMultiplyAdd(x, b0, c40);
+                    c41 = Vector512.FusedMultiplyAdd(x, b1, c41);
+                    c42 = Vector512.FusedMultiplyAdd(x, b2, c42);
+                    c43 = Vector512.FusedMultiplyAdd(x, b3, c43);
+                    x = Vector512.Create(a5[j]);
+                    c50 = Vector512.FusedMultiplyAdd(x, b0, c50);
+                    c51 = Vector512.FusedMultiplyAdd(x, b1, c51);
+                    c52 = Vector512.FusedMultiplyAdd(x, b2, c52);
+                    c53 = Vector512.FusedMultiplyAdd(x, b3, c53);
+                }
+            }
+            if (rowsValid > 0) Store4(c0Ptr, relu, c00, c01, c02, c03);
+            if (rowsValid > 1) Store4(c1Ptr, relu, c10, c11, c12, c13);
+            if (rowsValid > 2) Store4(c2Ptr, relu, c20, c21, c22, c23);
+            if (rowsValid > 3) Store4(c3Ptr, relu, c30, c31, c32, c33);
+            if (rowsValid > 4) Store4(c4Ptr, relu, c40, c41, c42, c43);
+            if (rowsValid > 5) Store4(c5Ptr, relu, c50, c51, c52, c53);
+    }
+
+
+    // dW[6 k-rows, 64 columns] += sum over m of A(m, k) * D[m, :]: 6 x 4 accumulators, m ascending.
+    private static void KernelAtB6x64(float* a, int* rows, int m, int* kIndex, float* d, int n,
+        float* c0Ptr, float* c1Ptr, float* c2Ptr, float* c3Ptr, float* c4Ptr, float* c5Ptr, int rowsValid, bool accumulate)
+    {
+        GemmInit init = accumulate ? GemmInit.Accumulate : GemmInit.Zero;
+        float* bias = null;
+        const bool relu = false;
+            Vector512<float> c00 = Start(init, c0Ptr + 0, bias + 0);
+            Vector512<float> c01 = Start(init, c0Ptr + 16, bias + 16);
+            Vector512<float> c02 = Start(init, c0Ptr + 32, bias + 32);
+            Vector512<float> c03 = Start(init, c0Ptr + 48, bias + 48);
+            Vector512<float> c10 = Start(init, c1Ptr + 0, bias + 0);
+            Vector512<float> c11 = Start(init, c1Ptr + 16, bias + 16);
+            Vector512<float> c12 = Start(init, c1Ptr + 32, bias + 32);
+            Vector512<float> c13 = Start(init, c1Ptr + 48, bias + 48);
+            Vector512<float> c20 = Start(init, c2Ptr + 0, bias + 0);
+            Vector512<float> c21 = Start(init, c2Ptr + 16, bias + 16);
+            Vector512<float> c22 = Start(init, c2Ptr + 32, bias + 32);
+            Vector512<float> c23 = Start(init, c2Ptr + 48, bias + 48);
+            Vector512<float> c30 = Start(init, c3Ptr + 0, bias + 0);
+            Vector512<float> c31 = Start(init, c3Ptr + 16, bias + 16);
+            Vector512<float> c32 = Start(init, c3Ptr + 32, bias + 32);
+            Vector512<float> c33 = Start(init, c3Ptr + 48, bias + 48);
+            Vector512<float> c40 = Start(init, c4Ptr + 0, bias + 0);
+            Vector512<float> c41 = Start(init, c4Ptr + 16, bias + 16);
+            Vector512<float> c42 = Start(init, c4Ptr + 32, bias + 32);
+            Vector512<float> c43 = Start(init, c4Ptr + 48, bias + 48);
+            Vector512<float> c50 = Start(init, c5Ptr + 0, bias + 0);
+            Vector512<float> c51 = Start(init, c5Ptr + 16, bias + 16);
+            Vector512<float> c52 = Start(init, c5Ptr + 32, bias + 32);
+            Vector512<float> c53 = Start(init, c5Ptr + 48, bias + 48);
+            Vector512<float> x;
+            int k0 = kIndex[0], k1 = kIndex[1], k2 = kIndex[2], k3 = kIndex[3], k4 = kIndex[4], k5 = kIndex[5];
+            float* bk = d;
+            for (int i = 0; i < m; i++, bk += n)
+            {
+                    float* ap = a + rows[i];
+                    Vector512<float> b0 = Vector512.Load(bk + 0);
+                    Vector512<float> b1 = Vector512.Load(bk + 16);
+                    Vector512<float> b2 = Vector512.Load(bk + 32);
+                    Vector512<float> b3 = Vector512.Load(bk + 48);
+                    x = Vector512.Create(ap[k0]);
+                    c00 = Vector512.FusedMultiplyAdd(x, b0, c00);
+                    c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
+                    c02 = Vector512.FusedMultiplyAdd(x, b2, c02);
+                    c03 = Vector512.FusedMultiplyAdd(x, b3, c03);
+                    x = Vector512.Create(ap[k1]);
+                    c10 = Vector512.FusedMultiplyAdd(x, b0, c10);
+                    c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
+                    c12 = Vector512.FusedMultiplyAdd(x, b2, c12);
+                    c13 = Vector512.FusedMultiplyAdd(x, b3, c13);
+                    x = Vector512.Create(ap[k2]);
+                    c20 = Vector512.FusedMultiplyAdd(x, b0, c20);
+                    c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
+                    c22 = Vector512.FusedMultiplyAdd(x, b2, c22);
+                    c23 = Vector512.FusedMultiplyAdd(x, b3, c23);
+                    x = Vector512.Create(ap[k3]);
+                    c30 = Vector512.FusedMultiplyAdd(x, b0, c30);
+                    c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
+                    c32 = Vector512.FusedMultiplyAdd(x, b2, c32);
+                    c33 = Vector512.FusedMultiplyAdd(x, b3, c33);
+                    x = Vector512.Create(ap[k4]);
+                    c40 = Vector512.FusedMultiplyAdd(x, b0, c40);
+                    c41 = Vector512.FusedMultiplyAdd(x, b1, c41);
+                    c42 = Vector512.FusedMultiplyAdd(x, b2, c42);
+                    c43 = Vector512.FusedMultiplyAdd(x, b3, c43);
+                    x = Vector512.Create(ap[k5]);
+                    c50 = Vector512.FusedMultiplyAdd(x, b0, c50);
+                    c51 = Vector512.FusedMultiplyAdd(x, b1, c51);
+                    c52 = Vector512.FusedMultiplyAdd(x, b2, c52);
+                    c53 = Vector512.FusedMultiplyAdd(x, b3, c53);
+            }
+            if (rowsValid > 0) Store4(c0Ptr, relu, c00, c01, c02, c03);
+            if (rowsValid > 1) Store4(c1Ptr, relu, c10, c11, c12, c13);
+            if (rowsValid > 2) Store4(c2Ptr, relu, c20, c21, c22, c23);
+            if (rowsValid > 3) Store4(c3Ptr, relu, c30, c31, c32, c33);
+            if (rowsValid > 4) Store4(c4Ptr, relu, c40, c41, c42, c43);
+            if (rowsValid > 5) Store4(c5Ptr, relu, c50, c51, c52, c53);
+    }
+
+
+    // C[6 rows, 16 columns] of the indirect GEMM: 6 x 1 accumulators held in zmm registers for the whole k loop.
+    private static void Kernel6x16(float* a, int* rowOffsets, int* segments, int segmentCount, int segmentLength,
+        float* b, int n, float* c0Ptr, float* c1Ptr, float* c2Ptr, float* c3Ptr, float* c4Ptr, float* c5Ptr,
+        int rowsValid, float* bias, GemmInit init, bool relu)
+    {
+            Vector512<float> c00 = Start(init, c0Ptr + 0, bias + 0);
+            Vector512<float> c10 = Start(init, c1Ptr + 0, bias + 0);
+            Vector512<float> c20 = Start(init, c2Ptr + 0, bias + 0);
+            Vector512<float> c30 = Start(init, c3Ptr + 0, bias + 0);
+            Vector512<float> c40 = Start(init, c4Ptr + 0, bias + 0);
+            Vector512<float> c50 = Start(init, c5Ptr + 0, bias + 0);
+            Vector512<float> x;
+            float* bk = b;
+            for (int s = 0; s < segmentCount; s++)
+            {
+                float* a0 = a + rowOffsets[0] + segments[s], a1 = a + rowOffsets[1] + segments[s], a2 = a + rowOffsets[2] + segments[s];
+                float* a3 = a + rowOffsets[3] + segments[s], a4 = a + rowOffsets[4] + segments[s], a5 = a + rowOffsets[5] + segments[s];
+                for (int j = 0; j < segmentLength; j++, bk += n)
+                {
+                    Vector512<float> b0 = Vector512.Load(bk + 0);
+                    x = Vector512.Create(a0[j]);
+                    c00 = Vector512.FusedMultiplyAdd(x, b0, c00);
+                    x = Vector512.Create(a1[j]);
+                    c10 = Vector512.FusedMultiplyAdd(x, b0, c10);
+                    x = Vector512.Create(a2[j]);
+                    c20 = Vector512.FusedMultiplyAdd(x, b0, c20);
+                    x = Vector512.Create(a3[j]);
+                    c30 = Vector512.FusedMultiplyAdd(x, b0, c30);
+                    x = Vector512.Create(a4[j]);
+                    c40 = Vector512.FusedMultiplyAdd(x, b0, c40);
+                    x = Vector512.Create(a5[j]);
+                    c50 = Vector512.FusedMultiplyAdd(x, b0, c50);
+                }
+            }
+            if (rowsValid > 0) Store1(c0Ptr, relu, c00);
+            if (rowsValid > 1) Store1(c1Ptr, relu, c10);
+            if (rowsValid > 2) Store1(c2Ptr, relu, c20);
+            if (rowsValid > 3) Store1(c3Ptr, relu, c30);
+            if (rowsValid > 4) Store1(c4Ptr, relu, c40);
+            if (rowsValid > 5) Store1(c5Ptr, relu, c50);
+    }
+
+
+    // dW[6 k-rows, 16 columns] += sum over m of A(m, k) * D[m, :]: 6 x 1 accumulators, m ascending.
+    private static void KernelAtB6x16(float* a, int* rows, int m, int* kIndex, float* d, int n,
+        float* c0Ptr, float* c1Ptr, float* c2Ptr, float* c3Ptr, float* c4Ptr, float* c5Ptr, int rowsValid, bool accumulate)
+    {
+        GemmInit init = accumulate ? GemmInit.Accumulate : GemmInit.Zero;
+        float* bias = null;
+        const bool relu = false;
+            Vector512<float> c00 = Start(init, c0Ptr + 0, bias + 0);
+            Vector512<float> c10 = Start(init, c1Ptr + 0, bias + 0);
+            Vector512<float> c20 = Start(init, c2Ptr + 0, bias + 0);
+            Vector512<float> c30 = Start(init, c3Ptr + 0, bias + 0);
+            Vector512<float> c40 = Start(init, c4Ptr + 0, bias + 0);
+            Vector512<float> c50 = Start(init, c5Ptr + 0, bias + 0);
+            Vector512<float> x;
+            int k0 = kIndex[0], k1 = kIndex[1], k2 = kIndex[2], k3 = kIndex[3], k4 = kIndex[4], k5 = kIndex[5];
+            float* bk = d;
+            for (int i = 0; i < m; i++, bk += n)
+            {
+                    float* ap = a + rows[i];
+                    Vector512<float> b0 = Vector512.Load(bk + 0);
+                    x = Vector512.Create(ap[k0]);
+                    c00 = Vector512.FusedMultiplyAdd(x, b0, c00);
+                    x = Vector512.Create(ap[k1]);
+                    c10 = Vector512.FusedMultiplyAdd(x, b0, c10);
+                    x = Vector512.Create(ap[k2]);
+                    c20 = Vector512.FusedMultiplyAdd(x, b0, c20);
+                    x = Vector512.Create(ap[k3]);
+                    c30 = Vector512.FusedMultiplyAdd(x, b0, c30);
+                    x = Vector512.Create(ap[k4]);
+                    c40 = Vector512.FusedMultiplyAdd(x, b0, c40);
+                    x = Vector512.Create(ap[k5]);
+                    c50 = Vector512.FusedMultiplyAdd(x, b0, c50);
+            }
+            if (rowsValid > 0) Store1(c0Ptr, relu, c00);
+            if (rowsValid > 1) Store1(c1Ptr, relu, c10);
+            if (rowsValid > 2) Store1(c2Ptr, relu, c20);
+            if (rowsValid > 3) Store1(c3Ptr, relu, c30);
+            if (rowsValid > 4) Store1(c4Ptr, relu, c40);
+            if (rowsValid > 5) Store1(c5Ptr, relu, c50);
+    }
+}

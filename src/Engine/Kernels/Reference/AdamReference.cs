@@ -1,0 +1,20 @@
+// Scalar definition of the Adam step (Keras formulation); see AdamKernel for the formulas.
+namespace Cnn.Engine.Kernels.Reference;
+
+/// <summary>Scalar reference for <see cref="AdamKernel"/>.</summary>
+public static class AdamReference
+{
+    /// <summary>See <see cref="AdamKernel.Update"/>.</summary>
+    public static void Update(Span<float> w, Span<float> m, Span<float> v, ReadOnlySpan<float> gradientSum, float batch,
+        float alpha, float beta1, float beta2, float epsilon)
+    {
+        float oneMinusB1 = 1f - beta1, oneMinusB2 = 1f - beta2;
+        for (int i = 0; i < w.Length; i++)
+        {
+            float g = gradientSum[i] / batch;
+            m[i] += (g - m[i]) * oneMinusB1;
+            v[i] += (g * g - v[i]) * oneMinusB2;
+            w[i] -= alpha * m[i] / (MathF.Sqrt(v[i]) + epsilon);
+        }
+    }
+}

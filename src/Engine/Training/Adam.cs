@@ -1,0 +1,76 @@
+// The optimizer: Adam for trainable slices (Keras defaults and bias correction, see Kernels/AdamKernel.cs),
+// and the moving-average update for BatchNormalization statistics, whose "gradient" slot holds the
+// sample-weighted sum of leaf statistics (Layers/BatchNormalization.cs). One pass over the flat buffer.
+// beta^t is computed by exact binary powering in double rather than Math.Pow, whose last bit may differ
+// between C libraries: the step size must be the same on every node.
+using Cnn.Engine.Kernels;
+using Cnn.Engine.Models;
+
+namespace Cnn.Engine.Training;
+
+/// <summary>Adam (Keras formulation) with its state m, v and the iteration count t.</summary>
+public sealed class Adam
+{
+    private readonly ParameterLayout _layout;
+
+    /// <summary>A fresh optimizer for <paramref name="layout"/>.</summary>
+    public Adam(ParameterLayout layout, float learningRate = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f, float epsilon = 1e-7f)
+    {
+        if (!(learningRate > 0f) || !float.IsFinite(learningRate)) throw new CnnUserException($"--lr must be a positive number, got {learningRate}");
+        _layout = layout;
+        LearningRate = learningRate;
+        Beta1 = beta1;
+        Beta2 = beta2;
+        Epsilon = epsilon;
+        M = new float[layout.Count];
+        V = new float[layout.Count];
+    }
+
+    /// <summary>Step size.</summary>
+    public float LearningRate { get; }
+    /// <summary>First-moment decay.</summary>
+    public float Beta1 { get; }
+    /// <summary>Second-moment decay.</summary>
+    public float Beta2 { get; }
+    /// <summary>Added to sqrt(v).</summary>
+    public float Epsilon { get; }
+    /// <summary>First moments (flat layout; zero for non-trainable slices).</summary>
+    public float[] M { get; }
+    /// <summary>Second moments (flat layout).</summary>
+    public float[] V { get; }
+    /// <summary>Steps taken (Keras's <c>iterations</c>).</summary>
+    public long Iterations { get; set; }
+
+    /// <summary>Applies one step from the summed gradient of a batch of <paramref name="batch"/> samples.</summary>
+    public void Apply(float[] weights, float[] gradientSum, int batch)
+    {
+        long t = ++Iterations;
+        float alpha = (float)(LearningRate * Math.Sqrt(1.0 - Power(Beta2, t)) / (1.0 - Power(Beta1, t)));
+        foreach (ParameterSlice slice in _layout.Slices)
+        {
+            Span<float> w = slice.Of(weights);
+            ReadOnlySpan<float> g = gradientSum.AsSpan(slice.Offset, slice.Size);
+            if (slice.Trainable)
+            {
+                AdamKernel.Update(w, slice.Of(M), slice.Of(V), g, batch, alpha, Beta1, Beta2, Epsilon);
+            }
+            else
+            {
+                float keep = slice.Momentum, take = 1f - slice.Momentum;
+                for (int i = 0; i < w.Length; i++) w[i] = w[i] * keep + g[i] / batch * take;
+            }
+        }
+    }
+
+    /// <summary>b^t by binary powering in double (deterministic on every platform).</summary>
+    public static double Power(double b, long t)
+    {
+        double result = 1.0, factor = b;
+        for (long e = t; e > 0; e >>= 1)
+        {
+            if ((e & 1) != 0) result *= factor;
+            factor *= factor;
+        }
+        return result;
+    }
+}

@@ -1,0 +1,145 @@
+// The fixed summation tree of DESIGN.md's exactness property. A batch of B samples is cut into leaves of
+// `microBatch` samples (the last may be shorter); leaves are summed over a fixed binary tree over leaf ids:
+// a node covering `count` leaves splits into a left child of the largest power of two below `count` and a
+// right child of the rest. Whoever computes a set of whole subtrees sums inside them with Reduce, and whoever
+// completes the root calls Reduce on the subtree sums: the float additions happen in the same order whatever
+// the number of threads, workers or failures, so the bits are the same.
+using System.Numerics.Tensors;
+
+namespace Cnn.Engine.Training;
+
+/// <summary>A node of the reduction tree: leaves [First, First + Count).</summary>
+public readonly record struct TreeNode(int First, int Count)
+{
+    /// <summary>One past the last leaf.</summary>
+    public int End => First + Count;
+
+    /// <inheritdoc/>
+    public override string ToString() => Count == 1 ? $"leaf {First}" : $"leaves {First}..{End - 1}";
+}
+
+/// <summary>The sum of the gradients, loss and correct count of the leaves under one tree node.</summary>
+public sealed class GradientSum
+{
+    /// <summary>A sum over <paramref name="node"/>. The buffer is owned by the sum and may be reused by Reduce.</summary>
+    public GradientSum(TreeNode node, float[] gradients, double lossSum, int correct, int samples)
+    {
+        Node = node;
+        Gradients = gradients;
+        LossSum = lossSum;
+        Correct = correct;
+        Samples = samples;
+    }
+
+    /// <summary>The tree node covered.</summary>
+    public TreeNode Node { get; }
+    /// <summary>Summed gradients (flat parameter layout, not divided by the batch).</summary>
+    public float[] Gradients { get; }
+    /// <summary>Summed loss.</summary>
+    public double LossSum { get; }
+    /// <summary>Correct predictions.</summary>
+    public int Correct { get; }
+    /// <summary>Samples covered.</summary>
+    public int Samples { get; }
+}
+
+/// <summary>The tree and its reduction.</summary>
+public static class GradientTree
+{
+    /// <summary>Leaves in a batch of <paramref name="batch"/> samples.</summary>
+    public static int LeafCount(int batch, int microBatch) => (batch + microBatch - 1) / microBatch;
+
+    /// <summary>Samples [start, start + count) of the batch that leaf <paramref name="leaf"/> covers.</summary>
+    public static (int Start, int Count) LeafSamples(int leaf, int batch, int microBatch)
+    {
+        int start = leaf * microBatch;
+        return (start, Math.Min(microBatch, batch - start));
+    }
+
+    /// <summary>Samples [start, start + count) under <paramref name="node"/>.</summary>
+    public static (int Start, int Count) NodeSamples(TreeNode node, int batch, int microBatch)
+    {
+        int start = node.First * microBatch;
+        return (start, Math.Min(node.Count * microBatch, batch - start));
+    }
+
+    /// <summary>The root over <paramref name="leafCount"/> leaves.</summary>
+    public static TreeNode Root(int leafCount) => new(0, leafCount);
+
+    /// <summary>The two children of an inner node.</summary>
+    public static (TreeNode Left, TreeNode Right) Children(TreeNode node)
+    {
+        if (node.Count < 2) throw new ArgumentException($"{node} is a leaf and has no children.");
+        int left = 1 << (31 - System.Numerics.BitOperations.LeadingZeroCount((uint)(node.Count - 1)));
+        return (new TreeNode(node.First, left), new TreeNode(node.First + left, node.Count - left));
+    }
+
+    /// <summary>True when <paramref name="node"/> is a node of the tree over <paramref name="leafCount"/> leaves.</summary>
+    public static bool IsNode(TreeNode node, int leafCount)
+    {
+        TreeNode at = Root(leafCount);
+        while (true)
+        {
+            if (at == node) return true;
+            if (at.Count < 2 || node.First < at.First || node.End > at.End) return false;
+            var (left, right) = Children(at);
+            at = node.First < right.First ? left : right;
+        }
+    }
+
+    /// <summary>
+    /// Cuts the tree into at least <paramref name="pieces"/> whole subtrees (fewer only when there are fewer
+    /// leaves), by splitting the largest subtree first; the result is in leaf order.
+    /// </summary>
+    public static List<TreeNode> Cut(int leafCount, int pieces)
+    {
+        var nodes = new List<TreeNode> { Root(leafCount) };
+        while (nodes.Count < pieces)
+        {
+            int widest = 0;
+            for (int i = 1; i < nodes.Count; i++) if (nodes[i].Count > nodes[widest].Count) widest = i;
+            if (nodes[widest].Count < 2) break;
+            var (left, right) = Children(nodes[widest]);
+            nodes[widest] = left;
+            nodes.Insert(widest + 1, right);
+        }
+        return nodes;
+    }
+
+    /// <summary>
+    /// Sums <paramref name="parts"/>, which must be nodes of the tree over <paramref name="leafCount"/> leaves that
+    /// exactly cover <paramref name="target"/>, in tree order. Buffers of the parts may be overwritten. Throws
+    /// ArgumentException when the parts overlap, miss leaves or are not tree nodes.
+    /// </summary>
+    public static GradientSum Reduce(IReadOnlyList<GradientSum> parts, int leafCount, TreeNode? target = null)
+    {
+        TreeNode root = target ?? Root(leafCount);
+        var byNode = new Dictionary<TreeNode, GradientSum>(parts.Count);
+        foreach (GradientSum part in parts)
+        {
+            if (!IsNode(part.Node, leafCount)) throw new ArgumentException($"{part.Node} is not a node of the tree over {leafCount} leaves.");
+            if (!byNode.TryAdd(part.Node, part)) throw new ArgumentException($"{part.Node} was given twice.");
+        }
+        int used = 0;
+        GradientSum result = Combine(root, byNode, ref used);
+        if (used != parts.Count) throw new ArgumentException($"the parts overlap: {parts.Count - used} of them lie inside others.");
+        return result;
+    }
+
+    private static GradientSum Combine(TreeNode node, Dictionary<TreeNode, GradientSum> byNode, ref int used)
+    {
+        if (byNode.TryGetValue(node, out GradientSum? part))
+        {
+            used++;
+            return part;
+        }
+        if (node.Count < 2) throw new ArgumentException($"no contribution covers {node}.");
+        var (leftNode, rightNode) = Children(node);
+        GradientSum left = Combine(leftNode, byNode, ref used);
+        GradientSum right = Combine(rightNode, byNode, ref used);
+        if (left.Gradients.Length != right.Gradients.Length)
+            throw new ArgumentException($"{leftNode} has {left.Gradients.Length} gradients but {rightNode} has {right.Gradients.Length}.");
+        TensorPrimitives.Add(left.Gradients, right.Gradients, left.Gradients);
+        return new GradientSum(node, left.Gradients, left.LossSum + right.LossSum, left.Correct + right.Correct, left.Samples + right.Samples);
+    }
+}

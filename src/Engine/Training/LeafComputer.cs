@@ -1,0 +1,110 @@
+// Computes whole subtrees of a batch on a team of threads: every leaf on one thread (forward and backward
+// through that thread's ModelRunner, into the leaf's own gradient buffer), then each subtree summed in tree
+// order. The local trainer asks for the root; a cluster worker asks for the subtrees it was assigned. Both
+// get the same bits for the same subtree. Also runs evaluation and prediction over chunks, in parallel.
+//
+// Buffers: one gradient buffer per leaf, kept between calls. Results of Compute are views of them and stay
+// valid until the next Compute call.
+using Cnn.Engine.Data;
+using Cnn.Engine.Models;
+
+namespace Cnn.Engine.Training;
+
+/// <summary>Parallel leaf computation, evaluation and prediction for one model (see file header).</summary>
+public sealed class LeafComputer : IDisposable
+{
+    /// <summary>Samples per evaluation or prediction chunk (one chunk per thread at a time).</summary>
+    public const int ChunkSize = 32;
+
+    private readonly ThreadTeam _team;
+    private readonly ModelRunner[] _runners;
+    private readonly List<float[]> _leafBuffers = [];
+
+    /// <summary>A computer for <paramref name="model"/> on <paramref name="threads"/> threads.</summary>
+    public LeafComputer(Model model, int threads, int microBatch)
+    {
+        if (microBatch <= 0) throw new CnnUserException($"--micro-batch must be positive, got {microBatch}");
+        Model = model;
+        MicroBatch = microBatch;
+        _team = new ThreadTeam(threads);
+        _runners = Enumerable.Range(0, threads).Select(_ => new ModelRunner(model, Math.Max(microBatch, ChunkSize))).ToArray();
+    }
+
+    /// <summary>The model.</summary>
+    public Model Model { get; }
+    /// <summary>Samples per leaf.</summary>
+    public int MicroBatch { get; }
+    /// <summary>Threads used.</summary>
+    public int Threads => _team.Size;
+
+    /// <summary>
+    /// The gradient sums of <paramref name="subtrees"/> of the batch <paramref name="batchIds"/> (global sample ids,
+    /// in batch order). Valid until the next call.
+    /// </summary>
+    public IReadOnlyList<GradientSum> Compute(float[] weights, IDataSource data, int[] batchIds, IReadOnlyList<TreeNode> subtrees, long step, ulong seed)
+    {
+        int leafCount = GradientTree.LeafCount(batchIds.Length, MicroBatch);
+        var leaves = new List<int>();
+        foreach (TreeNode node in subtrees)
+        {
+            if (!GradientTree.IsNode(node, leafCount)) throw new ArgumentException($"{node} is not a node of the tree over {leafCount} leaves");
+            for (int leaf = node.First; leaf < node.End; leaf++) leaves.Add(leaf);
+        }
+        while (_leafBuffers.Count < leafCount) _leafBuffers.Add(new float[Model.Parameters.Count]);
+        var sums = new GradientSum[leaves.Count];
+        _team.Run(leaves.Count, (item, member) =>
+        {
+            int leaf = leaves[item];
+            var (start, count) = GradientTree.LeafSamples(leaf, batchIds.Length, MicroBatch);
+            float[] gradients = _leafBuffers[leaf];
+            LossAndAccuracy r = _runners[member].TrainLeaf(weights, data, batchIds.AsSpan(start, count), gradients, step, seed);
+            sums[item] = new GradientSum(new TreeNode(leaf, 1), gradients, r.LossSum, r.Correct, r.Samples);
+        });
+        var results = new List<GradientSum>(subtrees.Count);
+        int at = 0;
+        foreach (TreeNode node in subtrees)
+        {
+            results.Add(GradientTree.Reduce(new ArraySegment<GradientSum>(sums, at, node.Count), leafCount, node));
+            at += node.Count;
+        }
+        return results;
+    }
+
+    /// <summary>Inference-mode loss and accuracy over <paramref name="ids"/>, summed chunk by chunk in order.</summary>
+    public LossAndAccuracy Evaluate(float[] weights, IDataSource data, int[] ids)
+    {
+        int chunks = (ids.Length + ChunkSize - 1) / ChunkSize;
+        var results = new LossAndAccuracy[chunks];
+        _team.Run(chunks, (chunk, member) =>
+        {
+            int start = chunk * ChunkSize;
+            results[chunk] = _runners[member].Evaluate(weights, data, ids.AsSpan(start, Math.Min(ChunkSize, ids.Length - start)));
+        });
+        double loss = 0;
+        int correct = 0;
+        foreach (LossAndAccuracy r in results)
+        {
+            loss += r.LossSum;
+            correct += r.Correct;
+        }
+        return new LossAndAccuracy(loss, correct, ids.Length);
+    }
+
+    /// <summary>Class probabilities (batch, classes) for inputs x (batch, input size).</summary>
+    public void Predict(float[] weights, float[] x, int batch, float[] probabilities)
+    {
+        int inSize = Model.InputShape.Size, classes = Model.Classes;
+        int chunks = (batch + ChunkSize - 1) / ChunkSize;
+        _team.Run(chunks, (chunk, member) =>
+        {
+            int start = chunk * ChunkSize, count = Math.Min(ChunkSize, batch - start);
+            _runners[member].Predict(weights, x.AsSpan(start * inSize, count * inSize), count, probabilities.AsSpan(start * classes, count * classes));
+        });
+    }
+
+    /// <summary>The runner of the calling thread, for single-sample work such as feature maps.</summary>
+    public ModelRunner MainRunner => _runners[0];
+
+    /// <inheritdoc/>
+    public void Dispose() => _team.Dispose();
+}

@@ -1,0 +1,89 @@
+// A fixed team of threads that runs numbered work items, each item on exactly one thread. The calling thread
+// is member 0, so --threads 1 runs everything inline. Thread-owned state (a ModelRunner per member) is indexed
+// by member number. Items are claimed in order with an atomic counter; which thread runs which item does not
+// affect any result (each item writes its own buffer).
+namespace Cnn.Engine.Training;
+
+/// <summary>A fixed set of threads running indexed items (see file header).</summary>
+public sealed class ThreadTeam : IDisposable
+{
+    private readonly Thread[] _threads;
+    private readonly SemaphoreSlim[] _start;
+    private readonly CountdownEvent _done;
+    private Action<int, int>? _work;
+    private int _itemCount, _next;
+    private volatile bool _stopping;
+    private Exception? _failure;
+
+    /// <summary>A team of <paramref name="size"/> members (the caller plus size - 1 threads).</summary>
+    public ThreadTeam(int size)
+    {
+        if (size < 1) throw new ArgumentOutOfRangeException(nameof(size), size, "a team needs at least one thread");
+        Size = size;
+        _threads = new Thread[size - 1];
+        _start = new SemaphoreSlim[size - 1];
+        _done = new CountdownEvent(1);
+        for (int i = 0; i < _threads.Length; i++)
+        {
+            int member = i + 1;
+            _start[i] = new SemaphoreSlim(0);
+            _threads[i] = new Thread(() => Loop(member)) { IsBackground = true, Name = $"cnn-team-{member}" };
+            _threads[i].Start();
+        }
+    }
+
+    /// <summary>Number of members.</summary>
+    public int Size { get; }
+
+    /// <summary>Runs work(item, member) for items 0..count-1 and returns when all are done.</summary>
+    public void Run(int count, Action<int, int> work)
+    {
+        _work = work;
+        _itemCount = count;
+        _next = 0;
+        _failure = null;
+        int helpers = Math.Min(_threads.Length, Math.Max(0, count - 1));
+        _done.Reset(helpers + 1);
+        for (int i = 0; i < helpers; i++) _start[i].Release();
+        Drain(0);
+        _done.Signal();
+        _done.Wait();
+        _work = null;
+        if (_failure is not null) throw new AggregateException("a team thread failed", _failure);
+    }
+
+    private void Loop(int member)
+    {
+        while (true)
+        {
+            _start[member - 1].Wait();
+            if (_stopping) return;
+            Drain(member);
+            _done.Signal();
+        }
+    }
+
+    private void Drain(int member)
+    {
+        try
+        {
+            int item;
+            while ((item = Interlocked.Increment(ref _next) - 1) < _itemCount) _work!(item, member);
+        }
+        catch (Exception e)
+        {
+            _failure = e;
+            Interlocked.Exchange(ref _next, int.MaxValue / 2);
+        }
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        _stopping = true;
+        foreach (SemaphoreSlim s in _start) s.Release();
+        foreach (Thread t in _threads) t.Join();
+        foreach (SemaphoreSlim s in _start) s.Dispose();
+        _done.Dispose();
+    }
+}
