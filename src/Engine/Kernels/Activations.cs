@@ -1,5 +1,6 @@
 // Element-wise activation kernels. The ReLU forward pass is TensorPrimitives.Max(x, 0) or fused into the GEMM
 // store; what is here is the backward mask, which needs the forward output (y > 0 exactly where x > 0).
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using Cnn.Engine.Kernels.Reference;
 
@@ -9,6 +10,7 @@ namespace Cnn.Engine.Kernels;
 public static class Activations
 {
     /// <summary>dx[i] = y[i] &gt; 0 ? dy[i] : 0. dx may alias dy.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ReluBackward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
     {
         int n = y.Length;

@@ -4,6 +4,7 @@
 //   alpha = lr * sqrt(1 - beta2^t) / (1 - beta1^t), computed once per step by the caller.
 // Each lane performs the same IEEE operations in the same order as the scalar reference (no fma), so the
 // result is bit-identical to it.
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using Cnn.Engine.Kernels.Reference;
 
@@ -13,6 +14,7 @@ namespace Cnn.Engine.Kernels;
 public static class AdamKernel
 {
     /// <summary>Updates w, m and v in place from the summed gradient of a batch of <paramref name="batch"/> samples.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Update(Span<float> w, Span<float> m, Span<float> v, ReadOnlySpan<float> gradientSum, float batch,
         float alpha, float beta1, float beta2, float epsilon)
     {

@@ -10,7 +10,7 @@
 // Summation order is fixed by the shapes alone: every output element starts from its initial value and adds
 // products in ascending k (or m) through fma, exactly like Kernels/Reference/GemmReference, so results are
 // bit-identical to the reference and independent of thread count. The microkernels hold a 6 x 64 tile of C in
-// 24 zmm registers (AVX-512); other widths use 6 x 16 tiles and a scalar tail. Machines without AVX-512 take
+// 24 zmm registers (AVX-512); narrower column blocks use 6 x 32 and 6 x 16 tiles, and a scalar tail. Machines without AVX-512 take
 // the reference path (correct, slow): see Numerics.Fingerprint.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
@@ -22,6 +22,7 @@ namespace Cnn.Engine.Kernels;
 public static unsafe class Gemm
 {
     private const int Rows = 6;
+    private const int TransposedChunk = 64;
 
     /// <summary>True when the AVX-512 kernels run; otherwise the scalar reference is used.</summary>
     public static bool IsAccelerated => Vector512.IsHardwareAccelerated;
@@ -31,6 +32,7 @@ public static unsafe class Gemm
     /// A(i, k) = a[rows[i] + segments[k / segmentLength] + k % segmentLength] and B is (K, n) row-major.
     /// C is (rows.Length, n) row-major. <paramref name="bias"/> has n elements when init is Bias.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<int> rows, ReadOnlySpan<int> segments, int segmentLength,
         ReadOnlySpan<float> b, int n, Span<float> c, ReadOnlySpan<float> bias, GemmInit init, bool relu)
     {
@@ -41,26 +43,37 @@ public static unsafe class Gemm
             GemmReference.Multiply(a, rows, segments, segmentLength, b, n, c, bias, init, relu);
             return;
         }
-        Span<int> tileRows = stackalloc int[Rows];
+        Span<int> tileRows = stackalloc int[Rows * ((m + Rows - 1) / Rows)];
         fixed (float* pa = a, pb = b, pc = c, pBias = bias)
-        fixed (int* pRows = rows, pSeg = segments, pTile = tileRows)
+        fixed (int* pRows = rows, pSeg = segments, pTiles = tileRows)
         {
-            for (int i0 = 0; i0 < m; i0 += Rows)
-            {
-                int valid = Math.Min(Rows, m - i0);
-                // Rows past the end repeat the last valid row: computed, never stored.
-                for (int r = 0; r < Rows; r++) pTile[r] = pRows[i0 + Math.Min(r, valid - 1)];
-                float* c0 = pc + (long)i0 * n;
-                float* c1 = c0 + n * Math.Min(1, valid - 1), c2 = c0 + n * Math.Min(2, valid - 1);
-                float* c3 = c0 + n * Math.Min(3, valid - 1), c4 = c0 + n * Math.Min(4, valid - 1), c5 = c0 + n * Math.Min(5, valid - 1);
-                int col = 0;
-                for (; col + 64 <= n; col += 64)
-                    Kernel6x64(pa, pTile, pSeg, segments.Length, segmentLength, pb + col, n, c0 + col, c1 + col, c2 + col, c3 + col, c4 + col, c5 + col, valid, pBias + col, init, relu);
-                for (; col + 16 <= n; col += 16)
-                    Kernel6x16(pa, pTile, pSeg, segments.Length, segmentLength, pb + col, n, c0 + col, c1 + col, c2 + col, c3 + col, c4 + col, c5 + col, valid, pBias + col, init, relu);
-                if (col < n)
-                    TailColumns(pa, pRows + i0, valid, pSeg, segments.Length, segmentLength, pb, n, pc + (long)i0 * n, pBias, init, relu, col);
-            }
+            // Rows past the end repeat the last valid row: computed, never stored.
+            for (int t = 0; t < tileRows.Length; t++) pTiles[t] = pRows[Math.Min(t, m - 1)];
+            // Column blocks outermost: one block of B (K x 64) is reused by every row tile while it is in cache.
+            int col = 0;
+            for (; col + 64 <= n; col += 64) RowTiles(64, pa, pTiles, m, pSeg, segments.Length, segmentLength, pb, n, pc, pBias, init, relu, col);
+            for (; col + 32 <= n; col += 32) RowTiles(32, pa, pTiles, m, pSeg, segments.Length, segmentLength, pb, n, pc, pBias, init, relu, col);
+            for (; col + 16 <= n; col += 16) RowTiles(16, pa, pTiles, m, pSeg, segments.Length, segmentLength, pb, n, pc, pBias, init, relu, col);
+            if (col < n)
+                for (int i0 = 0; i0 < m; i0 += Rows)
+                    TailColumns(pa, pRows + i0, Math.Min(Rows, m - i0), pSeg, segments.Length, segmentLength, pb, n, pc + (long)i0 * n, pBias, init, relu, col);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RowTiles(int width, float* pa, int* pTiles, int m, int* pSeg, int segmentCount, int segmentLength,
+        float* pb, int n, float* pc, float* pBias, GemmInit init, bool relu, int col)
+    {
+        for (int i0 = 0; i0 < m; i0 += Rows)
+        {
+            int valid = Math.Min(Rows, m - i0);
+            float* c0 = pc + (long)i0 * n + col;
+            float* c1 = c0 + n * Math.Min(1, valid - 1), c2 = c0 + n * Math.Min(2, valid - 1);
+            float* c3 = c0 + n * Math.Min(3, valid - 1), c4 = c0 + n * Math.Min(4, valid - 1), c5 = c0 + n * Math.Min(5, valid - 1);
+            int* tile = pTiles + i0;
+            if (width == 64) Kernel6x64(pa, tile, pSeg, segmentCount, segmentLength, pb + col, n, c0, c1, c2, c3, c4, c5, valid, pBias + col, init, relu);
+            else if (width == 32) Kernel6x32(pa, tile, pSeg, segmentCount, segmentLength, pb + col, n, c0, c1, c2, c3, c4, c5, valid, pBias + col, init, relu);
+            else Kernel6x16(pa, tile, pSeg, segmentCount, segmentLength, pb + col, n, c0, c1, c2, c3, c4, c5, valid, pBias + col, init, relu);
         }
     }
 
@@ -68,6 +81,7 @@ public static unsafe class Gemm
     /// dW[k, 0:n] (= or +=) sum over i of A(i, k) * D[i, 0:n], with A indexed as in <see cref="Multiply"/> and D
     /// (rows.Length, n) row-major; dW is (K, n) row-major. The sum runs over i in ascending order.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void MultiplyTransposedA(ReadOnlySpan<float> a, ReadOnlySpan<int> rows, ReadOnlySpan<int> segments, int segmentLength,
         ReadOnlySpan<float> d, int n, Span<float> c, bool accumulate)
     {
@@ -78,30 +92,42 @@ public static unsafe class Gemm
             GemmReference.MultiplyTransposedA(a, rows, segments, segmentLength, d, n, c, accumulate);
             return;
         }
-        Span<int> kIndex = stackalloc int[Rows];
+        int segmentCount = segments.Length, k = segmentCount * segmentLength;
+        // Offsets of every k from a row start; k-blocks of 6 may span segments (the broadcasts are single loads).
+        Span<int> kOffsets = stackalloc int[k + Rows];
+        for (int s = 0; s < segmentCount; s++)
+            for (int j = 0; j < segmentLength; j++) kOffsets[s * segmentLength + j] = segments[s] + j;
+        for (int t = k; t < k + Rows; t++) kOffsets[t] = kOffsets[k - 1];
         fixed (float* pa = a, pd = d, pc = c)
-        fixed (int* pRows = rows, pk = kIndex)
+        fixed (int* pRows = rows, pk = kOffsets)
         {
-            for (int s = 0; s < segments.Length; s++)
+            // The i range is cut into chunks whose D rows stay in L1 across all k-blocks. The partial sum is
+            // stored and reloaded between chunks, which is exact: the fma sequence per element is unchanged.
+            for (int i0 = 0; i0 < m; i0 += TransposedChunk)
             {
-                for (int j0 = 0; j0 < segmentLength; j0 += Rows)
+                int chunk = Math.Min(TransposedChunk, m - i0);
+                bool add = accumulate || i0 > 0;
+                for (int k0 = 0; k0 < k; k0 += Rows)
                 {
-                    int valid = Math.Min(Rows, segmentLength - j0);
-                    for (int r = 0; r < Rows; r++) pk[r] = segments[s] + j0 + Math.Min(r, valid - 1);
-                    float* c0 = pc + (long)(s * segmentLength + j0) * n;
+                    int valid = Math.Min(Rows, k - k0);
+                    float* c0 = pc + (long)k0 * n;
                     float* c1 = c0 + n * Math.Min(1, valid - 1), c2 = c0 + n * Math.Min(2, valid - 1);
                     float* c3 = c0 + n * Math.Min(3, valid - 1), c4 = c0 + n * Math.Min(4, valid - 1), c5 = c0 + n * Math.Min(5, valid - 1);
+                    int* kIndex = pk + k0;
+                    float* dChunk = pd + (long)i0 * n;
                     int col = 0;
                     for (; col + 64 <= n; col += 64)
-                        KernelAtB6x64(pa, pRows, m, pk, pd + col, n, c0 + col, c1 + col, c2 + col, c3 + col, c4 + col, c5 + col, valid, accumulate);
+                        KernelAtB6x64(pa, pRows + i0, chunk, kIndex, dChunk + col, n, c0 + col, c1 + col, c2 + col, c3 + col, c4 + col, c5 + col, valid, add);
+                    for (; col + 32 <= n; col += 32)
+                        KernelAtB6x32(pa, pRows + i0, chunk, kIndex, dChunk + col, n, c0 + col, c1 + col, c2 + col, c3 + col, c4 + col, c5 + col, valid, add);
                     for (; col + 16 <= n; col += 16)
-                        KernelAtB6x16(pa, pRows, m, pk, pd + col, n, c0 + col, c1 + col, c2 + col, c3 + col, c4 + col, c5 + col, valid, accumulate);
+                        KernelAtB6x16(pa, pRows + i0, chunk, kIndex, dChunk + col, n, c0 + col, c1 + col, c2 + col, c3 + col, c4 + col, c5 + col, valid, add);
                     for (; col < n; col++)
                         for (int r = 0; r < valid; r++)
                         {
                             float* dst = c0 + (long)r * n + col;
-                            float acc = accumulate ? *dst : 0f;
-                            for (int i = 0; i < m; i++) acc = MathF.FusedMultiplyAdd(pa[pRows[i] + pk[r]], pd[(long)i * n + col], acc);
+                            float acc = add ? *dst : 0f;
+                            for (int i = i0; i < i0 + chunk; i++) acc = MathF.FusedMultiplyAdd(pa[pRows[i] + kIndex[r]], pd[(long)i * n + col], acc);
                             *dst = acc;
                         }
                 }
@@ -110,6 +136,7 @@ public static unsafe class Gemm
     }
 
     /// <summary>sums[col] = sum over i ascending of D[i, col], for D (m, n) row-major: the bias gradient.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ColumnSums(ReadOnlySpan<float> d, int m, int n, Span<float> sums)
     {
         sums[..n].Clear();
@@ -121,17 +148,32 @@ public static unsafe class Gemm
     /// x[rows[i] + segments[s] + j] += cols[i, s * segmentLength + j], rows in ascending order: the adjoint of the
     /// indirect read (col2im), used for the input gradient of a convolution.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ScatterAddRows(ReadOnlySpan<float> cols, ReadOnlySpan<int> rows, ReadOnlySpan<int> segments, int segmentLength, Span<float> x)
     {
+        if (!IsAccelerated)
+        {
+            GemmReference.ScatterAddRows(cols, rows, segments, segmentLength, x);
+            return;
+        }
         int k = segments.Length * segmentLength;
-        for (int i = 0; i < rows.Length; i++)
-            for (int s = 0; s < segments.Length; s++)
-            {
-                Span<float> dst = x.Slice(rows[i] + segments[s], segmentLength);
-                System.Numerics.Tensors.TensorPrimitives.Add(dst, cols.Slice(i * k + s * segmentLength, segmentLength), dst);
-            }
+        int vectorEnd = segmentLength & ~15;
+        fixed (float* pc = cols, px = x)
+        fixed (int* pRows = rows, pSeg = segments)
+        {
+            float* src = pc;
+            for (int i = 0; i < rows.Length; i++)
+                for (int s = 0; s < segments.Length; s++, src += segmentLength)
+                {
+                    float* dst = px + pRows[i] + pSeg[s];
+                    int j = 0;
+                    for (; j < vectorEnd; j += 16) (Vector512.Load(dst + j) + Vector512.Load(src + j)).Store(dst + j);
+                    for (; j < segmentLength; j++) dst[j] += src[j];
+                }
+        }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void TailColumns(float* a, int* rows, int valid, int* segments, int segmentCount, int segmentLength,
         float* b, int n, float* c, float* bias, GemmInit init, bool relu, int firstColumn)
     {
@@ -170,9 +212,18 @@ public static unsafe class Gemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store2(float* c, bool relu, Vector512<float> v0, Vector512<float> v1)
+    {
+        Activate(v0, relu).Store(c);
+        Activate(v1, relu).Store(c + 16);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Store1(float* c, bool relu, Vector512<float> v0) => Activate(v0, relu).Store(c);
 
+
     // C[6 rows, 64 columns] of the indirect GEMM: 6 x 4 accumulators held in zmm registers for the whole k loop.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Kernel6x64(float* a, int* rowOffsets, int* segments, int segmentCount, int segmentLength,
         float* b, int n, float* c0Ptr, float* c1Ptr, float* c2Ptr, float* c3Ptr, float* c4Ptr, float* c5Ptr,
         int rowsValid, float* bias, GemmInit init, bool relu)
@@ -254,7 +305,8 @@ public static unsafe class Gemm
     }
 
 
-    // dW[6 k-rows, 64 columns] += sum over m of A(m, k) * D[m, :]: 6 x 4 accumulators, m ascending.
+    // dW[6 k-rows, 64 columns] += sum over i of A(i, k) * D[i, :]: 6 x 4 accumulators, i ascending.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void KernelAtB6x64(float* a, int* rows, int m, int* kIndex, float* d, int n,
         float* c0Ptr, float* c1Ptr, float* c2Ptr, float* c3Ptr, float* c4Ptr, float* c5Ptr, int rowsValid, bool accumulate)
     {
@@ -335,7 +387,121 @@ public static unsafe class Gemm
     }
 
 
+    // C[6 rows, 32 columns] of the indirect GEMM: 6 x 2 accumulators held in zmm registers for the whole k loop.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel6x32(float* a, int* rowOffsets, int* segments, int segmentCount, int segmentLength,
+        float* b, int n, float* c0Ptr, float* c1Ptr, float* c2Ptr, float* c3Ptr, float* c4Ptr, float* c5Ptr,
+        int rowsValid, float* bias, GemmInit init, bool relu)
+    {
+            Vector512<float> c00 = Start(init, c0Ptr + 0, bias + 0);
+            Vector512<float> c01 = Start(init, c0Ptr + 16, bias + 16);
+            Vector512<float> c10 = Start(init, c1Ptr + 0, bias + 0);
+            Vector512<float> c11 = Start(init, c1Ptr + 16, bias + 16);
+            Vector512<float> c20 = Start(init, c2Ptr + 0, bias + 0);
+            Vector512<float> c21 = Start(init, c2Ptr + 16, bias + 16);
+            Vector512<float> c30 = Start(init, c3Ptr + 0, bias + 0);
+            Vector512<float> c31 = Start(init, c3Ptr + 16, bias + 16);
+            Vector512<float> c40 = Start(init, c4Ptr + 0, bias + 0);
+            Vector512<float> c41 = Start(init, c4Ptr + 16, bias + 16);
+            Vector512<float> c50 = Start(init, c5Ptr + 0, bias + 0);
+            Vector512<float> c51 = Start(init, c5Ptr + 16, bias + 16);
+            Vector512<float> x;
+            float* bk = b;
+            for (int s = 0; s < segmentCount; s++)
+            {
+                float* a0 = a + rowOffsets[0] + segments[s], a1 = a + rowOffsets[1] + segments[s], a2 = a + rowOffsets[2] + segments[s];
+                float* a3 = a + rowOffsets[3] + segments[s], a4 = a + rowOffsets[4] + segments[s], a5 = a + rowOffsets[5] + segments[s];
+                for (int j = 0; j < segmentLength; j++, bk += n)
+                {
+                    Vector512<float> b0 = Vector512.Load(bk + 0);
+                    Vector512<float> b1 = Vector512.Load(bk + 16);
+                    x = Vector512.Create(a0[j]);
+                    c00 = Vector512.FusedMultiplyAdd(x, b0, c00);
+                    c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
+                    x = Vector512.Create(a1[j]);
+                    c10 = Vector512.FusedMultiplyAdd(x, b0, c10);
+                    c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
+                    x = Vector512.Create(a2[j]);
+                    c20 = Vector512.FusedMultiplyAdd(x, b0, c20);
+                    c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
+                    x = Vector512.Create(a3[j]);
+                    c30 = Vector512.FusedMultiplyAdd(x, b0, c30);
+                    c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
+                    x = Vector512.Create(a4[j]);
+                    c40 = Vector512.FusedMultiplyAdd(x, b0, c40);
+                    c41 = Vector512.FusedMultiplyAdd(x, b1, c41);
+                    x = Vector512.Create(a5[j]);
+                    c50 = Vector512.FusedMultiplyAdd(x, b0, c50);
+                    c51 = Vector512.FusedMultiplyAdd(x, b1, c51);
+                }
+            }
+            if (rowsValid > 0) Store2(c0Ptr, relu, c00, c01);
+            if (rowsValid > 1) Store2(c1Ptr, relu, c10, c11);
+            if (rowsValid > 2) Store2(c2Ptr, relu, c20, c21);
+            if (rowsValid > 3) Store2(c3Ptr, relu, c30, c31);
+            if (rowsValid > 4) Store2(c4Ptr, relu, c40, c41);
+            if (rowsValid > 5) Store2(c5Ptr, relu, c50, c51);
+    }
+
+
+    // dW[6 k-rows, 32 columns] += sum over i of A(i, k) * D[i, :]: 6 x 2 accumulators, i ascending.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void KernelAtB6x32(float* a, int* rows, int m, int* kIndex, float* d, int n,
+        float* c0Ptr, float* c1Ptr, float* c2Ptr, float* c3Ptr, float* c4Ptr, float* c5Ptr, int rowsValid, bool accumulate)
+    {
+        GemmInit init = accumulate ? GemmInit.Accumulate : GemmInit.Zero;
+        float* bias = null;
+        const bool relu = false;
+            Vector512<float> c00 = Start(init, c0Ptr + 0, bias + 0);
+            Vector512<float> c01 = Start(init, c0Ptr + 16, bias + 16);
+            Vector512<float> c10 = Start(init, c1Ptr + 0, bias + 0);
+            Vector512<float> c11 = Start(init, c1Ptr + 16, bias + 16);
+            Vector512<float> c20 = Start(init, c2Ptr + 0, bias + 0);
+            Vector512<float> c21 = Start(init, c2Ptr + 16, bias + 16);
+            Vector512<float> c30 = Start(init, c3Ptr + 0, bias + 0);
+            Vector512<float> c31 = Start(init, c3Ptr + 16, bias + 16);
+            Vector512<float> c40 = Start(init, c4Ptr + 0, bias + 0);
+            Vector512<float> c41 = Start(init, c4Ptr + 16, bias + 16);
+            Vector512<float> c50 = Start(init, c5Ptr + 0, bias + 0);
+            Vector512<float> c51 = Start(init, c5Ptr + 16, bias + 16);
+            Vector512<float> x;
+            int k0 = kIndex[0], k1 = kIndex[1], k2 = kIndex[2], k3 = kIndex[3], k4 = kIndex[4], k5 = kIndex[5];
+            float* bk = d;
+            for (int i = 0; i < m; i++, bk += n)
+            {
+                    float* ap = a + rows[i];
+                    Vector512<float> b0 = Vector512.Load(bk + 0);
+                    Vector512<float> b1 = Vector512.Load(bk + 16);
+                    x = Vector512.Create(ap[k0]);
+                    c00 = Vector512.FusedMultiplyAdd(x, b0, c00);
+                    c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
+                    x = Vector512.Create(ap[k1]);
+                    c10 = Vector512.FusedMultiplyAdd(x, b0, c10);
+                    c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
+                    x = Vector512.Create(ap[k2]);
+                    c20 = Vector512.FusedMultiplyAdd(x, b0, c20);
+                    c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
+                    x = Vector512.Create(ap[k3]);
+                    c30 = Vector512.FusedMultiplyAdd(x, b0, c30);
+                    c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
+                    x = Vector512.Create(ap[k4]);
+                    c40 = Vector512.FusedMultiplyAdd(x, b0, c40);
+                    c41 = Vector512.FusedMultiplyAdd(x, b1, c41);
+                    x = Vector512.Create(ap[k5]);
+                    c50 = Vector512.FusedMultiplyAdd(x, b0, c50);
+                    c51 = Vector512.FusedMultiplyAdd(x, b1, c51);
+            }
+            if (rowsValid > 0) Store2(c0Ptr, relu, c00, c01);
+            if (rowsValid > 1) Store2(c1Ptr, relu, c10, c11);
+            if (rowsValid > 2) Store2(c2Ptr, relu, c20, c21);
+            if (rowsValid > 3) Store2(c3Ptr, relu, c30, c31);
+            if (rowsValid > 4) Store2(c4Ptr, relu, c40, c41);
+            if (rowsValid > 5) Store2(c5Ptr, relu, c50, c51);
+    }
+
+
     // C[6 rows, 16 columns] of the indirect GEMM: 6 x 1 accumulators held in zmm registers for the whole k loop.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Kernel6x16(float* a, int* rowOffsets, int* segments, int segmentCount, int segmentLength,
         float* b, int n, float* c0Ptr, float* c1Ptr, float* c2Ptr, float* c3Ptr, float* c4Ptr, float* c5Ptr,
         int rowsValid, float* bias, GemmInit init, bool relu)
@@ -378,7 +544,8 @@ public static unsafe class Gemm
     }
 
 
-    // dW[6 k-rows, 16 columns] += sum over m of A(m, k) * D[m, :]: 6 x 1 accumulators, m ascending.
+    // dW[6 k-rows, 16 columns] += sum over i of A(i, k) * D[i, :]: 6 x 1 accumulators, i ascending.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void KernelAtB6x16(float* a, int* rows, int m, int* kIndex, float* d, int n,
         float* c0Ptr, float* c1Ptr, float* c2Ptr, float* c3Ptr, float* c4Ptr, float* c5Ptr, int rowsValid, bool accumulate)
     {

@@ -1,20 +1,23 @@
 // Max pooling over NHWC with a square window equal to its stride (Keras MaxPooling2D defaults, `valid`
 // padding: trailing rows and columns that do not fill a window are dropped). Vectorised over channels, which
-// are contiguous in NHWC. Ties go to the first element in window order (ky, kx), as in the reference. The
-// forward pass records, per output element, the flat index of the winning input so the backward pass is a
-// scatter; since windows do not overlap, each input receives at most one gradient.
+// are contiguous in NHWC (16 at a time; other channel counts take the reference path). Ties go to the first
+// element in window order (ky, kx), as in the reference. The forward pass records, per output element, the
+// flat index of the winning input. Because windows do not overlap, the backward pass can write every input
+// gradient exactly once, choosing dy where the index matches and zero elsewhere: no clearing pass, no scatter.
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using Cnn.Engine.Kernels.Reference;
 
 namespace Cnn.Engine.Kernels;
 
 /// <summary>SIMD max pooling (window = stride = <c>pool</c>).</summary>
-public static class MaxPool
+public static unsafe class MaxPool
 {
     /// <summary>
     /// x: (batch, height, width, channels); y and argmax: (batch, height / pool, width / pool, channels).
     /// argmax holds the index into x of each maximum.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Forward(ReadOnlySpan<float> x, int batch, int height, int width, int channels, int pool, Span<float> y, Span<int> argmax)
     {
         if (!Vector512.IsHardwareAccelerated || channels % 16 != 0)
@@ -24,34 +27,82 @@ public static class MaxPool
         }
         int outH = height / pool, outW = width / pool;
         Vector512<int> lane = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-        int o = 0;
-        for (int n = 0; n < batch; n++)
-            for (int oy = 0; oy < outH; oy++)
-                for (int ox = 0; ox < outW; ox++, o += channels)
-                    for (int c = 0; c < channels; c += 16)
-                    {
-                        int first = ((n * height + oy * pool) * width + ox * pool) * channels + c;
-                        Vector512<float> best = Vector512.Create(x.Slice(first, 16));
-                        Vector512<int> bestIndex = lane + Vector512.Create(first);
-                        for (int ky = 0; ky < pool; ky++)
-                            for (int kx = 0; kx < pool; kx++)
-                            {
-                                if (ky == 0 && kx == 0) continue;
-                                int at = first + (ky * width + kx) * channels;
-                                Vector512<float> v = Vector512.Create(x.Slice(at, 16));
-                                Vector512<float> greater = Vector512.GreaterThan(v, best);
-                                best = Vector512.ConditionalSelect(greater, v, best);
-                                bestIndex = Vector512.ConditionalSelect(greater.AsInt32(), lane + Vector512.Create(at), bestIndex);
-                            }
-                        best.CopyTo(y.Slice(o + c, 16));
-                        bestIndex.CopyTo(argmax.Slice(o + c, 16));
-                    }
+        fixed (float* px = x, py = y)
+        fixed (int* pArg = argmax)
+        {
+            float* yo = py;
+            int* ao = pArg;
+            for (int n = 0; n < batch; n++)
+                for (int oy = 0; oy < outH; oy++)
+                    for (int ox = 0; ox < outW; ox++)
+                        for (int c = 0; c < channels; c += 16, yo += 16, ao += 16)
+                        {
+                            int first = ((n * height + oy * pool) * width + ox * pool) * channels + c;
+                            Vector512<float> best = Vector512.Load(px + first);
+                            Vector512<int> bestIndex = lane + Vector512.Create(first);
+                            for (int ky = 0; ky < pool; ky++)
+                                for (int kx = 0; kx < pool; kx++)
+                                {
+                                    if (ky == 0 && kx == 0) continue;
+                                    int at = first + (ky * width + kx) * channels;
+                                    Vector512<float> v = Vector512.Load(px + at);
+                                    Vector512<float> greater = Vector512.GreaterThan(v, best);
+                                    best = Vector512.ConditionalSelect(greater, v, best);
+                                    bestIndex = Vector512.ConditionalSelect(greater.AsInt32(), lane + Vector512.Create(at), bestIndex);
+                                }
+                            best.Store(yo);
+                            bestIndex.Store(ao);
+                        }
+        }
     }
 
-    /// <summary>dx (the size of x) is overwritten: zero everywhere except dx[argmax[i]] = dy[i].</summary>
-    public static void Backward(ReadOnlySpan<float> dy, ReadOnlySpan<int> argmax, Span<float> dx)
+    /// <summary>
+    /// dx (batch, height, width, channels) is overwritten: dx[argmax[i]] = dy[i], zero elsewhere. The shape
+    /// arguments are those of x.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Backward(ReadOnlySpan<float> dy, ReadOnlySpan<int> argmax, int batch, int height, int width, int channels, int pool, Span<float> dx)
     {
-        dx.Clear();
-        for (int i = 0; i < dy.Length; i++) dx[argmax[i]] = dy[i];
+        if (!Vector512.IsHardwareAccelerated || channels % 16 != 0)
+        {
+            MaxPoolReference.Backward(dy, argmax, dx);
+            return;
+        }
+        int outH = height / pool, outW = width / pool;
+        Vector512<int> lane = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        fixed (float* pdy = dy, pdx = dx)
+        fixed (int* pArg = argmax)
+        {
+            float* go = pdy;
+            int* ao = pArg;
+            for (int n = 0; n < batch; n++)
+            {
+                for (int oy = 0; oy < outH; oy++)
+                {
+                    for (int ox = 0; ox < outW; ox++)
+                        for (int c = 0; c < channels; c += 16, go += 16, ao += 16)
+                        {
+                            int first = ((n * height + oy * pool) * width + ox * pool) * channels + c;
+                            Vector512<float> g = Vector512.Load(go);
+                            Vector512<int> winner = Vector512.Load(ao);
+                            for (int ky = 0; ky < pool; ky++)
+                                for (int kx = 0; kx < pool; kx++)
+                                {
+                                    int at = first + (ky * width + kx) * channels;
+                                    Vector512<int> hit = Vector512.Equals(winner, lane + Vector512.Create(at));
+                                    Vector512.BitwiseAnd(hit.AsSingle(), g).Store(pdx + at);
+                                }
+                        }
+                    // Columns past the last full window, in the rows the windows cover.
+                    int tail = (width - outW * pool) * channels;
+                    if (tail > 0)
+                        for (int ky = 0; ky < pool; ky++)
+                            new Span<float>(pdx + ((n * height + oy * pool + ky) * width + outW * pool) * channels, tail).Clear();
+                }
+                // Rows past the last full window.
+                int rest = (height - outH * pool) * width * channels;
+                if (rest > 0) new Span<float>(pdx + (n * height + outH * pool) * width * channels, rest).Clear();
+            }
+        }
     }
 }

@@ -159,7 +159,6 @@ public sealed class Conv2D : Layer
 
         float[]? dx = call.DInputs[0];
         if (dx is null) return;
-        Transpose(call.Weights.AsSpan(SliceOffset(0), _specs[0].Size), K, Filters, s.Transposed);
         Span<float> dSrc = IsPadded
             ? s.DPadded.AsSpan(0, call.Batch * _paddedHeight * _paddedWidth * Input.Channels)
             : dx.AsSpan(0, call.Batch * Input.Size);
@@ -176,6 +175,10 @@ public sealed class Conv2D : Layer
         }
         if (IsPadded) Crop(dSrc, call.Batch, dx);
     }
+
+    /// <inheritdoc/>
+    public override void PrepareWeights(LayerCall call) =>
+        Transpose(call.Weights.AsSpan(SliceOffset(0), _specs[0].Size), K, Filters, ((Scratch)call.Scratch!).Transposed);
 
     // The buffer the convolution reads: the input itself, or its zero-padded copy.
     private ReadOnlySpan<float> Source(LayerCall call, Scratch s, bool copy)
@@ -204,10 +207,14 @@ public sealed class Conv2D : Layer
                     .CopyTo(dx.AsSpan((n * Input.Height + y) * rowLength, rowLength));
     }
 
+    // t (cols, rows) = a (rows, cols)^T, in 16 x 16 tiles so that both sides stay in cache.
     internal static void Transpose(ReadOnlySpan<float> a, int rows, int cols, Span<float> t)
     {
-        for (int r = 0; r < rows; r++)
-            for (int c = 0; c < cols; c++)
-                t[c * rows + r] = a[r * cols + c];
+        const int Tile = 16;
+        for (int r0 = 0; r0 < rows; r0 += Tile)
+            for (int c0 = 0; c0 < cols; c0 += Tile)
+                for (int r = r0; r < Math.Min(r0 + Tile, rows); r++)
+                    for (int c = c0; c < Math.Min(c0 + Tile, cols); c++)
+                        t[c * rows + r] = a[r * cols + c];
     }
 }

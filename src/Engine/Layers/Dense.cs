@@ -79,6 +79,10 @@ public sealed class Dense : Layer
     }
 
     /// <inheritdoc/>
+    public override void PrepareWeights(LayerCall call) =>
+        Conv2D.Transpose(call.Weights.AsSpan(SliceOffset(0), Input.Channels * Units), Input.Channels, Units, ((Scratch)call.Scratch!).Transposed);
+
+    /// <inheritdoc/>
     public override void Backward(LayerCall call)
     {
         var s = (Scratch)call.Scratch!;
@@ -90,7 +94,6 @@ public sealed class Dense : Layer
         Gemm.ColumnSums(dY, batch, Units, call.Gradients.AsSpan(SliceOffset(1), Units));
         float[]? dx = call.DInputs[0];
         if (dx is null) return;
-        Conv2D.Transpose(call.Weights.AsSpan(SliceOffset(0), inFeatures * Units), inFeatures, Units, s.Transposed);
         Gemm.Multiply(dY, s.OutputRows.AsSpan(0, batch), [0], Units, s.Transposed, inFeatures,
             dx.AsSpan(0, batch * inFeatures), default, GemmInit.Zero, relu: false);
     }

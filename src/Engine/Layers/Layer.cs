@@ -5,7 +5,7 @@
 //
 // Forward writes `Output` (training: it may also save what Backward needs in the scratch, and BatchNorm writes
 // its statistics into the gradient buffer). Backward reads `DOutput` and writes (overwrites) this layer's
-// parameter gradients and each `DInputs[i]` that is not null; a null entry means the gradient is not needed
+// parameter gradients and each `DInputs[i]` that is not null (after PrepareWeights has seen the same weights); a null entry means the gradient is not needed
 // (the model input). Backward may destroy `DOutput` (ReLU masks it in place).
 namespace Cnn.Engine.Layers;
 
@@ -82,6 +82,14 @@ public abstract class Layer
 
     /// <summary>Makes the per-thread scratch for calls of up to <paramref name="maxBatch"/> samples.</summary>
     public virtual object? CreateScratch(int maxBatch) => null;
+
+    /// <summary>
+    /// Derives per-thread data from the weights (transposed kernels) into the scratch. Called once per weights
+    /// version before Backward, not per leaf.
+    /// </summary>
+    public virtual void PrepareWeights(LayerCall call)
+    {
+    }
 
     /// <summary>Computes the output (see the file header).</summary>
     public abstract void Forward(LayerCall call);

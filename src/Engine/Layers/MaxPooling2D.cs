@@ -49,6 +49,7 @@ public sealed class MaxPooling2D : Layer
         float[]? dx = call.DInputs[0];
         if (dx is null) return;
         int outSize = call.Batch * OutputShape.Size;
-        MaxPool.Backward(call.DOutput.AsSpan(0, outSize), ((int[])call.Scratch!).AsSpan(0, outSize), dx.AsSpan(0, call.Batch * Input.Size));
+        MaxPool.Backward(call.DOutput.AsSpan(0, outSize), ((int[])call.Scratch!).AsSpan(0, outSize), call.Batch, Input.Height, Input.Width,
+            Input.Channels, PoolSize, dx.AsSpan(0, call.Batch * Input.Size));
     }
 }

@@ -15,6 +15,15 @@ namespace Cnn.Engine.Models;
 /// <summary>Loss sum and correct count of a set of samples.</summary>
 public readonly record struct LossAndAccuracy(double LossSum, int Correct, int Samples);
 
+/// <summary>Time spent in each node's Forward and Backward, in Stopwatch ticks.</summary>
+public sealed class LayerProfile(int nodes)
+{
+    /// <summary>Ticks in Forward, per node.</summary>
+    public long[] ForwardTicks { get; } = new long[nodes];
+    /// <summary>Ticks in Backward, per node.</summary>
+    public long[] BackwardTicks { get; } = new long[nodes];
+}
+
 /// <summary>Per-thread executor of a model (see file header).</summary>
 public sealed class ModelRunner
 {
@@ -26,6 +35,8 @@ public sealed class ModelRunner
     private readonly float[][] _dOutputs;     // per node: (maxBatch, output size)
     private readonly LayerCall[] _calls;
     private readonly float[]?[][] _addAfter;  // per node and input: temporary to add into the input's gradient, or null
+    private float[]? _preparedWeights;
+    private long _preparedVersion = -1;
 
     /// <summary>A runner for calls of up to <paramref name="maxBatch"/> samples.</summary>
     public ModelRunner(Model model, int maxBatch)
@@ -69,16 +80,38 @@ public sealed class ModelRunner
         }
     }
 
+    /// <summary>When set, every layer call adds its duration here (for `cnn bench --profile`).</summary>
+    public LayerProfile? Profile { get; set; }
+
     /// <summary>Largest batch a call may have.</summary>
     public int MaxBatch { get; }
 
     /// <summary>
+    /// Derives what Backward needs from <paramref name="weights"/> (transposed kernels) unless it was already
+    /// derived for the same array and <paramref name="version"/>; a negative version always derives.
+    /// </summary>
+    public void PrepareWeights(float[] weights, long version)
+    {
+        if (version >= 0 && version == _preparedVersion && ReferenceEquals(weights, _preparedWeights)) return;
+        for (int j = 0; j < _calls.Length; j++)
+        {
+            _calls[j].Weights = weights;
+            _model.Nodes[j].Layer.PrepareWeights(_calls[j]);
+        }
+        _preparedWeights = weights;
+        _preparedVersion = version;
+    }
+
+    /// <summary>
     /// Forward and backward over the samples <paramref name="sampleIds"/> of <paramref name="data"/>: writes every
     /// slot of <paramref name="gradients"/> (summed over the samples, not averaged) and returns the loss sum and
-    /// correct count.
+    /// correct count. Pass the same non-negative <paramref name="weightsVersion"/> for calls with unchanged weights
+    /// to derive the transposed kernels once.
     /// </summary>
-    public LossAndAccuracy TrainLeaf(float[] weights, IDataSource data, ReadOnlySpan<int> sampleIds, float[] gradients, long step, ulong seed)
+    public LossAndAccuracy TrainLeaf(float[] weights, IDataSource data, ReadOnlySpan<int> sampleIds, float[] gradients, long step, ulong seed,
+        long weightsVersion = -1)
     {
+        PrepareWeights(weights, weightsVersion);
         int batch = Load(data, sampleIds);
         Forward(weights, batch, training: true, gradients, step, seed);
         int last = _calls.Length - 1;
@@ -88,7 +121,9 @@ public sealed class ModelRunner
         for (int j = last; j >= 0; j--)
         {
             _calls[j].Gradients = gradients;
+            long started = Profile is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
             _model.Nodes[j].Layer.Backward(_calls[j]);
+            if (Profile is not null) Profile.BackwardTicks[j] += System.Diagnostics.Stopwatch.GetTimestamp() - started;
             int[] inputs = _model.Nodes[j].Inputs;
             for (int k = 0; k < inputs.Length; k++)
                 if (_addAfter[j][k] is { } temp)
@@ -150,7 +185,9 @@ public sealed class ModelRunner
             call.SampleIds = _ids;
             call.Step = step;
             call.Seed = seed;
+            long started = Profile is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
             _model.Nodes[j].Layer.Forward(call);
+            if (Profile is not null) Profile.ForwardTicks[j] += System.Diagnostics.Stopwatch.GetTimestamp() - started;
         }
     }
 }

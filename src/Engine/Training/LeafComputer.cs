@@ -19,6 +19,7 @@ public sealed class LeafComputer : IDisposable
     private readonly ThreadTeam _team;
     private readonly ModelRunner[] _runners;
     private readonly List<float[]> _leafBuffers = [];
+    private long _computeCalls;
 
     /// <summary>A computer for <paramref name="model"/> on <paramref name="threads"/> threads.</summary>
     public LeafComputer(Model model, int threads, int microBatch)
@@ -52,12 +53,13 @@ public sealed class LeafComputer : IDisposable
         }
         while (_leafBuffers.Count < leafCount) _leafBuffers.Add(new float[Model.Parameters.Count]);
         var sums = new GradientSum[leaves.Count];
+        long version = Interlocked.Increment(ref _computeCalls); // weights are fixed during one call
         _team.Run(leaves.Count, (item, member) =>
         {
             int leaf = leaves[item];
             var (start, count) = GradientTree.LeafSamples(leaf, batchIds.Length, MicroBatch);
             float[] gradients = _leafBuffers[leaf];
-            LossAndAccuracy r = _runners[member].TrainLeaf(weights, data, batchIds.AsSpan(start, count), gradients, step, seed);
+            LossAndAccuracy r = _runners[member].TrainLeaf(weights, data, batchIds.AsSpan(start, count), gradients, step, seed, version);
             sums[item] = new GradientSum(new TreeNode(leaf, 1), gradients, r.LossSum, r.Correct, r.Samples);
         });
         var results = new List<GradientSum>(subtrees.Count);
@@ -100,6 +102,13 @@ public sealed class LeafComputer : IDisposable
             int start = chunk * ChunkSize, count = Math.Min(ChunkSize, batch - start);
             _runners[member].Predict(weights, x.AsSpan(start * inSize, count * inSize), count, probabilities.AsSpan(start * classes, count * classes));
         });
+    }
+
+    /// <summary>Starts timing every layer call on every thread; returns one profile per thread.</summary>
+    public IReadOnlyList<LayerProfile> StartProfiling()
+    {
+        foreach (ModelRunner runner in _runners) runner.Profile = new LayerProfile(Model.Nodes.Count);
+        return _runners.Select(r => r.Profile!).ToArray();
     }
 
     /// <summary>The runner of the calling thread, for single-sample work such as feature maps.</summary>

@@ -25,4 +25,11 @@ public static class MaxPoolReference
                         argmax[o] = bestAt;
                     }
     }
+
+    /// <summary>See <see cref="MaxPool.Backward"/>.</summary>
+    public static void Backward(ReadOnlySpan<float> dy, ReadOnlySpan<int> argmax, Span<float> dx)
+    {
+        dx.Clear();
+        for (int i = 0; i < dy.Length; i++) dx[argmax[i]] = dy[i];
+    }
 }
