@@ -1,0 +1,191 @@
+// `cnn bench [--threads N] [--json] [--model M] [--data DIR]`: the engine's throughput as the project measures it.
+//   training:  LocalTrainer.Step at batch 64 (forward, backward, tree reduction and Adam), 20 warm-up steps, then
+//              the median of 5 repeats of 60 steps, in images/s;
+//   inference: LeafComputer.Predict on 1,000 images, one warm-up call, then the median of 5 calls;
+//   memory:    peak resident set (VmHWM from /proc/self/status) and the managed heap after the runs.
+// Real MNIST is used when --data (default: the cache) holds all four files, otherwise deterministic synthetic
+// images of the model's input size; the output says which. The median, not the mean, because the machine is
+// shared and a neighbour's burst should not move the figure.
+//
+// Deliberately not here: kernel-level timings (tests/Cnn.Benchmarks, BenchmarkDotNet) and fetching data.
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Cnn.Coordinator.Runs;
+using Cnn.Engine;
+using Cnn.Engine.Data;
+using Cnn.Engine.Models;
+using Cnn.Engine.Training;
+
+namespace Cnn.Coordinator.Commands;
+
+/// <summary>The <c>bench</c> command.</summary>
+public static class BenchCommand
+{
+    private const int BatchSize = 64;
+    private const int MicroBatch = 8;
+    private const int WarmupSteps = 20;
+    private const int Repeats = 5;
+    private const int StepsPerRepeat = 60;
+    private const int InferenceBatch = 1000;
+    private const int SyntheticCount = 4096;
+
+    /// <summary>The command, writing to <paramref name="io"/>.</summary>
+    public static Command Create(CliOutput io)
+    {
+        Option<string> model = SummaryCommand.ModelOption();
+        var threads = new Option<int>("--threads") { Description = "Threads computing leaves", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table" };
+        var data = new Option<string>("--data") { Description = "Directory of the four IDX files (synthetic data when incomplete)", DefaultValueFactory = _ => MnistFetcher.DefaultCacheDirectory };
+        var command = new Command("bench", "Measure training and inference throughput and peak memory.") { model, threads, json, data };
+        command.SetAction(parse =>
+        {
+            int threadCount = parse.GetValue(threads);
+            if (threadCount < 1) throw new CnnUserException($"--threads must be at least 1, got {threadCount}");
+            BenchResult result = Measure(Presets.Create(parse.GetValue(model)!), threadCount, parse.GetValue(data)!);
+            if (parse.GetValue(json)) io.Out.WriteLine(JsonSerializer.Serialize(result, RunJson.Options));
+            else Print(result, io.Out);
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>Runs the measurements of the file header.</summary>
+    public static BenchResult Measure(Model model, int threads, string dataDirectory)
+    {
+        (IDataSource source, string dataKind) = LoadData(model, dataDirectory);
+        float[] weights = model.Parameters.Initialize(1);
+        var adam = new Adam(model.Parameters);
+        using var trainer = new LocalTrainer(model, weights, adam, threads, MicroBatch, seed: 1);
+
+        var batches = new BatchCycle(source.Count);
+        long step = 0;
+        for (int i = 0; i < WarmupSteps; i++) trainer.Step(source, batches.Next(), step++);
+        var training = new double[Repeats];
+        for (int r = 0; r < Repeats; r++)
+        {
+            int[][] planned = Enumerable.Range(0, StepsPerRepeat).Select(_ => batches.Next()).ToArray();
+            long start = Stopwatch.GetTimestamp();
+            foreach (int[] batch in planned) trainer.Step(source, batch, step++);
+            training[r] = StepsPerRepeat * BatchSize / Stopwatch.GetElapsedTime(start).TotalSeconds;
+        }
+
+        var x = new float[InferenceBatch * model.InputShape.Size];        // (1000, input size)
+        var labels = new int[InferenceBatch];
+        var probabilities = new float[InferenceBatch * model.Classes];    // (1000, classes)
+        source.Gather(Enumerable.Range(0, InferenceBatch).Select(i => i % source.Count).ToArray(), x, labels);
+        trainer.Computer.Predict(weights, x, InferenceBatch, probabilities);
+        var inference = new double[Repeats];
+        for (int r = 0; r < Repeats; r++)
+        {
+            long start = Stopwatch.GetTimestamp();
+            trainer.Computer.Predict(weights, x, InferenceBatch, probabilities);
+            inference[r] = InferenceBatch / Stopwatch.GetElapsedTime(start).TotalSeconds;
+        }
+
+        return new BenchResult(
+            model.Name, threads, dataKind, dataDirectory,
+            new ThroughputResult(BatchSize, WarmupSteps, Repeats, StepsPerRepeat, Median(training), training),
+            new ThroughputResult(InferenceBatch, 1, Repeats, 1, Median(inference), inference),
+            new MemoryResult(PeakResidentBytes(), GC.GetGCMemoryInfo().HeapSizeBytes),
+            MachineInfo.Current);
+    }
+
+    private static void Print(BenchResult r, TextWriter output)
+    {
+        static string N(double value) => value.ToString("N0", CultureInfo.InvariantCulture);
+        static string Mb(long? bytes) => bytes is long b ? (b / 1048576.0).ToString("F1", CultureInfo.InvariantCulture) + " MB" : "n/a";
+        string data = r.Data == "mnist" ? $"MNIST from {r.DataDirectory}" : $"synthetic data ({SyntheticCount:N0} random images; no MNIST in {r.DataDirectory})";
+        output.WriteLine($"cnn bench: {r.Model}, threads {r.Threads}, {data}");
+        output.WriteLine($"machine:   {r.Machine.ProcessorCount} processors, Vector512 accelerated: {(r.Machine.Vector512 ? "yes" : "no")}, AVX-512F: {(r.Machine.Avx512F ? "yes" : "no")}, {r.Machine.Framework}");
+        output.WriteLine($"training   batch {r.Training.Batch,-5} {N(r.Training.ImagesPerSecond),8} images/s  (median of {r.Training.Repeats} x {r.Training.CallsPerRepeat} steps after {r.Training.WarmupCalls} warm-up: {string.Join(" ", r.Training.Runs.Select(N))})");
+        output.WriteLine($"inference  batch {r.Inference.Batch,-5} {N(r.Inference.ImagesPerSecond),8} images/s  (median of {r.Inference.Repeats} after {r.Inference.WarmupCalls} warm-up: {string.Join(" ", r.Inference.Runs.Select(N))})");
+        output.WriteLine($"memory     peak RSS {Mb(r.Memory.PeakResidentBytes)}, managed heap {Mb(r.Memory.ManagedHeapBytes)}");
+    }
+
+    private static (IDataSource Source, string Name) LoadData(Model model, string directory)
+    {
+        if (MnistFetcher.HasAll(directory))
+        {
+            (MnistDataset train, _) = MnistDataset.LoadDirectory(directory);
+            TrainingData.CheckShape(directory, "training", train, model);
+            return (new MnistSource(train), "mnist");
+        }
+        TensorShape shape = model.InputShape;
+        if (shape.IsFlat || shape.Channels != 1) throw new CnnUserException($"model '{model.Name}' takes {shape}: synthetic data is grayscale images only; give --data");
+        var rng = new Rng(0xBE7C);
+        var images = new byte[SyntheticCount * shape.Size];
+        var labels = new byte[SyntheticCount];
+        for (int i = 0; i < images.Length; i++) images[i] = (byte)rng.NextInt(256);
+        for (int i = 0; i < labels.Length; i++) labels[i] = (byte)(i % 10);
+        var dataset = new MnistDataset("synthetic", images, labels, SyntheticCount, shape.Height, shape.Width);
+        return (new MnistSource(dataset), "synthetic");
+    }
+
+    private static double Median(double[] values)
+    {
+        double[] sorted = values.Order().ToArray();
+        int middle = sorted.Length / 2;
+        return sorted.Length % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+    }
+
+    /// <summary>VmHWM of /proc/self/status in bytes, or null where there is no /proc.</summary>
+    public static long? PeakResidentBytes()
+    {
+        const string path = "/proc/self/status";
+        if (!File.Exists(path)) return null;
+        foreach (string line in File.ReadLines(path))
+        {
+            if (!line.StartsWith("VmHWM:", StringComparison.Ordinal)) continue;
+            string[] parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            return long.Parse(parts[1], CultureInfo.InvariantCulture) * 1024;
+        }
+        return null;
+    }
+
+    /// <summary>Batches of a shuffled order, reshuffled when it runs out, so repeats never wait on anything but steps.</summary>
+    private sealed class BatchCycle(int count)
+    {
+        private int _epoch;
+        private int _next;
+        private int[] _order = EpochSchedule.Order(1, 0, count);
+
+        public int[] Next()
+        {
+            if (_next + BatchSize > _order.Length)
+            {
+                _order = EpochSchedule.Order(1, ++_epoch, count);
+                _next = 0;
+            }
+            int[] batch = _order.AsSpan(_next, Math.Min(BatchSize, _order.Length)).ToArray();
+            _next += BatchSize;
+            return batch;
+        }
+    }
+}
+
+/// <summary>The result of <c>cnn bench</c>.</summary>
+/// <param name="Model">Model measured.</param>
+/// <param name="Threads">Threads used.</param>
+/// <param name="Data">"mnist", or "synthetic" when <paramref name="DataDirectory"/> lacks MNIST.</param>
+/// <param name="DataDirectory">Where MNIST was looked for.</param>
+/// <param name="Training">Training throughput.</param>
+/// <param name="Inference">Inference throughput.</param>
+/// <param name="Memory">Memory use.</param>
+/// <param name="Machine">The machine.</param>
+public sealed record BenchResult(string Model, int Threads, string Data, string DataDirectory, ThroughputResult Training, ThroughputResult Inference, MemoryResult Memory, MachineInfo Machine);
+
+/// <summary>One throughput measurement.</summary>
+/// <param name="Batch">Images per call.</param>
+/// <param name="WarmupCalls">Untimed calls (training steps or predictions) before the repeats.</param>
+/// <param name="Repeats">Timed repeats.</param>
+/// <param name="CallsPerRepeat">Calls per repeat.</param>
+/// <param name="ImagesPerSecond">Median over the repeats.</param>
+/// <param name="Runs">Images per second of each repeat.</param>
+public sealed record ThroughputResult(int Batch, int WarmupCalls, int Repeats, int CallsPerRepeat, double ImagesPerSecond, double[] Runs);
+
+/// <summary>Memory figures.</summary>
+/// <param name="PeakResidentBytes">Peak resident set size (VmHWM), or null where unavailable.</param>
+/// <param name="ManagedHeapBytes">Managed heap size after the runs.</param>
+public sealed record MemoryResult(long? PeakResidentBytes, long ManagedHeapBytes);

@@ -1,0 +1,34 @@
+// The seam between the epoch loop and whatever computes the steps: this process's threads (LocalBackend) now,
+// a cluster of workers and a parameter server later. The loop owns the schedule (which ids form each batch) and
+// the reporting; a backend owns the numbers (weights, optimizer state) and must produce the same bits for the
+// same sequence of calls, whatever it runs on.
+//
+// Deliberately not here: data loading and where the workers get their copy of the dataset; a backend is handed
+// ids only, as the cluster's workers will be.
+using Cnn.Engine.Data;
+using Cnn.Engine.Models;
+using Cnn.Engine.Training;
+
+namespace Cnn.Coordinator.Runs;
+
+/// <summary>Computes training steps and evaluations for the epoch loop.</summary>
+public interface ITrainingBackend : IDisposable
+{
+    /// <summary>Worker processes taking part (0 when training in this process).</summary>
+    int Workers { get; }
+
+    /// <summary>Threads computing leaves in this process.</summary>
+    int Threads { get; }
+
+    /// <summary>The current weights in the model's flat layout (read for checkpoints and hashing).</summary>
+    float[] Weights { get; }
+
+    /// <summary>The optimizer and its state (read for checkpoints).</summary>
+    Adam Adam { get; }
+
+    /// <summary>One optimizer step on the training samples <paramref name="batchIds"/>; <paramref name="step"/> is the 0-based global step.</summary>
+    StepMetrics Step(int[] batchIds, long step);
+
+    /// <summary>Inference-mode loss sum and correct count over <paramref name="ids"/> of <paramref name="data"/>.</summary>
+    LossAndAccuracy Evaluate(IDataSource data, int[] ids);
+}
