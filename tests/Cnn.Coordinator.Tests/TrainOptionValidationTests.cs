@@ -1,0 +1,147 @@
+// Every bad input to the commands ends the same way: exit code 2, exactly one line on stderr that names the
+// problem, and no run directory left behind.
+using Xunit;
+using static Cnn.Coordinator.Tests.TestSupport;
+
+namespace Cnn.Coordinator.Tests;
+
+public sealed class TrainOptionValidationTests : IDisposable
+{
+    private readonly Scratch _scratch = new();
+
+    [Theory]
+    [InlineData("unknown model 'nope'", "--model", "nope")]
+    [InlineData("--micro-batch 128 is larger than --batch-size 64", "--micro-batch", "128")]
+    [InlineData("--batch-size must be at least 1, got 0", "--batch-size", "0")]
+    [InlineData("--batch-size must be at least 1, got -5", "--batch-size", "-5")]
+    [InlineData("--micro-batch must be at least 1, got 0", "--micro-batch", "0")]
+    [InlineData("--epochs must be at least 1, got 0", "--epochs", "0")]
+    [InlineData("--threads must be at least 1, got 0", "--threads", "0")]
+    [InlineData("--validation-split must be in [0, 1), got 1", "--validation-split", "1")]
+    [InlineData("--validation-split must be in [0, 1), got -0.1", "--validation-split", "-0.1")]
+    [InlineData("--max-steps must be at least 1, got 0", "--max-steps", "0")]
+    [InlineData("--checkpoint-every must be at least 1, got -1", "--checkpoint-every", "-1")]
+    [InlineData("--lr must be a positive number, got 0", "--lr", "0")]
+    [InlineData("Cannot parse argument 'abc' for option '--epochs'", "--epochs", "abc")]
+    [InlineData("Unrecognized command or argument '--epoch'", "--epoch", "3")]
+    public void A_bad_train_option_gives_exit_code_2_and_one_line_naming_it(string expected, params string[] option)
+    {
+        string outDir = _scratch.Path("out");
+
+        CliResult result = RunCnn(["train", "--no-cluster", "--out", outDir, .. option]);
+
+        Assert.Equal(2, result.ExitCode);
+        string line = Assert.Single(result.ErrorLines);
+        Assert.Contains(expected, line);
+        Assert.False(Directory.Exists(outDir), "a rejected run must not leave its --out directory behind");
+    }
+
+    [Fact]
+    public void Resume_without_an_out_directory_is_refused()
+    {
+        CliResult result = RunCnn("train", "--no-cluster", "--resume");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("--resume needs --out DIR", Assert.Single(result.ErrorLines));
+    }
+
+    [Fact]
+    public void Training_without_no_cluster_says_the_cluster_mode_is_not_built_yet()
+    {
+        CliResult result = RunCnn("train", "--out", _scratch.Path("out"));
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("cluster mode is not built yet", Assert.Single(result.ErrorLines));
+    }
+
+    [Fact]
+    public void Images_of_the_wrong_size_are_refused_with_both_shapes()
+    {
+        string data = WriteSyntheticMnist(_scratch.Path("data"), train: 20, test: 10, rows: 32, columns: 32);
+        string outDir = _scratch.Path("out");
+
+        CliResult result = RunCnn("train", "--no-cluster", "--data", data, "--out", outDir);
+
+        Assert.Equal(2, result.ExitCode);
+        string line = Assert.Single(result.ErrorLines);
+        Assert.Contains("(None, 32, 32, 1)", line);
+        Assert.Contains("(None, 28, 28, 1)", line);
+        Assert.False(Directory.Exists(outDir));
+    }
+
+    [Fact]
+    public void An_out_directory_that_cannot_be_created_is_refused_before_training()
+    {
+        string file = _scratch.Path("file");
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        File.WriteAllText(file, "not a directory");
+
+        CliResult result = RunCnn("train", "--no-cluster", "--data", WriteSyntheticMnist(_scratch.Path("data")), "--out", Path.Combine(file, "run"));
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("cannot write there", Assert.Single(result.ErrorLines));
+        Assert.Equal("", result.Out);
+    }
+
+    [Fact]
+    public void A_missing_data_file_is_named()
+    {
+        string data = WriteSyntheticMnist(_scratch.Path("data"), train: 20, test: 10);
+        File.Delete(Path.Combine(data, "t10k-labels-idx1-ubyte"));
+
+        CliResult result = RunCnn("train", "--no-cluster", "--data", data, "--out", _scratch.Path("out"));
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("t10k-labels-idx1-ubyte", Assert.Single(result.ErrorLines));
+    }
+
+    [Fact]
+    public void Resume_without_a_checkpoint_is_refused()
+    {
+        string outDir = _scratch.Path("out");
+        Directory.CreateDirectory(outDir);
+
+        CliResult result = RunCnn("train", "--no-cluster", "--resume", "--data", WriteSyntheticMnist(_scratch.Path("data")), "--out", outDir);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("no checkpoint.safetensors", Assert.Single(result.ErrorLines));
+    }
+
+    [Fact]
+    public void Summary_of_an_unknown_model_gives_exit_code_2()
+    {
+        CliResult result = RunCnn("summary", "--model", "lenet");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("unknown model 'lenet'", Assert.Single(result.ErrorLines));
+    }
+
+    [Fact]
+    public void Bench_with_zero_threads_gives_exit_code_2()
+    {
+        CliResult result = RunCnn("bench", "--threads", "0");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("--threads must be at least 1", Assert.Single(result.ErrorLines));
+    }
+
+    [Fact]
+    public void No_command_at_all_gives_exit_code_2()
+    {
+        CliResult result = RunCnn();
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Single(result.ErrorLines);
+    }
+
+    [Fact]
+    public void Summary_prints_the_seed_cnn_parameter_count()
+    {
+        CliResult result = RunCnn("summary");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("Total params: 93,322", result.Out);
+    }
+
+    public void Dispose() => _scratch.Dispose();
+}
