@@ -1,0 +1,35 @@
+// AdamKernel.Update (SIMD) against AdamReference.Update: w, m and v must have the same bits after a step, for
+// every length from 0 to 100 (the vector body and every tail) and for the size of seed-cnn's flat buffer.
+using Cnn.Engine.Kernels;
+using Cnn.Engine.Kernels.Reference;
+using Cnn.Engine.Training;
+using Xunit;
+
+namespace Cnn.Engine.Tests.Kernels;
+
+public sealed class AdamKernelTests
+{
+    [Fact]
+    public void AdamKernel_Update_matches_the_reference_bit_for_bit_for_every_length()
+    {
+        var rng = new Random(31);
+        const float beta1 = 0.9f, beta2 = 0.999f, epsilon = 1e-7f;
+        foreach (int length in Enumerable.Range(0, 101).Concat([93_322]))
+            foreach (long t in new long[] { 1, 7 })
+            {
+                float alpha = (float)(1e-3 * Math.Sqrt(1 - Adam.Power(beta2, t)) / (1 - Adam.Power(beta1, t)));
+                float[] w = KernelAssert.Uniform(rng, length);
+                float[] m = t == 1 ? new float[length] : KernelAssert.Uniform(rng, length, 0.01f);
+                float[] v = t == 1 ? new float[length] : KernelAssert.Uniform(rng, length, 1e-4f).Select(MathF.Abs).ToArray();
+                float[] gradientSum = KernelAssert.UniformWithZeros(rng, length, 5f);
+                float[] wRef = (float[])w.Clone(), mRef = (float[])m.Clone(), vRef = (float[])v.Clone();
+
+                AdamReference.Update(wRef, mRef, vRef, gradientSum, 64f, alpha, beta1, beta2, epsilon);
+                AdamKernel.Update(w, m, v, gradientSum, 64f, alpha, beta1, beta2, epsilon);
+
+                KernelAssert.BitIdentical(wRef, w, $"Adam w, length {length}, t {t}");
+                KernelAssert.BitIdentical(mRef, m, $"Adam m, length {length}, t {t}");
+                KernelAssert.BitIdentical(vRef, v, $"Adam v, length {length}, t {t}");
+            }
+    }
+}

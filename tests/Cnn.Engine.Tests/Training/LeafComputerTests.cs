@@ -1,0 +1,134 @@
+// LeafComputer: the exactness property inside one process. Computing the root directly, or any cut of the
+// tree into subtrees (as workers would be assigned them) followed by GradientTree.Reduce, gives the same
+// bits; so does any thread count, and recomputing a leaf. Batches whose last leaf is short included.
+// Evaluation gives the same result on any thread count.
+using Cnn.Engine.Data;
+using Cnn.Engine.Models;
+using Cnn.Engine.Tests.Kernels;
+using Cnn.Engine.Training;
+using Xunit;
+
+namespace Cnn.Engine.Tests.Training;
+
+public sealed class LeafComputerTests
+{
+    private static readonly ArraySource Data = SyntheticData.Images(256, seed: 3);
+
+    private static (float[] Gradients, double Loss, int Correct) Root(LeafComputer computer, float[] w, int[] ids)
+    {
+        int leafCount = GradientTree.LeafCount(ids.Length, computer.MicroBatch);
+        GradientSum root = computer.Compute(w, Data, ids, [GradientTree.Root(leafCount)], step: 4, seed: 9)[0];
+        return ((float[])root.Gradients.Clone(), root.LossSum, root.Correct);
+    }
+
+    // The parts a set of workers would send, copied (Compute's results are views valid until its next call),
+    // then reduced by the "parameter server".
+    private static GradientSum ViaCut(LeafComputer computer, float[] w, int[] ids, List<TreeNode> cut)
+    {
+        int leafCount = GradientTree.LeafCount(ids.Length, computer.MicroBatch);
+        var parts = computer.Compute(w, Data, ids, cut, step: 4, seed: 9)
+            .Select(p => new GradientSum(p.Node, (float[])p.Gradients.Clone(), p.LossSum, p.Correct, p.Samples)).ToList();
+        return GradientTree.Reduce(parts, leafCount);
+    }
+
+    [Theory]
+    [InlineData("seed-cnn", 64)]
+    [InlineData("seed-cnn", 60)]
+    [InlineData("seed-resnet", 24)]
+    public void Compute_over_any_cut_then_Reduce_gives_the_bits_of_the_root(string preset, int batch)
+    {
+        Model model = Presets.Create(preset);
+        float[] w = model.Parameters.Initialize(21);
+        int[] ids = EpochSchedule.Order(5, 0, Data.Count).Take(batch).ToArray();
+        using var computer = new LeafComputer(model, threads: 2, microBatch: 8);
+        var (expected, loss, correct) = Root(computer, w, ids);
+        int leafCount = GradientTree.LeafCount(batch, 8);
+
+        var cuts = new List<List<TreeNode>> { GradientTree.Cut(leafCount, 2), GradientTree.Cut(leafCount, 3), GradientTree.Cut(leafCount, leafCount) };
+        foreach (List<TreeNode> cut in cuts)
+        {
+            GradientSum sum = ViaCut(computer, w, ids, cut);
+
+            KernelAssert.BitIdentical(expected, sum.Gradients, $"{preset}, batch {batch}, cut {string.Join(" + ", cut)}");
+            Assert.Equal(loss, sum.LossSum);
+            Assert.Equal(correct, sum.Correct);
+            Assert.Equal(batch, sum.Samples);
+        }
+    }
+
+    [Fact]
+    public void Compute_gives_the_same_bits_on_one_two_and_three_threads_and_when_recomputed()
+    {
+        Model model = Presets.Create("seed-cnn");
+        float[] w = model.Parameters.Initialize(22);
+        int[] ids = EpochSchedule.Order(6, 0, Data.Count).Take(64).ToArray();
+        using var one = new LeafComputer(model, threads: 1, microBatch: 8);
+        using var two = new LeafComputer(model, threads: 2, microBatch: 8);
+        using var three = new LeafComputer(model, threads: 3, microBatch: 8);
+
+        var (expected, loss, _) = Root(one, w, ids);
+
+        KernelAssert.BitIdentical(expected, Root(two, w, ids).Gradients, "2 threads");
+        KernelAssert.BitIdentical(expected, Root(three, w, ids).Gradients, "3 threads");
+        KernelAssert.BitIdentical(expected, Root(three, w, ids).Gradients, "3 threads, recomputed");
+        Assert.Equal(loss, Root(two, w, ids).Loss);
+    }
+
+    [Fact]
+    public void Compute_rejects_a_subtree_that_is_not_a_node()
+    {
+        Model model = Presets.Create("seed-cnn");
+        using var computer = new LeafComputer(model, threads: 1, microBatch: 8);
+
+        Assert.Throws<ArgumentException>(() =>
+            computer.Compute(model.Parameters.Initialize(1), Data, Enumerable.Range(0, 64).ToArray(), [new TreeNode(1, 2)], 0, 0));
+    }
+
+    [Fact]
+    public void Compute_of_overlapping_subtrees_refuses_or_gives_each_subtree_its_own_sum()
+    {
+        // A request naming a subtree twice, or a subtree and one of its parts, must not return a wrong sum: the
+        // leaves share one buffer each and Reduce sums in place, so the second sum would reuse overwritten leaves.
+        Model model = Presets.Create("seed-cnn");
+        float[] w = model.Parameters.Initialize(24);
+        int[] ids = Enumerable.Range(0, 64).ToArray();
+        using var computer = new LeafComputer(model, threads: 1, microBatch: 8);
+        float[] whole = Root(computer, w, ids).Gradients;
+        float[] half = (float[])computer.Compute(w, Data, ids, [new TreeNode(0, 4)], 4, 9)[0].Gradients.Clone();
+
+        IReadOnlyList<GradientSum> sums;
+        try
+        {
+            sums = computer.Compute(w, Data, ids, [GradientTree.Root(8), new TreeNode(0, 4)], 4, 9);
+        }
+        catch (ArgumentException)
+        {
+            return; // refusing is fine
+        }
+
+        KernelAssert.BitIdentical(whole, sums[0].Gradients, "the root, computed alongside leaves 0..3");
+        KernelAssert.BitIdentical(half, sums[1].Gradients, "leaves 0..3, computed alongside the root");
+    }
+
+    [Fact]
+    public void Evaluate_gives_the_same_result_on_any_thread_count()
+    {
+        Model model = Presets.Create("seed-cnn");
+        float[] w = model.Parameters.Initialize(23);
+        int[] ids = Enumerable.Range(0, 100).ToArray();
+        using var one = new LeafComputer(model, threads: 1, microBatch: 8);
+        using var two = new LeafComputer(model, threads: 2, microBatch: 8);
+
+        LossAndAccuracy a = one.Evaluate(w, Data, ids), b = two.Evaluate(w, Data, ids);
+
+        Assert.Equal(a, b);
+        Assert.Equal(100, a.Samples);
+        Assert.True(a.LossSum > 0);
+    }
+
+    [Fact]
+    public void A_micro_batch_that_is_not_positive_is_a_user_error()
+    {
+        Assert.Throws<CnnUserException>(() => new LeafComputer(Presets.Create("seed-cnn"), 1, 0));
+    }
+}

@@ -1,0 +1,61 @@
+// ThreadTeam: every item runs exactly once whatever the team size, the caller is member 0 (so one thread
+// means inline), members are within the team, a failing item surfaces as an exception from Run, and the team
+// is reusable after it.
+using System.Collections.Concurrent;
+using Cnn.Engine.Training;
+using Xunit;
+
+namespace Cnn.Engine.Tests.Training;
+
+public sealed class ThreadTeamTests
+{
+    [Theory]
+    [InlineData(1, 0)]
+    [InlineData(1, 10)]
+    [InlineData(2, 1)]
+    [InlineData(3, 2)]
+    [InlineData(3, 100)]
+    public void ThreadTeam_runs_every_item_exactly_once(int size, int count)
+    {
+        using var team = new ThreadTeam(size);
+        var runs = new int[count];
+        var members = new ConcurrentBag<int>();
+
+        for (int round = 0; round < 3; round++)
+            team.Run(count, (item, member) =>
+            {
+                Interlocked.Increment(ref runs[item]);
+                members.Add(member);
+            });
+
+        Assert.All(runs, r => Assert.Equal(3, r));
+        Assert.All(members, m => Assert.InRange(m, 0, size - 1));
+    }
+
+    [Fact]
+    public void ThreadTeam_of_one_runs_on_the_calling_thread()
+    {
+        using var team = new ThreadTeam(1);
+        int caller = Environment.CurrentManagedThreadId, seen = -1;
+
+        team.Run(1, (_, _) => seen = Environment.CurrentManagedThreadId);
+
+        Assert.Equal(caller, seen);
+    }
+
+    [Fact]
+    public void ThreadTeam_reports_a_failing_item_and_stays_usable()
+    {
+        using var team = new ThreadTeam(2);
+
+        var e = Assert.Throws<AggregateException>(() => team.Run(20, (item, _) =>
+        {
+            if (item == 7) throw new InvalidOperationException("item 7");
+        }));
+        Assert.Contains(e.InnerExceptions, x => x.Message == "item 7");
+
+        int done = 0;
+        team.Run(5, (_, _) => Interlocked.Increment(ref done));
+        Assert.Equal(5, done);
+    }
+}
