@@ -23,6 +23,7 @@ public static unsafe class Gemm
 {
     private const int Rows = 6;
     private const int TransposedChunk = 64;
+    private const int StackLimit = 4096; // ints; beyond this, index arrays come from the pool
 
     /// <summary>True when the AVX-512 kernels run; otherwise the scalar reference is used.</summary>
     public static bool IsAccelerated => Vector512.IsHardwareAccelerated;
@@ -43,7 +44,24 @@ public static unsafe class Gemm
             GemmReference.Multiply(a, rows, segments, segmentLength, b, n, c, bias, init, relu);
             return;
         }
-        Span<int> tileRows = stackalloc int[Rows * ((m + Rows - 1) / Rows)];
+        // One row offset per tile row; large products take a pooled array instead of the stack.
+        int tileCount = Rows * ((m + Rows - 1) / Rows);
+        int[]? rented = tileCount > StackLimit ? System.Buffers.ArrayPool<int>.Shared.Rent(tileCount) : null;
+        try
+        {
+            MultiplyTiles(a, rows, segments, segmentLength, b, n, c, bias, init, relu, rented is null ? stackalloc int[tileCount] : rented.AsSpan(0, tileCount));
+        }
+        finally
+        {
+            if (rented is not null) System.Buffers.ArrayPool<int>.Shared.Return(rented);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MultiplyTiles(ReadOnlySpan<float> a, ReadOnlySpan<int> rows, ReadOnlySpan<int> segments, int segmentLength,
+        ReadOnlySpan<float> b, int n, Span<float> c, ReadOnlySpan<float> bias, GemmInit init, bool relu, Span<int> tileRows)
+    {
+        int m = rows.Length;
         fixed (float* pa = a, pb = b, pc = c, pBias = bias)
         fixed (int* pRows = rows, pSeg = segments, pTiles = tileRows)
         {
@@ -92,9 +110,26 @@ public static unsafe class Gemm
             GemmReference.MultiplyTransposedA(a, rows, segments, segmentLength, d, n, c, accumulate);
             return;
         }
-        int segmentCount = segments.Length, k = segmentCount * segmentLength;
+        int k = segments.Length * segmentLength;
+        if (k == 0) return;
         // Offsets of every k from a row start; k-blocks of 6 may span segments (the broadcasts are single loads).
-        Span<int> kOffsets = stackalloc int[k + Rows];
+        int[]? rentedK = k + Rows > StackLimit ? System.Buffers.ArrayPool<int>.Shared.Rent(k + Rows) : null;
+        Span<int> kOffsets = rentedK is null ? stackalloc int[k + Rows] : rentedK.AsSpan(0, k + Rows);
+        try
+        {
+            MultiplyTransposedAChunks(a, rows, segments, segmentLength, d, n, c, accumulate, kOffsets);
+        }
+        finally
+        {
+            if (rentedK is not null) System.Buffers.ArrayPool<int>.Shared.Return(rentedK);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MultiplyTransposedAChunks(ReadOnlySpan<float> a, ReadOnlySpan<int> rows, ReadOnlySpan<int> segments, int segmentLength,
+        ReadOnlySpan<float> d, int n, Span<float> c, bool accumulate, Span<int> kOffsets)
+    {
+        int m = rows.Length, segmentCount = segments.Length, k = segmentCount * segmentLength;
         for (int s = 0; s < segmentCount; s++)
             for (int j = 0; j < segmentLength; j++) kOffsets[s * segmentLength + j] = segments[s] + j;
         for (int t = k; t < k + Rows; t++) kOffsets[t] = kOffsets[k - 1];

@@ -52,11 +52,13 @@ public sealed class ModelRunner
         _dOutputs = nodes.Select(n => new float[maxBatch * n.Layer.OutputShape.Size]).ToArray();
         _calls = new LayerCall[nodes.Count];
         _addAfter = new float[]?[nodes.Count][];
-        var lastReader = new int[nodes.Count];
-        Array.Fill(lastReader, -1);
+        // The last (node, input slot) that reads each node writes its gradient directly; every other reader,
+        // including a second slot of the same node (Add(x, x)), writes a temporary that is added afterwards.
+        var lastReader = new (int Node, int Slot)[nodes.Count];
+        Array.Fill(lastReader, (-1, -1));
         for (int j = 0; j < nodes.Count; j++)
-            foreach (int i in nodes[j].Inputs)
-                if (i >= 0) lastReader[i] = j;
+            for (int k = 0; k < nodes[j].Inputs.Length; k++)
+                if (nodes[j].Inputs[k] >= 0) lastReader[nodes[j].Inputs[k]] = (j, k);
         for (int j = 0; j < nodes.Count; j++)
         {
             ModelNode node = nodes[j];
@@ -66,7 +68,7 @@ public sealed class ModelRunner
             {
                 int i = node.Inputs[k];
                 if (i < 0) continue; // the model input needs no gradient
-                if (lastReader[i] == j) dInputs[k] = _dOutputs[i];
+                if (lastReader[i] == (j, k)) dInputs[k] = _dOutputs[i];
                 else dInputs[k] = _addAfter[j][k] = new float[_dOutputs[i].Length];
             }
             _calls[j] = new LayerCall

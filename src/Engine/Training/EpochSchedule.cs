@@ -27,5 +27,5 @@ public static class EpochSchedule
     }
 
     /// <summary>Samples used for training when the last <paramref name="validationSplit"/> are held out (Keras's rounding).</summary>
-    public static int TrainCount(int total, double validationSplit) => total - (int)(total * validationSplit);
+    public static int TrainCount(int total, double validationSplit) => (int)Math.Floor(total * (1.0 - validationSplit));
 }

@@ -46,10 +46,17 @@ public sealed class LeafComputer : IDisposable
     {
         int leafCount = GradientTree.LeafCount(batchIds.Length, MicroBatch);
         var leaves = new List<int>();
+        var claimed = new bool[leafCount];
         foreach (TreeNode node in subtrees)
         {
             if (!GradientTree.IsNode(node, leafCount)) throw new ArgumentException($"{node} is not a node of the tree over {leafCount} leaves");
-            for (int leaf = node.First; leaf < node.End; leaf++) leaves.Add(leaf);
+            for (int leaf = node.First; leaf < node.End; leaf++)
+            {
+                // Each leaf owns one buffer: a leaf asked for twice would be computed into it twice, concurrently.
+                if (claimed[leaf]) throw new ArgumentException($"the subtrees overlap at leaf {leaf}");
+                claimed[leaf] = true;
+                leaves.Add(leaf);
+            }
         }
         while (_leafBuffers.Count < leafCount) _leafBuffers.Add(new float[Model.Parameters.Count]);
         var sums = new GradientSum[leaves.Count];
