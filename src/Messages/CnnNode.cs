@@ -1,0 +1,260 @@
+// The Akka configuration every node of a Cnn.Distributed cluster runs with, coordinator and workers alike.
+//
+// One call, builder.WithCnnNode(options), sets remoting (DotNetty TCP, explicit frame and socket buffer sizes),
+// clustering (role, seed nodes, failure detector, fast join and gossip, Split Brain Resolver) and serialization
+// (CnnMessageSerializer for ICnnMessage, Hyperion with unsafe types refused for everything else). Typed
+// Akka.Hosting options are used where they exist, HOCON where they do not. CnnNode.Config(options) renders the
+// same settings as one HOCON document for ActorSystem.Create, for tests and tools that run without a host;
+// a test checks that both paths give the same values.
+//
+// The sizes and timings below must be the same on every node of a deployment, so they are constants, not
+// options. It deliberately does not set up TLS (another issue adds it to CnnNodeOptions), loggers (the host
+// picks them with ConfigureLoggers) or any actor.
+using System.Globalization;
+using System.Net;
+using Akka.Cluster.Hosting;
+using Akka.Cluster.Hosting.SBR;
+using Akka.Configuration;
+using Akka.Event;
+using Akka.Hosting;
+using Akka.Remote.Hosting;
+
+namespace Cnn.Messages;
+
+/// <summary>Where a node listens, what it is and whom it joins.</summary>
+public sealed record CnnNodeOptions
+{
+    /// <summary><see cref="CnnNode.CoordinatorRole"/> or <see cref="CnnNode.WorkerRole"/>.</summary>
+    public required string Role { get; init; }
+
+    /// <summary>Address remoting binds to. A wildcard (0.0.0.0, ::) requires <see cref="PublicHost"/>.</summary>
+    public string BindHost { get; init; } = "127.0.0.1";
+
+    /// <summary>TCP port remoting binds to; 0 takes any free port (read it back from the cluster's SelfAddress).</summary>
+    public int BindPort { get; init; }
+
+    /// <summary>Host name other nodes reach this one by, when it differs from <see cref="BindHost"/>.</summary>
+    public string? PublicHost { get; init; }
+
+    /// <summary>
+    /// Seed node addresses (<see cref="CnnNode.SeedAddress"/>), normally just the coordinator's. Empty: the node
+    /// joins nobody by itself, and the caller joins with <c>Cluster.Get(system).Join(address)</c>, which is how a
+    /// coordinator bound to port 0 joins itself.
+    /// </summary>
+    public IReadOnlyList<string> SeedNodes { get; init; } = [];
+
+    /// <summary>Akka log level; warnings and errors always get through at the default, Info.</summary>
+    public LogLevel LogLevel { get; init; } = LogLevel.InfoLevel;
+}
+
+/// <summary>The Akka.NET configuration shared by every node: remoting, clustering and serialization.</summary>
+public static class CnnNode
+{
+    /// <summary>Name of the ActorSystem on every node; it is part of every address.</summary>
+    public const string SystemName = "cnn";
+
+    /// <summary>Role of the node that hosts the Coordinator and the ParameterServer (the seed node).</summary>
+    public const string CoordinatorRole = "coordinator";
+
+    /// <summary>Role of a node that computes gradients.</summary>
+    public const string WorkerRole = "worker";
+
+    /// <summary>Largest remoting frame (akka.remote.dot-netty.tcp.maximum-frame-size), identical on every node.</summary>
+    public const int MaximumFrameSizeBytes = 262_144;
+
+    /// <summary>
+    /// Socket send and receive buffer size, identical on every node: a whole seed-cnn tensor (373,288 bytes)
+    /// fits in flight. The kernel may clamp it to net.core.wmem_max / rmem_max.
+    /// </summary>
+    public const int SocketBufferBytes = 524_288;
+
+    // Cluster failure detector, tuned for a LAN: a heartbeat a second, a node is suspected after about 4 s of
+    // silence (GC pauses of a training process are far shorter). The per-step deadline notices a slow worker
+    // before this does; this notices a dead one.
+    private static readonly TimeSpan HeartbeatInterval = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan AcceptableHeartbeatPause = TimeSpan.FromSeconds(4);
+
+    // Short join and gossip intervals so that a local cluster is Up well within 2 s of process start (Akka's
+    // defaults wait 1 s before the first gossip, gossip once a second and retry a failed join after 10 s).
+    // Gossip at this rate is cheap for the handful of nodes a run has.
+    private const string ClusterTimingHocon = """
+        akka.cluster {
+          seed-node-timeout = 1s
+          retry-unsuccessful-join-after = 1s
+          periodic-tasks-initial-delay = 100ms
+          gossip-interval = 200ms
+          leader-actions-interval = 200ms
+          unreachable-nodes-reaper-interval = 500ms
+          min-nr-of-members = 1
+        }
+        """;
+
+    // Split Brain Resolver: keep-oldest. The oldest member is the coordinator (the only seed node, so it is Up
+    // before any worker), and it owns the run: weights, Adam state, schedule and checkpoints. Workers are
+    // stateless and can be replaced, so on a partition the side without the coordinator downs itself.
+    // down-if-alone is OFF on purpose: with it on, a coordinator cut off from all workers would down itself and
+    // leave the workers as a headless cluster, which is the opposite of what we want; with it off, a coordinator
+    // crash downs the workers too, whose systems then terminate and rejoin the resumed coordinator.
+    // stable-after 5 s: decide quickly on a LAN, but only after the membership has settled for a while.
+    private const bool DownIfAlone = false;
+    private const string SplitBrainHocon = """
+        akka.cluster.split-brain-resolver {
+          stable-after = 5s
+          down-all-when-unstable = on
+        }
+        """;
+
+    // Hyperion instead of Newtonsoft for every type no other serializer is bound to (70 ms per tensor-sized
+    // message with JSON); disallow-unsafe-type refuses the known gadget types on deserialization. Akka picks
+    // the most specific binding, so ICnnMessage still goes to CnnMessageSerializer.
+    private const string HyperionHocon = """
+        akka.actor {
+          serializers.hyperion = "Akka.Serialization.HyperionSerializer, Akka.Serialization.Hyperion"
+          serialization-bindings {
+            "System.Object" = hyperion
+          }
+          serialization-settings.hyperion.disallow-unsafe-type = true
+        }
+        """;
+
+    /// <summary>The seed node address of a node of this system: <c>akka.tcp://cnn@host:port</c>.</summary>
+    public static string SeedAddress(string host, int port)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(host);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(port);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(port, 65_535);
+        var bracketed = host.Contains(':') && !host.StartsWith('[') ? $"[{host}]" : host;
+        return $"akka.tcp://{SystemName}@{bracketed}:{port.ToString(CultureInfo.InvariantCulture)}";
+    }
+
+    /// <summary>
+    /// Configures this node: remoting, clustering with its role and seed nodes, the Split Brain Resolver,
+    /// CnnMessageSerializer for <see cref="ICnnMessage"/> and Hyperion for everything else. The ActorSystem must be
+    /// named <see cref="SystemName"/> (<c>services.AddAkka(CnnNode.SystemName, b => b.WithCnnNode(options))</c>).
+    /// </summary>
+    /// <exception cref="ArgumentException">The options are inconsistent; the message says which one and why.</exception>
+    public static AkkaConfigurationBuilder WithCnnNode(this AkkaConfigurationBuilder builder, CnnNodeOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        Validate(options);
+
+        builder
+            .WithRemoting(new RemoteOptions
+            {
+                HostName = options.BindHost,
+                Port = options.BindPort,
+                PublicHostName = options.PublicHost,
+                MaxFrameSize = MaximumFrameSizeBytes,
+                SendBufferSize = SocketBufferBytes,
+                ReceiveBufferSize = SocketBufferBytes,
+                WatchFailureDetector = new PhiAccrualFailureDetectorOptions
+                {
+                    HeartbeatInterval = HeartbeatInterval,
+                    AcceptableHeartbeatPause = AcceptableHeartbeatPause,
+                },
+            })
+            .WithClustering(new ClusterOptions
+            {
+                Roles = [options.Role],
+                SeedNodes = [.. options.SeedNodes],
+                MinimumNumberOfMembers = 1,
+                SplitBrainResolver = new KeepOldestOption { DownIfAlone = DownIfAlone },
+                FailureDetector = new PhiAccrualFailureDetectorOptions
+                {
+                    HeartbeatInterval = HeartbeatInterval,
+                    AcceptableHeartbeatPause = AcceptableHeartbeatPause,
+                },
+            })
+            .WithCustomSerializer(CnnMessageSerializer.SerializerName, [typeof(ICnnMessage)],
+                system => new CnnMessageSerializer(system))
+            .AddHocon(ConfigurationFactory.ParseString(string.Join('\n',
+                ClusterTimingHocon, SplitBrainHocon, HyperionHocon, LoggingHocon(options.LogLevel))), HoconAddMode.Prepend);
+        return builder;
+    }
+
+    /// <summary>
+    /// The same configuration as <see cref="WithCnnNode"/> as one HOCON document, with the serializer bound by
+    /// configuration, for <c>ActorSystem.Create(CnnNode.SystemName, CnnNode.Config(options))</c> without a host.
+    /// </summary>
+    /// <exception cref="ArgumentException">The options are inconsistent; the message says which one and why.</exception>
+    public static Config Config(CnnNodeOptions options)
+    {
+        Validate(options);
+        var seeds = string.Join(", ", options.SeedNodes.Select(Quote));
+        var remoteAndCluster = $$"""
+            akka.actor.provider = cluster
+            akka.remote.dot-netty.tcp {
+              hostname = {{Quote(options.BindHost)}}
+              port = {{options.BindPort.ToString(CultureInfo.InvariantCulture)}}
+              public-hostname = {{Quote(options.PublicHost ?? "")}}
+              maximum-frame-size = {{MaximumFrameSizeBytes.ToString(CultureInfo.InvariantCulture)}}b
+              send-buffer-size = {{SocketBufferBytes.ToString(CultureInfo.InvariantCulture)}}b
+              receive-buffer-size = {{SocketBufferBytes.ToString(CultureInfo.InvariantCulture)}}b
+            }
+            akka.remote.watch-failure-detector {
+              heartbeat-interval = {{Millis(HeartbeatInterval)}}
+              acceptable-heartbeat-pause = {{Millis(AcceptableHeartbeatPause)}}
+            }
+            akka.cluster {
+              roles = [{{Quote(options.Role)}}]
+              seed-nodes = [{{seeds}}]
+              downing-provider-class = "Akka.Cluster.SBR.SplitBrainResolverProvider, Akka.Cluster"
+              split-brain-resolver.active-strategy = keep-oldest
+              split-brain-resolver.keep-oldest.down-if-alone = {{(DownIfAlone ? "on" : "off")}}
+              failure-detector {
+                heartbeat-interval = {{Millis(HeartbeatInterval)}}
+                acceptable-heartbeat-pause = {{Millis(AcceptableHeartbeatPause)}}
+              }
+            }
+            akka.actor {
+              serializers.{{CnnMessageSerializer.SerializerName}} = "{{typeof(CnnMessageSerializer).FullName}}, {{typeof(CnnMessageSerializer).Assembly.GetName().Name}}"
+              serialization-bindings {
+                "{{typeof(ICnnMessage).FullName}}, {{typeof(ICnnMessage).Assembly.GetName().Name}}" = {{CnnMessageSerializer.SerializerName}}
+              }
+            }
+            """;
+        return ConfigurationFactory.ParseString(string.Join('\n',
+            remoteAndCluster, ClusterTimingHocon, SplitBrainHocon, HyperionHocon, LoggingHocon(options.LogLevel)));
+    }
+
+    // Dead letters are normal while nodes stop (messages to actors already gone): never log those, and only
+    // the first few otherwise.
+    private static string LoggingHocon(LogLevel level) => $"""
+        akka.loglevel = {level switch
+        {
+            LogLevel.DebugLevel => "DEBUG",
+            LogLevel.InfoLevel => "INFO",
+            LogLevel.WarningLevel => "WARNING",
+            _ => "ERROR",
+        }}
+        akka.log-dead-letters = 10
+        akka.log-dead-letters-during-shutdown = off
+        """;
+
+    private static void Validate(CnnNodeOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Role is not (CoordinatorRole or WorkerRole))
+            throw new ArgumentException(
+                $"Role must be \"{CoordinatorRole}\" or \"{WorkerRole}\", not \"{options.Role}\"", nameof(options));
+        if (string.IsNullOrWhiteSpace(options.BindHost))
+            throw new ArgumentException("BindHost is empty: give the address remoting listens on, e.g. 127.0.0.1", nameof(options));
+        if (options.BindPort is < 0 or > 65_535)
+            throw new ArgumentException($"BindPort {options.BindPort} is not a TCP port (0 takes any free one)", nameof(options));
+        if (IPAddress.TryParse(options.BindHost, out var address)
+            && (address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any))
+            && string.IsNullOrWhiteSpace(options.PublicHost))
+            throw new ArgumentException(
+                $"BindHost {options.BindHost} listens on every interface: set PublicHost to the address other nodes reach this one by",
+                nameof(options));
+        foreach (var seed in options.SeedNodes)
+            if (seed is null || !seed.StartsWith($"akka.tcp://{SystemName}@", StringComparison.Ordinal))
+                throw new ArgumentException(
+                    $"seed node \"{seed}\" is not an address of this system: use CnnNode.SeedAddress(host, port)", nameof(options));
+    }
+
+    private static string Quote(string value) =>
+        "\"" + value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
+
+    private static string Millis(TimeSpan t) => ((long)t.TotalMilliseconds).ToString(CultureInfo.InvariantCulture) + "ms";
+}

@@ -1,0 +1,226 @@
+// The tensor data plane: plain TCP between each worker and the parameter server's node, for the two tensors of
+// every step (the new weights down, the gradient sums up). Akka.Remote keeps membership, failure detection and
+// the control messages; DESIGN.md's budget shows it costs 0.7 to 2 ms to move one 373 KB tensor, a multiple of
+// what raw TCP on the same link costs, and the engine produces a gradient every few milliseconds.
+//
+// Frames: a fixed 64-byte little-endian header, then the body. A gradient or weights body is the raw float32
+// bytes, read straight into the receiver's float buffer (no intermediate copy, no per-step allocation on the
+// large object heap). A connection starts with a Hello frame carrying the run id and the worker id; the run id
+// is a random token that only workers accepted over remoting learn, so a stranger cannot feed gradients in.
+// The receiver checks every header (magic, kind, lengths) and closes a connection that breaks the format:
+// nothing a peer sends reaches the weights without the parameter server's own checks afterwards.
+//
+// Not here: what the frames mean (ParameterServerState decides), retries (a lost connection is a lost worker).
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace Cnn.Messages;
+
+/// <summary>Kinds of data-plane frames.</summary>
+public enum FrameKind : byte
+{
+    /// <summary>Worker to server, first frame: run id and worker id.</summary>
+    Hello = 1,
+    /// <summary>Worker to server: one subtree's gradient sum.</summary>
+    Gradient = 2,
+    /// <summary>Server to worker: the weights of a version.</summary>
+    Weights = 3,
+}
+
+/// <summary>The fixed header of a data-plane frame.</summary>
+public readonly record struct FrameHeader(
+    FrameKind Kind, long Step, long Version, int NodeFirst, int NodeCount, int LeafCount, int Samples, int Correct,
+    double LossSum, double ComputeMilliseconds, int BodyLength)
+{
+    /// <summary>Header size in bytes.</summary>
+    public const int Size = 64;
+    private const uint Magic = 0x544E4E43; // "CNNT"
+
+    /// <summary>Largest body accepted: 64 MB (16 M floats), far above any model here.</summary>
+    public const int MaxBodyBytes = 64 << 20;
+
+    /// <summary>Writes the header into <paramref name="bytes"/> (64 bytes).</summary>
+    public void Write(Span<byte> bytes)
+    {
+        bytes[..Size].Clear();
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes, Magic);
+        bytes[4] = (byte)Kind;
+        BinaryPrimitives.WriteInt64LittleEndian(bytes[8..], Step);
+        BinaryPrimitives.WriteInt64LittleEndian(bytes[16..], Version);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes[24..], NodeFirst);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes[28..], NodeCount);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes[32..], LeafCount);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes[36..], Samples);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes[40..], Correct);
+        BinaryPrimitives.WriteDoubleLittleEndian(bytes[44..], LossSum);
+        BinaryPrimitives.WriteDoubleLittleEndian(bytes[52..], ComputeMilliseconds);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes[60..], BodyLength);
+    }
+
+    /// <summary>Reads a header; throws InvalidDataException on a bad magic, kind or length.</summary>
+    public static FrameHeader Read(ReadOnlySpan<byte> bytes)
+    {
+        if (BinaryPrimitives.ReadUInt32LittleEndian(bytes) != Magic) throw new InvalidDataException("not a Cnn.Distributed data-plane frame (bad magic)");
+        var kind = (FrameKind)bytes[4];
+        if (!Enum.IsDefined(kind)) throw new InvalidDataException($"unknown frame kind {bytes[4]}");
+        int body = BinaryPrimitives.ReadInt32LittleEndian(bytes[60..]);
+        if (body < 0 || body > MaxBodyBytes || (kind != FrameKind.Hello && body % 4 != 0))
+            throw new InvalidDataException($"frame body of {body} bytes is out of range");
+        return new FrameHeader(kind,
+            BinaryPrimitives.ReadInt64LittleEndian(bytes[8..]), BinaryPrimitives.ReadInt64LittleEndian(bytes[16..]),
+            BinaryPrimitives.ReadInt32LittleEndian(bytes[24..]), BinaryPrimitives.ReadInt32LittleEndian(bytes[28..]),
+            BinaryPrimitives.ReadInt32LittleEndian(bytes[32..]), BinaryPrimitives.ReadInt32LittleEndian(bytes[36..]),
+            BinaryPrimitives.ReadInt32LittleEndian(bytes[40..]), BinaryPrimitives.ReadDoubleLittleEndian(bytes[44..]),
+            BinaryPrimitives.ReadDoubleLittleEndian(bytes[52..]), body);
+    }
+}
+
+/// <summary>One data-plane connection: framed, thread-safe writes; reads from one reader thread.</summary>
+public sealed class FrameConnection : IDisposable
+{
+    private const int SocketBuffer = 4 << 20;
+    private readonly Socket _socket;
+    private readonly NetworkStream _stream;
+    private readonly object _writeLock = new();
+    private readonly byte[] _readHeader = new byte[FrameHeader.Size];
+    private readonly byte[] _writeHeader = new byte[FrameHeader.Size];
+
+    /// <summary>Wraps a connected socket.</summary>
+    public FrameConnection(Socket socket)
+    {
+        socket.NoDelay = true;
+        socket.SendBufferSize = SocketBuffer;
+        socket.ReceiveBufferSize = SocketBuffer;
+        _socket = socket;
+        _stream = new NetworkStream(socket, ownsSocket: true);
+    }
+
+    /// <summary>The peer's address.</summary>
+    public EndPoint? Remote => _socket.RemoteEndPoint;
+
+    /// <summary>Connects to <paramref name="host"/>:<paramref name="port"/> and says hello.</summary>
+    public static FrameConnection Connect(string host, int port, string runId, string workerId, TimeSpan timeout)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            socket.ConnectAsync(host, port, cts.Token).AsTask().GetAwaiter().GetResult();
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+        var connection = new FrameConnection(socket);
+        connection.WriteHello(runId, workerId);
+        return connection;
+    }
+
+    /// <summary>Sends the Hello frame.</summary>
+    public void WriteHello(string runId, string workerId)
+    {
+        byte[] body = Encoding.UTF8.GetBytes(runId + "\n" + workerId);
+        Write(new FrameHeader(FrameKind.Hello, 0, 0, 0, 0, 0, 0, 0, 0, 0, body.Length), body);
+    }
+
+    /// <summary>Sends a frame whose body is the float tensor <paramref name="tensor"/>.</summary>
+    public void Write(FrameHeader header, ReadOnlySpan<float> tensor) => Write(header with { BodyLength = tensor.Length * 4 }, MemoryMarshal.AsBytes(tensor));
+
+    private void Write(FrameHeader header, ReadOnlySpan<byte> body)
+    {
+        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("the data plane sends little-endian floats as they are in memory");
+        lock (_writeLock)
+        {
+            header.Write(_writeHeader);
+            _stream.Write(_writeHeader);
+            _stream.Write(body);
+        }
+    }
+
+    /// <summary>Reads the next header (blocking); throws EndOfStreamException when the peer closed.</summary>
+    public FrameHeader ReadHeader()
+    {
+        _stream.ReadExactly(_readHeader);
+        return FrameHeader.Read(_readHeader);
+    }
+
+    /// <summary>Reads a Hello body: (run id, worker id).</summary>
+    public (string RunId, string WorkerId) ReadHello(FrameHeader header)
+    {
+        if (header.Kind != FrameKind.Hello || header.BodyLength > 1024) throw new InvalidDataException("the connection did not start with a Hello frame");
+        var body = new byte[header.BodyLength];
+        _stream.ReadExactly(body);
+        string[] parts = Encoding.UTF8.GetString(body).Split('\n');
+        if (parts.Length != 2) throw new InvalidDataException("malformed Hello frame");
+        return (parts[0], parts[1]);
+    }
+
+    /// <summary>Reads a tensor body of exactly <paramref name="destination"/>.Length floats.</summary>
+    public void ReadTensor(FrameHeader header, Span<float> destination)
+    {
+        if (header.BodyLength != destination.Length * 4)
+            throw new InvalidDataException($"a tensor of {header.BodyLength / 4} floats where {destination.Length} were expected");
+        _stream.ReadExactly(MemoryMarshal.AsBytes(destination));
+    }
+
+    /// <summary>Reads and drops a body.</summary>
+    public void Skip(FrameHeader header)
+    {
+        var scratch = new byte[Math.Min(header.BodyLength, 1 << 16)];
+        for (int left = header.BodyLength; left > 0; left -= scratch.Length)
+            _stream.ReadExactly(scratch.AsSpan(0, Math.Min(scratch.Length, left)));
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => _stream.Dispose();
+}
+
+/// <summary>The parameter server side: accepts worker connections and hands each to a callback.</summary>
+public sealed class FrameListener : IDisposable
+{
+    private readonly TcpListener _listener;
+    private readonly CancellationTokenSource _stop = new();
+
+    /// <summary>Listens on <paramref name="host"/>:<paramref name="port"/> (0 = any free port).</summary>
+    public FrameListener(string host, int port, Action<FrameConnection> accepted)
+    {
+        IPAddress address = IPAddress.TryParse(host, out IPAddress? ip) ? ip : Dns.GetHostAddresses(host)[0];
+        _listener = new TcpListener(address, port);
+        _listener.Start();
+        Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
+        _ = Task.Run(async () =>
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                Socket socket;
+                try
+                {
+                    socket = await _listener.AcceptSocketAsync(_stop.Token);
+                }
+                catch (Exception) when (_stop.IsCancellationRequested)
+                {
+                    return;
+                }
+                catch (SocketException)
+                {
+                    continue;
+                }
+                accepted(new FrameConnection(socket));
+            }
+        });
+    }
+
+    /// <summary>The port listened on.</summary>
+    public int Port { get; }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _listener.Stop();
+    }
+}
