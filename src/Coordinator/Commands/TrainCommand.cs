@@ -1,15 +1,21 @@
-// `cnn train`: reads the options into TrainSettings, validates them all before touching anything, and runs the
-// single-process mode (--no-cluster): prepare the run directory, optionally resume from its checkpoint, load
-// (or fetch) the data, then hand a LocalBackend to the shared TrainingLoop.
+// `cnn train`: reads the options into TrainSettings, validates them all before touching anything, prepares the
+// run directory, optionally resumes from its checkpoint, loads (or fetches) the data, then hands a backend to the
+// shared TrainingLoop. The three modes differ only in the backend:
+//   --no-cluster       LocalBackend, this process's threads;
+//   --local-workers N  (the default, with 2) ClusterBackend over an in-process cluster of N worker nodes;
+//   --workers N        ClusterBackend on a coordinator node that waits for N worker processes to join.
 //
-// Deliberately not here: the cluster mode. Without --no-cluster the command stops with a one-line error until
-// the cluster exists; that mode will plug in beside RunLocal with its own ITrainingBackend.
+// Deliberately not here: the epoch loop, the artifacts and the actors.
 using System.CommandLine;
 using System.Globalization;
+using Cnn.Coordinator.Cluster;
 using Cnn.Coordinator.Runs;
 using Cnn.Engine;
 using Cnn.Engine.Data;
 using Cnn.Engine.IO;
+using Cnn.Engine.Kernels;
+using Cnn.Messages;
+using Cnn.Worker;
 using Cnn.Engine.Models;
 using Cnn.Engine.Training;
 
@@ -35,12 +41,24 @@ public static class TrainCommand
         var output = new Option<string?>("--out") { Description = "Run directory for history.csv, checkpoints and run.json (default: runs/<timestamp>)" };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its checkpoint" };
         var checkpointEvery = new Option<int?>("--checkpoint-every") { Description = "Also checkpoint every K steps (default: at each epoch end only)" };
-        var noCluster = new Option<bool>("--no-cluster") { Description = "Train in this process on local threads" };
+        var noCluster = new Option<bool>("--no-cluster") { Description = "Train in this process on local threads (the reference path)" };
+        var localWorkers = new Option<int?>("--local-workers") { Description = "Train on an in-process cluster of N worker nodes over loopback TCP (default mode, N = 2)" };
+        var threadsPerWorker = new Option<int?>("--threads-per-worker") { Description = "Threads of each local worker (default: cores / workers)" };
+        var workers = new Option<int?>("--workers") { Description = "Multi-node: wait for N worker processes to join this coordinator, then train" };
+        var host = new Option<string>("--host") { Description = "Multi-node: address the coordinator binds", DefaultValueFactory = _ => "127.0.0.1" };
+        var port = new Option<int>("--port") { Description = "Multi-node: port the coordinator binds", DefaultValueFactory = _ => 4053 };
+        var publicHost = new Option<string?>("--public-host") { Description = "Multi-node: host name workers reach the coordinator by" };
+        var joinTimeout = new Option<double>("--join-timeout") { Description = "Seconds to wait for the workers", DefaultValueFactory = _ => 60 };
+        var transport = new Option<string>("--transport") { Description = "How tensors travel in a cluster: tcp (data plane) or akka (chunked messages)", DefaultValueFactory = _ => "tcp" };
+        transport.AcceptOnlyFromAmong("tcp", "akka");
+        var dataPort = new Option<int>("--data-port") { Description = "Multi-node: port of the tensor data plane", DefaultValueFactory = _ => 4054 };
+        var stepDeadline = new Option<double>("--step-deadline") { Description = "Smallest per-step deadline in seconds before late work is re-assigned", DefaultValueFactory = _ => 1 };
 
         Option[] trajectory = [model, batchSize, microBatch, lr, seed, split];
         var command = new Command("train", "Train a model (Keras-like progress; history.csv, checkpoints and run.json in --out).")
         {
             model, data, epochs, batchSize, microBatch, lr, seed, split, threads, maxSteps, output, resume, checkpointEvery, noCluster,
+            localWorkers, threadsPerWorker, workers, host, port, publicHost, joinTimeout, stepDeadline, transport, dataPort,
         };
         command.SetAction(parse =>
         {
@@ -63,6 +81,16 @@ public static class TrainCommand
                 Resume = resuming,
                 CheckpointEvery = parse.GetValue(checkpointEvery),
                 NoCluster = parse.GetValue(noCluster),
+                LocalWorkers = parse.GetValue(localWorkers),
+                ThreadsPerWorker = parse.GetValue(threadsPerWorker),
+                Workers = parse.GetValue(workers),
+                Host = parse.GetValue(host)!,
+                Port = parse.GetValue(port),
+                PublicHost = parse.GetValue(publicHost),
+                JoinTimeoutSeconds = parse.GetValue(joinTimeout),
+                StepDeadlineSeconds = parse.GetValue(stepDeadline),
+                Transport = parse.GetValue(transport)!,
+                DataPort = parse.GetValue(dataPort),
             };
             var given = trajectory.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToHashSet();
             return Run(settings, given, io);
@@ -77,14 +105,18 @@ public static class TrainCommand
     public static int Run(TrainSettings settings, IReadOnlySet<string> givenOptions, CliOutput io)
     {
         settings.Validate();
-        if (!settings.NoCluster)
+        try
         {
-            throw new CnnUserException("the cluster mode is not built yet: add --no-cluster to train in this process");
+            return RunAny(settings, givenOptions, io);
         }
-        return RunLocal(settings, givenOptions, io);
+        catch (RunFailedException e)
+        {
+            io.Error.WriteLine($"cnn: the run failed: {e.Message}");
+            return 1;
+        }
     }
 
-    private static int RunLocal(TrainSettings settings, IReadOnlySet<string> givenOptions, CliOutput io)
+    private static int RunAny(TrainSettings settings, IReadOnlySet<string> givenOptions, CliOutput io)
     {
         RunDirectory directory = RunDirectory.Prepare(settings.OutDirectory, settings.Resume);
         try
@@ -112,18 +144,55 @@ public static class TrainCommand
             io.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"Training {model.Name} ({model.Parameters.Count:N0} parameters) on {data.TrainCount:N0} images, validating on {data.ValidationIds.Length:N0}, testing on {data.TestIds.Length:N0} ({data.Directory})"));
             io.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"batch {settings.BatchSize}, micro-batch {settings.MicroBatch}, lr {settings.LearningRate}, seed {settings.Seed}, threads {settings.Threads}, no cluster; artifacts in {directory.Path}"));
+                $"batch {settings.BatchSize}, micro-batch {settings.MicroBatch}, lr {settings.LearningRate}, seed {settings.Seed}, {ModeText(settings)}; artifacts in {directory.Path}"));
             if (checkpoint is not null)
             {
                 io.Out.WriteLine($"Resuming at step {state.Step}: epoch {state.Epoch + 1}, {state.StepInEpoch} of its steps done.");
             }
 
-            using var backend = new LocalBackend(model, weights, adam, data.TrainSource, settings.Threads, settings.MicroBatch, settings.Seed);
-            var loop = new TrainingLoop(backend, model, settings, data, new RunReporter(io.Out, io.Interactive), directory);
-            RunSummary summary = loop.Run(state, checkpoint?.Info.Step);
-            io.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{summary.Steps} steps in {summary.WallSeconds:F1}s, {summary.TrainImagesPerSecond:N0} training images/s; weightsSha256 {summary.WeightsSha256}"));
-            return 0;
+            LocalCluster? cluster = null;
+            CoordinatorNode? remote = null;
+            ITrainingBackend backend;
+            switch (settings.Mode)
+            {
+                case TrainingMode.NoCluster:
+                    backend = new LocalBackend(model, weights, adam, data.TrainSource, settings.Threads, settings.MicroBatch, settings.Seed);
+                    break;
+                case TrainingMode.LocalCluster:
+                    cluster = LocalCluster.StartAsync().GetAwaiter().GetResult();
+                    var local = new ClusterBackend(cluster.CoordinatorSystem, model, weights, adam, data, settings.MicroBatch, settings.Seed,
+                        settings.LocalWorkerCount, TimeSpan.FromSeconds(settings.StepDeadlineSeconds), e => io.Out.WriteLine($"[cluster] {e}"), Transport(settings));
+                    cluster.AddWorkersAsync(settings.LocalWorkerCount, settings.LocalThreadsPerWorker,
+                        new WorkerData(data.TrainSource, data.TestSource, ClusterBackend.WorkerDataSha(data)), Numerics.Fingerprint).GetAwaiter().GetResult();
+                    local.WaitForWorkers(settings.LocalWorkerCount, TimeSpan.FromSeconds(settings.JoinTimeoutSeconds));
+                    backend = local;
+                    break;
+                default:
+                    remote = CoordinatorNode.Start(settings);
+                    var multi = new ClusterBackend(remote.System, model, weights, adam, data, settings.MicroBatch, settings.Seed,
+                        settings.Workers!.Value, TimeSpan.FromSeconds(settings.StepDeadlineSeconds), e => io.Out.WriteLine($"[cluster] {e}"), Transport(settings));
+                    io.Out.WriteLine($"Coordinator listening at {remote.Address}; waiting up to {settings.JoinTimeoutSeconds:0}s for {settings.Workers} workers");
+                    multi.WaitForWorkers(settings.Workers.Value, TimeSpan.FromSeconds(settings.JoinTimeoutSeconds));
+                    backend = multi;
+                    break;
+            }
+            try
+            {
+                var loop = new TrainingLoop(backend, model, settings, data, new RunReporter(io.Out, io.Interactive), directory);
+                RunSummary summary = loop.Run(state, checkpoint?.Info.Step);
+                io.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{summary.Steps} steps in {summary.WallSeconds:F1}s, {summary.TrainImagesPerSecond:N0} training images/s; weightsSha256 {summary.WeightsSha256}"));
+                if (summary.Cluster is { } report)
+                    io.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"cluster: {report.MeanStepMilliseconds:F2} ms per step, {report.MeanComputeMilliseconds:F2} ms compute on the critical path, {report.MeanCommunicationMilliseconds:F2} ms communication ({report.CommunicationShare:P0}), {report.TensorBytesPerStepPerWorker:N0} tensor bytes per step per worker"));
+                return 0;
+            }
+            finally
+            {
+                backend.Dispose();
+                cluster?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+                remote?.Dispose();
+            }
         }
         catch (CnnUserException)
         {
@@ -131,6 +200,19 @@ public static class TrainCommand
             throw;
         }
     }
+
+    private static ClusterTransport Transport(TrainSettings settings) => settings.Transport switch
+    {
+        "akka" => ClusterTransport.Akka,
+        _ => new ClusterTransport(true, settings.Mode == TrainingMode.Remote ? settings.Host : null, settings.Mode == TrainingMode.Remote ? settings.DataPort : 0),
+    };
+
+    private static string ModeText(TrainSettings settings) => settings.Mode switch
+    {
+        TrainingMode.NoCluster => $"threads {settings.Threads}, no cluster",
+        TrainingMode.LocalCluster => $"local cluster of {settings.LocalWorkerCount} workers x {settings.LocalThreadsPerWorker} threads",
+        _ => $"cluster of {settings.Workers} worker processes",
+    };
 
     private static string DefaultOutDirectory()
     {

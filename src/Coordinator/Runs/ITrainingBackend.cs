@@ -31,4 +31,22 @@ public interface ITrainingBackend : IDisposable
 
     /// <summary>Inference-mode loss sum and correct count over <paramref name="ids"/> of <paramref name="data"/>.</summary>
     LossAndAccuracy Evaluate(IDataSource data, int[] ids);
+
+    /// <summary>Figures of the run for run.json, beyond the loop's own (cluster backends), or null.</summary>
+    BackendReport? Report() => null;
 }
+
+/// <summary>
+/// What a cluster run adds to run.json: per-worker statistics and, per step, the mean wall time, the compute time
+/// of the slowest worker (the critical path), the rest (communication, reduction and waiting) and the tensor bytes
+/// each worker sent and received.
+/// </summary>
+public sealed record BackendReport(
+    IReadOnlyList<Cnn.Coordinator.Cluster.WorkerStat> Workers,
+    long Steps,
+    double MeanStepMilliseconds,
+    double MeanComputeMilliseconds,
+    double MeanCommunicationMilliseconds,
+    double CommunicationShare,
+    long TensorBytesPerStepPerWorker,
+    string Transport);

@@ -77,6 +77,10 @@ public sealed record RunSummary
     public required MachineInfo Machine { get; init; }
     /// <summary>Every epoch's row, as in history.csv (a last partial epoch included).</summary>
     public required IReadOnlyList<HistoryRow> History { get; init; }
+    /// <summary>Cluster figures (null for --no-cluster).</summary>
+    public BackendReport? Cluster { get; init; }
+    /// <summary>Per worker: images, contributions and mean compute milliseconds per step (cluster runs).</summary>
+    public IReadOnlyList<Cnn.Coordinator.Cluster.WorkerStat>? WorkerStats => Cluster?.Workers;
 }
 
 /// <summary>What the numbers of a run or benchmark depend on.</summary>

@@ -46,6 +46,36 @@ public sealed record TrainSettings
     public int? CheckpointEvery { get; init; }
     /// <summary>Train in this process, without a cluster.</summary>
     public bool NoCluster { get; init; }
+    /// <summary>Workers of an in-process local cluster (the default mode, with 2), or null.</summary>
+    public int? LocalWorkers { get; init; }
+    /// <summary>Threads of each worker of a local cluster (default: cores divided by workers).</summary>
+    public int? ThreadsPerWorker { get; init; }
+    /// <summary>Remote workers to wait for (multi-node mode), or null.</summary>
+    public int? Workers { get; init; }
+    /// <summary>Address the coordinator node binds (multi-node mode).</summary>
+    public string Host { get; init; } = "127.0.0.1";
+    /// <summary>Port the coordinator node binds (multi-node mode).</summary>
+    public int Port { get; init; } = 4053;
+    /// <summary>Host name workers reach the coordinator by, when it differs from Host.</summary>
+    public string? PublicHost { get; init; }
+    /// <summary>How long to wait for the workers before giving up, in seconds.</summary>
+    public double JoinTimeoutSeconds { get; init; } = 60;
+    /// <summary>The smallest per-step deadline before late work is re-assigned, in seconds.</summary>
+    public double StepDeadlineSeconds { get; init; } = 1;
+
+    /// <summary>How tensors travel in a cluster: "tcp" (the data plane) or "akka" (chunked messages).</summary>
+    public string Transport { get; init; } = "tcp";
+    /// <summary>Port of the tensor data plane on the coordinator node (multi-node mode).</summary>
+    public int DataPort { get; init; } = 4054;
+
+    /// <summary>The training mode these settings select.</summary>
+    public TrainingMode Mode => NoCluster ? TrainingMode.NoCluster : Workers is not null ? TrainingMode.Remote : TrainingMode.LocalCluster;
+
+    /// <summary>Workers of the local cluster.</summary>
+    public int LocalWorkerCount => LocalWorkers ?? 2;
+
+    /// <summary>Threads of each local worker.</summary>
+    public int LocalThreadsPerWorker => ThreadsPerWorker ?? Math.Max(1, Environment.ProcessorCount / LocalWorkerCount);
 
     /// <summary>Throws a one-line <see cref="CnnUserException"/> for the first option that cannot work.</summary>
     public void Validate()
@@ -70,6 +100,7 @@ public sealed record TrainSettings
         if (MaxSteps is long max) Positive("--max-steps", max);
         if (CheckpointEvery is int every) Positive("--checkpoint-every", every);
         if (string.IsNullOrWhiteSpace(DataDirectory)) throw new CnnUserException("--data must name a directory");
+        ValidateMode();
         if (string.IsNullOrWhiteSpace(OutDirectory)) throw new CnnUserException("--out must name a directory");
     }
 
@@ -97,8 +128,48 @@ public sealed record TrainSettings
         };
     }
 
+    private void ValidateMode()
+    {
+        int modes = (NoCluster ? 1 : 0) + (LocalWorkers is not null ? 1 : 0) + (Workers is not null ? 1 : 0);
+        if (modes > 1) throw new CnnUserException("choose one mode: --no-cluster, --local-workers N or --workers N");
+        if (ThreadsPerWorker is not null && Mode != TrainingMode.LocalCluster)
+            throw new CnnUserException("--threads-per-worker applies to a local cluster (--local-workers); remote workers take --threads on their own command line");
+        int leaves = (BatchSize + MicroBatch - 1) / MicroBatch;
+        if (Mode == TrainingMode.LocalCluster)
+        {
+            Positive("--local-workers", LocalWorkerCount);
+            if (LocalWorkerCount > leaves)
+                throw new CnnUserException($"--local-workers {LocalWorkerCount} is more than the {leaves} leaves of a batch (--batch-size {BatchSize} / --micro-batch {MicroBatch}): some workers would have nothing to do");
+            Positive("--threads-per-worker", LocalThreadsPerWorker);
+        }
+        if (Mode == TrainingMode.Remote)
+        {
+            Positive("--workers", Workers!.Value);
+            if (Workers > leaves)
+                throw new CnnUserException($"--workers {Workers} is more than the {leaves} leaves of a batch (--batch-size {BatchSize} / --micro-batch {MicroBatch})");
+            if (Port is < 1 or > 65535) throw new CnnUserException($"--port {Port} is not a port (1 to 65535)");
+            if (DataPort is < 1 or > 65535 || DataPort == Port) throw new CnnUserException($"--data-port {DataPort} must be a port (1 to 65535) other than --port {Port}");
+            if (Uri.CheckHostName(Host) == UriHostNameType.Unknown) throw new CnnUserException($"--host '{Host}' is not a host name or IP address");
+            if ((Host == "0.0.0.0" || Host == "::") && string.IsNullOrWhiteSpace(PublicHost))
+                throw new CnnUserException($"--host {Host} listens on every interface: give --public-host so workers can reach the coordinator");
+        }
+        if (!(JoinTimeoutSeconds > 0)) throw new CnnUserException($"--join-timeout must be positive, got {JoinTimeoutSeconds.ToString(CultureInfo.InvariantCulture)}");
+        if (!(StepDeadlineSeconds > 0)) throw new CnnUserException($"--step-deadline must be positive, got {StepDeadlineSeconds.ToString(CultureInfo.InvariantCulture)}");
+    }
+
     private static void Positive(string option, long value)
     {
         if (value <= 0) throw new CnnUserException($"{option} must be at least 1, got {value.ToString(CultureInfo.InvariantCulture)}");
     }
+}
+
+/// <summary>Where the steps are computed.</summary>
+public enum TrainingMode
+{
+    /// <summary>This process's threads (--no-cluster).</summary>
+    NoCluster,
+    /// <summary>An in-process cluster of N worker nodes (--local-workers N, the default with 2).</summary>
+    LocalCluster,
+    /// <summary>Worker processes on other hosts that join this coordinator (--workers N).</summary>
+    Remote,
 }

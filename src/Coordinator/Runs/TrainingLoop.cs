@@ -150,6 +150,7 @@ public sealed class TrainingLoop
             MaxSteps = _settings.MaxSteps,
             Machine = MachineInfo.Current,
             History = history,
+            Cluster = _backend.Report(),
         };
         _directory.WriteSummary(summary);
         return summary;

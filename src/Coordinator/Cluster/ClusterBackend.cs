@@ -1,0 +1,145 @@
+// The cluster backend of the epoch loop: the same ITrainingBackend as --no-cluster, but every step goes to the
+// coordinator actor, which deals the batch's subtrees to the workers; the parameter server reduces them in tree
+// order and applies Adam to the very arrays this backend was given. Between two steps no message is in flight
+// that could change them, so Weights and Adam are read directly for checkpoints and hashes.
+//
+// The loop's thread blocks on each request (Ask); failures (no workers left, the parameter server stopped)
+// surface as RunFailedException with the coordinator's reason.
+using Akka.Actor;
+using Cnn.Coordinator.Runs;
+using Cnn.Engine.Data;
+using Cnn.Engine.Kernels;
+using Cnn.Engine.Models;
+using Cnn.Engine.Training;
+using Cnn.Messages;
+
+namespace Cnn.Coordinator.Cluster;
+
+/// <summary>How tensors travel: the TCP data plane (bound to BindHost, default the node's host, on DataPort, 0 = any) or chunked Akka messages.</summary>
+public sealed record ClusterTransport(bool DataPlane, string? BindHost = null, int DataPort = 0)
+{
+    /// <summary>The default: the data plane on any free port of the node's address.</summary>
+    public static ClusterTransport Tcp { get; } = new(true);
+
+    /// <summary>Tensors as chunked MessagePack messages through Akka.Remote.</summary>
+    public static ClusterTransport Akka { get; } = new(false);
+}
+
+/// <summary>A run that cannot go on (workers lost, parameter server stopped): not a user mistake, but not a bug either.</summary>
+public sealed class RunFailedException(string message) : Exception(message);
+
+/// <summary>Trains through the coordinator and parameter server actors (see file header).</summary>
+public sealed class ClusterBackend : ITrainingBackend
+{
+    private readonly IActorRef _coordinator;
+    private readonly TrainingData _data;
+    private readonly TimeSpan _requestTimeout;
+    private readonly DataPlaneServer? _dataPlane;
+    private readonly string _transport;
+
+    /// <summary>
+    /// Starts the coordinator (and its parameter server) in <paramref name="system"/> for a run of <paramref name="model"/>
+    /// from <paramref name="weights"/> and <paramref name="adam"/>.
+    /// </summary>
+    public ClusterBackend(ActorSystem system, Model model, float[] weights, Adam adam, TrainingData data, int microBatch, ulong seed,
+        int workers, TimeSpan deadlineFloor, Action<string> events, ClusterTransport transport, bool allowFingerprintMismatch = false)
+    {
+        // The run id doubles as the data plane's token: random, and told only to accepted workers.
+        string runId = $"run-{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16))}";
+        var plan = new RunPlan(runId, model.Name, microBatch, seed, WorkerDataSha(data), Numerics.Fingerprint, allowFingerprintMismatch);
+        var server = new ParameterServerState(runId, model.Parameters, weights, adam);
+        if (transport.DataPlane)
+        {
+            Address self = Akka.Cluster.Cluster.Get(system).SelfAddress;
+            _dataPlane = new DataPlaneServer(transport.BindHost ?? self.Host!, transport.DataPort, self.Host!, server, system.Log);
+        }
+        _transport = _dataPlane is null ? "akka.remote (MessagePack chunks)" : $"tcp data plane at {_dataPlane.Endpoint}";
+        _coordinator = system.ActorOf(CoordinatorActor.Props(new CoordinatorState(plan), server, _dataPlane, deadlineFloor, events), WorkerNames.Coordinator);
+        _data = data;
+        _requestTimeout = TimeSpan.FromMinutes(10);
+        Weights = weights;
+        Adam = adam;
+        Workers = workers;
+        RunId = runId;
+    }
+
+    /// <summary>The run id workers are accepted into.</summary>
+    public string RunId { get; }
+
+    /// <inheritdoc/>
+    public int Workers { get; }
+
+    /// <inheritdoc/>
+    public int Threads { get; private set; }
+
+    /// <inheritdoc/>
+    public float[] Weights { get; }
+
+    /// <inheritdoc/>
+    public Adam Adam { get; }
+
+    /// <summary>The coordinator actor.</summary>
+    public IActorRef Coordinator => _coordinator;
+
+    /// <summary>The dataset hash workers must present: training and test files together.</summary>
+    public static string WorkerDataSha(TrainingData data) => Cnn.Worker.WorkerDataHash.Of(data.Train.Sha256(), data.Test.Sha256());
+
+    /// <summary>Blocks until <paramref name="count"/> workers joined; throws RunFailedException naming the missing ones after <paramref name="timeout"/>.</summary>
+    public IReadOnlyList<string> WaitForWorkers(int count, TimeSpan timeout)
+    {
+        var ready = Ask<CoordinatorActor.WorkersReady>(new CoordinatorActor.WaitForWorkers(count, timeout), timeout + TimeSpan.FromSeconds(5));
+        Threads = ready.Threads;
+        return ready.WorkerIds;
+    }
+
+    /// <inheritdoc/>
+    public StepMetrics Step(int[] batchIds, long step) =>
+        Ask<CoordinatorActor.StepDone>(new CoordinatorActor.RunStep(step, batchIds), _requestTimeout).Metrics;
+
+    /// <inheritdoc/>
+    public LossAndAccuracy Evaluate(IDataSource data, int[] ids)
+    {
+        EvaluationSet set = ReferenceEquals(data, _data.TestSource) ? EvaluationSet.Test
+            : ReferenceEquals(data, _data.TrainSource) ? EvaluationSet.Validation
+            : throw new ArgumentException("the cluster evaluates only the run's validation and test sets");
+        if (ids.Length == 0) return new LossAndAccuracy(0, 0, 0);
+        for (int i = 1; i < ids.Length; i++)
+            if (ids[i] != ids[0] + i) throw new ArgumentException("the cluster evaluates contiguous id ranges");
+        return Ask<CoordinatorActor.EvaluationDone>(new CoordinatorActor.RunEvaluation(set, ids[0], ids.Length), _requestTimeout).Result;
+    }
+
+    /// <summary>Per-worker statistics and the step-time split of this session.</summary>
+    public CoordinatorActor.Stats Stats() => Ask<CoordinatorActor.Stats>(new CoordinatorActor.StatsRequest(), TimeSpan.FromSeconds(30));
+
+    /// <inheritdoc/>
+    public BackendReport Report()
+    {
+        CoordinatorActor.Stats stats = Stats();
+        long steps = Math.Max(1, stats.Steps);
+        double step = stats.StepMilliseconds / steps, compute = stats.CriticalComputeMilliseconds / steps;
+        // Per step a worker receives the new weights and sends one gradient per subtree it computed.
+        long tensorBytes = Weights.Length * 4L;
+        double contributionsPerWorkerStep = stats.Workers.Count == 0 ? 1 : stats.Workers.Average(w => (double)w.Contributions / steps);
+        long bytes = tensorBytes + (long)Math.Round(contributionsPerWorkerStep * tensorBytes);
+        return new BackendReport(stats.Workers, stats.Steps, step, compute, Math.Max(0, step - compute), step > 0 ? Math.Max(0, step - compute) / step : 0,
+            bytes, _transport);
+    }
+
+    private T Ask<T>(object request, TimeSpan timeout)
+    {
+        object reply = _coordinator.Ask(request, timeout).GetAwaiter().GetResult();
+        return reply switch
+        {
+            T result => result,
+            CoordinatorActor.RunFailed failed => throw new RunFailedException(failed.Reason),
+            _ => throw new InvalidOperationException($"unexpected reply {reply.GetType().Name} to {request.GetType().Name}"),
+        };
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        _coordinator.Tell(PoisonPill.Instance);
+        _dataPlane?.Dispose();
+    }
+}

@@ -1,0 +1,291 @@
+// The coordinator actor: admits workers (dataset hash, numerics fingerprint, protocol version), deals out the
+// subtrees of each batch the epoch loop hands it, watches the step deadline and re-assigns late or lost work as
+// backup tasks, deals out evaluation ranges, and answers the loop when the parameter server has applied a step.
+// The logic lives in CoordinatorState; this class moves messages and timers.
+//
+// Requests from the loop (ClusterBackend) are local messages; each is answered with a result or RunFailed.
+// Supervision: the parameter server is a child; if it stops, the run fails with a message (its weights
+// cannot be rebuilt here, a restart goes through --resume).
+using System.Diagnostics;
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Event;
+using Cnn.Engine.Models;
+using Cnn.Engine.Training;
+using Cnn.Messages;
+
+namespace Cnn.Coordinator.Cluster;
+
+/// <summary>The coordinator (see file header).</summary>
+public sealed class CoordinatorActor : ReceiveActor, IWithTimers
+{
+    /// <summary>Loop to coordinator: answer <see cref="WorkersReady"/> once <c>Count</c> workers are in, or fail after Timeout.</summary>
+    public sealed record WaitForWorkers(int Count, TimeSpan Timeout);
+    /// <summary>Enough workers have joined.</summary>
+    public sealed record WorkersReady(IReadOnlyList<string> WorkerIds, int Threads);
+    /// <summary>Loop to coordinator: run step <c>Step</c> on the batch <c>BatchIds</c>.</summary>
+    public sealed record RunStep(long Step, int[] BatchIds);
+    /// <summary>The step is applied.</summary>
+    public sealed record StepDone(long Step, StepMetrics Metrics);
+    /// <summary>Loop to coordinator: evaluate ids [Start, Start + Count) of a set with the current weights.</summary>
+    public sealed record RunEvaluation(EvaluationSet Set, int Start, int Count);
+    /// <summary>The evaluation's total.</summary>
+    public sealed record EvaluationDone(LossAndAccuracy Result);
+    /// <summary>The request cannot be completed, and why.</summary>
+    public sealed record RunFailed(string Reason);
+    /// <summary>Loop to coordinator: reply with <see cref="Stats"/>.</summary>
+    public sealed record StatsRequest;
+    /// <summary>Per-worker statistics and the session's step time split.</summary>
+    public sealed record Stats(IReadOnlyList<WorkerStat> Workers, long Steps, double StepMilliseconds, double CriticalComputeMilliseconds);
+
+    private sealed record DeadlineTick(long Step);
+    private sealed record EvaluationTick(long EvaluationId);
+    private sealed record JoinTimeout;
+
+    private readonly CoordinatorState _state;
+    private readonly IActorRef _parameterServer;
+    private readonly TimeSpan _deadlineFloor;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly Action<string> _events;
+    private (IActorRef ReplyTo, int Count)? _waiting;
+    private IActorRef? _stepReplyTo;
+    private long _stepStarted;
+    private IActorRef? _evaluationReplyTo;
+    private EvaluateRange? _evaluationTemplate;
+    private long _evaluationId;
+    private long _version;
+    private readonly string _dataPlaneEndpoint;
+
+    /// <summary>
+    /// A coordinator for <paramref name="state"/>'s run with a parameter server made from <paramref name="server"/>;
+    /// tensors go through <paramref name="dataPlane"/> when given, else as chunked Akka messages.
+    /// </summary>
+    public CoordinatorActor(CoordinatorState state, ParameterServerState server, DataPlaneServer? dataPlane, TimeSpan deadlineFloor, Action<string> events)
+    {
+        _dataPlaneEndpoint = dataPlane?.Endpoint ?? "";
+        _state = state;
+        _deadlineFloor = deadlineFloor;
+        _events = events;
+        _version = server.Version;
+        _parameterServer = Context.ActorOf(ParameterServerActor.Props(server, Self), WorkerNames.ParameterServer);
+        Context.Watch(_parameterServer);
+        dataPlane?.Attach(_parameterServer);
+
+        Receive<RegisterWorker>(OnRegister);
+        Receive<WaitForWorkers>(OnWaitForWorkers);
+        Receive<JoinTimeout>(_ => OnJoinTimeout());
+        Receive<RunStep>(OnRunStep);
+        Receive<ParameterServerActor.NodeAccepted>(m =>
+        {
+            if (_state.Current?.Step == m.Step) _state.Accepted(m.Node, m.WorkerId, m.ComputeMilliseconds);
+        });
+        Receive<ParameterServerActor.StepApplied>(OnStepApplied);
+        Receive<DeadlineTick>(OnDeadline);
+        Receive<RunEvaluation>(OnRunEvaluation);
+        Receive<EvaluationResult>(OnEvaluationResult);
+        Receive<EvaluationTick>(OnEvaluationDeadline);
+        Receive<StatsRequest>(_ => Sender.Tell(new Stats(
+            _state.Workers.Select(w => new WorkerStat(w.Id, w.Threads, w.Images, w.Contributions, w.Steps == 0 ? 0 : w.ComputeMilliseconds / w.Steps)).ToList(),
+            _state.StepsApplied, _state.StepMilliseconds, _state.CriticalComputeMilliseconds)));
+        Receive<ParameterServerActor.SnapshotRequest>(m => _parameterServer.Forward(m));
+        Receive<ClusterEvent.UnreachableMember>(m => OnMemberLost(m.Member, "unreachable"));
+        Receive<ClusterEvent.MemberRemoved>(m => OnMemberLost(m.Member, "removed from the cluster"));
+        Receive<ClusterEvent.IMemberEvent>(_ => { });
+        Receive<Terminated>(OnTerminated);
+    }
+
+    /// <inheritdoc/>
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    /// <summary>Props for the coordinator.</summary>
+    public static Props Props(CoordinatorState state, ParameterServerState server, DataPlaneServer? dataPlane, TimeSpan deadlineFloor, Action<string> events) =>
+        Akka.Actor.Props.Create(() => new CoordinatorActor(state, server, dataPlane, deadlineFloor, events));
+
+    /// <inheritdoc/>
+    protected override void PreStart() =>
+        Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
+            typeof(ClusterEvent.UnreachableMember), typeof(ClusterEvent.MemberRemoved));
+
+    /// <inheritdoc/>
+    protected override void PostStop() => Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
+
+    private void OnRegister(RegisterWorker request)
+    {
+        string? refusal = _state.Admit(request);
+        if (refusal is not null)
+        {
+            _log.Warning("Refused worker {0} at {1}: {2}", request.WorkerId, Sender.Path.Address, refusal);
+            _events($"refused worker {request.WorkerId}: {refusal}");
+            Sender.Tell(new WorkerRefused(request.WorkerId, refusal));
+            return;
+        }
+        bool known = _state.Workers.Any(w => w.Id == request.WorkerId);
+        WorkerSlot slot = _state.Join(request, Sender);
+        Context.Watch(Sender);
+        Sender.Tell(new WorkerAccepted(_state.Plan.RunId, request.WorkerId, _state.Plan.Model, _state.Plan.MicroBatch, _state.Plan.Seed, _dataPlaneEndpoint));
+        if (!known)
+        {
+            _log.Info("Worker {0} joined from {1} with {2} threads ({3} workers)", slot.Id, Sender.Path.Address, slot.Threads, _state.Workers.Count);
+            _events($"worker {slot.Id} joined ({slot.Threads} threads)");
+        }
+        if (_waiting is { } w && _state.Workers.Count >= w.Count)
+        {
+            Timers.Cancel("join");
+            w.ReplyTo.Tell(new WorkersReady(_state.Workers.Select(x => x.Id).ToList(), _state.Workers.Sum(x => x.Threads)));
+            _waiting = null;
+        }
+    }
+
+    private void OnWaitForWorkers(WaitForWorkers request)
+    {
+        if (_state.Workers.Count >= request.Count)
+        {
+            Sender.Tell(new WorkersReady(_state.Workers.Select(w => w.Id).ToList(), _state.Workers.Sum(w => w.Threads)));
+            return;
+        }
+        _waiting = (Sender, request.Count);
+        Timers.StartSingleTimer("join", new JoinTimeout(), request.Timeout);
+    }
+
+    private void OnJoinTimeout()
+    {
+        if (_waiting is not { } w) return;
+        string have = _state.Workers.Count == 0 ? "none" : string.Join(", ", _state.Workers.Select(x => x.Id));
+        w.ReplyTo.Tell(new RunFailed($"waited for {w.Count} workers but only {_state.Workers.Count} joined ({have}); {w.Count - _state.Workers.Count} missing"));
+        _waiting = null;
+    }
+
+    private void OnRunStep(RunStep request)
+    {
+        if (_state.Workers.Count == 0)
+        {
+            Sender.Tell(new RunFailed($"step {request.Step}: no workers are left"));
+            return;
+        }
+        _stepReplyTo = Sender;
+        _stepStarted = Stopwatch.GetTimestamp();
+        StepAssignment plan = _state.PlanStep(request.Step, request.BatchIds);
+        _parameterServer.Tell(new ParameterServerActor.BeginStep(request.Step, request.BatchIds.Length, _state.Plan.MicroBatch));
+        foreach (var (worker, nodes) in plan.Work) Send(worker, plan, nodes);
+        Timers.StartSingleTimer("deadline", new DeadlineTick(request.Step), _state.Deadline(_deadlineFloor));
+    }
+
+    private void Send(WorkerSlot worker, StepAssignment plan, List<TreeNode> nodes) =>
+        ((IActorRef)worker.Handle).Tell(new ComputeGradients(_state.Plan.RunId, plan.Step, _version, plan.BatchIds, _state.Plan.MicroBatch,
+            nodes.Select(n => n.First).ToArray(), nodes.Select(n => n.Count).ToArray()));
+
+    private void OnStepApplied(ParameterServerActor.StepApplied applied)
+    {
+        if (_state.Current?.Step != applied.Step || _stepReplyTo is null) return;
+        Timers.Cancel("deadline");
+        _state.StepApplied(Stopwatch.GetElapsedTime(_stepStarted).TotalSeconds);
+        _version = applied.Version;
+        _stepReplyTo.Tell(new StepDone(applied.Step, new StepMetrics(applied.LossSum, applied.Correct, applied.Samples)));
+        _stepReplyTo = null;
+    }
+
+    private void OnDeadline(DeadlineTick tick)
+    {
+        if (_state.Current is not { } plan || plan.Step != tick.Step) return;
+        var backups = _state.LateNodes();
+        foreach (var (worker, nodes) in backups)
+        {
+            _log.Warning("Step {0} is late: {1} re-assigned to worker {2} as backup", plan.Step, string.Join(", ", nodes), worker.Id);
+            _events($"step {plan.Step}: {string.Join(", ", nodes)} re-assigned to worker {worker.Id}");
+            Send(worker, plan, nodes);
+        }
+        Timers.StartSingleTimer("deadline", new DeadlineTick(tick.Step), _state.Deadline(_deadlineFloor));
+    }
+
+    private void OnRunEvaluation(RunEvaluation request)
+    {
+        if (_state.Workers.Count == 0)
+        {
+            Sender.Tell(new RunFailed("evaluation: no workers are left"));
+            return;
+        }
+        _evaluationReplyTo = Sender;
+        _evaluationId++;
+        _evaluationTemplate = new EvaluateRange(_state.Plan.RunId, _evaluationId, _version, request.Set, 0, 0);
+        foreach (var (worker, part) in _state.PlanEvaluation(request.Start, request.Count))
+            ((IActorRef)worker.Handle).Tell(_evaluationTemplate with { Start = part.Start, Count = part.Count });
+        Timers.StartSingleTimer("evaluation", new EvaluationTick(_evaluationId), _deadlineFloor * 10);
+    }
+
+    private void OnEvaluationResult(EvaluationResult result)
+    {
+        if (result.EvaluationId != _evaluationId || _evaluationReplyTo is null) return;
+        if (_state.EvaluationResult(new EvaluationPart(result.Start, result.Count), result.LossSum, result.Correct) is { } total)
+        {
+            Timers.Cancel("evaluation");
+            _evaluationReplyTo.Tell(new EvaluationDone(new LossAndAccuracy(total.LossSum, total.Correct, total.Samples)));
+            _evaluationReplyTo = null;
+        }
+    }
+
+    private void OnEvaluationDeadline(EvaluationTick tick)
+    {
+        if (tick.EvaluationId != _evaluationId || _evaluationReplyTo is null || _evaluationTemplate is null) return;
+        foreach (var (worker, part) in _state.LateEvaluationParts())
+        {
+            _log.Warning("Evaluation {0} is late: ids {1}..{2} re-assigned to worker {3}", tick.EvaluationId, part.Start, part.Start + part.Count - 1, worker.Id);
+            ((IActorRef)worker.Handle).Tell(_evaluationTemplate with { Start = part.Start, Count = part.Count });
+        }
+        Timers.StartSingleTimer("evaluation", new EvaluationTick(_evaluationId), _deadlineFloor * 10);
+    }
+
+    private void OnMemberLost(Member member, string how)
+    {
+        foreach (WorkerSlot worker in _state.Workers.Where(w => ((IActorRef)w.Handle).Path.Address == member.Address).ToList())
+            Lose(worker, how);
+    }
+
+    private void OnTerminated(Terminated terminated)
+    {
+        if (terminated.ActorRef.Equals(_parameterServer))
+        {
+            string reason = "the parameter server stopped";
+            _stepReplyTo?.Tell(new RunFailed(reason));
+            _evaluationReplyTo?.Tell(new RunFailed(reason));
+            Context.Stop(Self);
+            return;
+        }
+        if (_state.Find(terminated.ActorRef) is { } worker) Lose(worker, "stopped");
+    }
+
+    private void Lose(WorkerSlot worker, string how)
+    {
+        var reassigned = _state.Leave(worker.Id);
+        _log.Warning("Lost worker {0} ({1}); {2} workers left", worker.Id, how, _state.Workers.Count);
+        _events($"lost worker {worker.Id} ({how})");
+        if (_state.Workers.Count == 0)
+        {
+            _stepReplyTo?.Tell(new RunFailed($"lost worker {worker.Id} ({how}) and no workers are left"));
+            _stepReplyTo = null;
+            _evaluationReplyTo?.Tell(new RunFailed($"lost worker {worker.Id} ({how}) and no workers are left"));
+            _evaluationReplyTo = null;
+            return;
+        }
+        if (_state.Current is { } plan)
+            foreach (var (target, nodes) in reassigned)
+            {
+                _events($"step {plan.Step}: {string.Join(", ", nodes)} re-assigned to worker {target.Id}");
+                Send(target, plan, nodes);
+            }
+        if (_evaluationReplyTo is not null && _evaluationTemplate is not null)
+            foreach (var (target, part) in _state.LateEvaluationParts())
+                ((IActorRef)target.Handle).Tell(_evaluationTemplate with { Start = part.Start, Count = part.Count });
+    }
+}
+
+/// <summary>What run.json records of one worker.</summary>
+public sealed record WorkerStat(string Id, int Threads, long Images, long Contributions, double MeanComputeMillisecondsPerStep);
+
+/// <summary>Actor names on the coordinator node.</summary>
+public static class WorkerNames
+{
+    /// <summary>The coordinator actor.</summary>
+    public const string Coordinator = Cnn.Worker.WorkerActor.CoordinatorName;
+    /// <summary>The parameter server actor (a child of the coordinator).</summary>
+    public const string ParameterServer = Cnn.Worker.WorkerActor.ParameterServerName;
+}

@@ -1,0 +1,60 @@
+// The coordinator node of a multi-node run (`cnn train --workers N`): an ActorSystem bound to --host:--port
+// (with --public-host when it listens on every interface), configured like every other node by WithCnnNode,
+// that joins itself as the cluster's seed. Worker processes join it through that address.
+using Akka.Actor;
+using Akka.Hosting;
+using Cnn.Coordinator.Runs;
+using Cnn.Engine;
+using Cnn.Messages;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace Cnn.Coordinator.Cluster;
+
+/// <summary>A running coordinator node (see file header).</summary>
+public sealed class CoordinatorNode : IDisposable
+{
+    private readonly IHost _host;
+
+    private CoordinatorNode(IHost host, ActorSystem system)
+    {
+        _host = host;
+        System = system;
+        Address = Akka.Cluster.Cluster.Get(system).SelfAddress;
+    }
+
+    /// <summary>The node's ActorSystem.</summary>
+    public ActorSystem System { get; }
+
+    /// <summary>The address workers use as their seed.</summary>
+    public Address Address { get; }
+
+    /// <summary>Binds and joins itself; a port in use is a one-line error.</summary>
+    public static CoordinatorNode Start(TrainSettings settings)
+    {
+        var options = new CnnNodeOptions { Role = CnnNode.CoordinatorRole, BindHost = settings.Host, BindPort = settings.Port, PublicHost = settings.PublicHost };
+        IHost host = new HostBuilder()
+            .ConfigureServices(services => services.AddAkka(CnnNode.SystemName, builder => builder.WithCnnNode(options)))
+            .Build();
+        try
+        {
+            host.StartAsync().GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException || e.InnerException is System.Net.Sockets.SocketException || e.GetType().Name.Contains("Remote", StringComparison.Ordinal))
+        {
+            host.Dispose();
+            throw new CnnUserException($"--host {settings.Host} --port {settings.Port}: cannot listen there ({e.GetBaseException().Message})");
+        }
+        var system = host.Services.GetRequiredService<ActorSystem>();
+        var cluster = Akka.Cluster.Cluster.Get(system);
+        cluster.JoinAsync(cluster.SelfAddress).GetAwaiter().GetResult();
+        return new CoordinatorNode(host, system);
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        _host.StopAsync(TimeSpan.FromSeconds(5)).GetAwaiter().GetResult();
+        _host.Dispose();
+    }
+}

@@ -1,0 +1,99 @@
+// `cnn train --local-workers N`: a cluster of N + 1 ActorSystems inside this process, on loopback ports, each
+// started by its own generic host with the same WithCnnNode configuration as a real node. Every message that
+// crosses a node boundary in production is serialized and sent over TCP here too; only the dataset is shared
+// (one copy in memory instead of N + 1, the workers still prove they hold the same data by its hash).
+//
+// The coordinator binds a free port and joins itself; workers take it as their seed node.
+using Akka.Actor;
+using Akka.Hosting;
+using Cnn.Messages;
+using Cnn.Worker;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace Cnn.Coordinator.Cluster;
+
+/// <summary>An in-process cluster of one coordinator node and N worker nodes (see file header).</summary>
+public sealed class LocalCluster : IAsyncDisposable
+{
+    private readonly List<IHost> _hosts = [];
+    private readonly List<IActorRef> _workers = [];
+
+    private LocalCluster(IHost coordinator, ActorSystem system)
+    {
+        _hosts.Add(coordinator);
+        CoordinatorSystem = system;
+        CoordinatorAddress = Akka.Cluster.Cluster.Get(system).SelfAddress;
+    }
+
+    /// <summary>The coordinator node's ActorSystem.</summary>
+    public ActorSystem CoordinatorSystem { get; }
+
+    /// <summary>The coordinator node's address (the workers' seed).</summary>
+    public Address CoordinatorAddress { get; }
+
+    /// <summary>The worker actors started so far.</summary>
+    public IReadOnlyList<IActorRef> Workers => _workers;
+
+    /// <summary>Starts the coordinator node on <paramref name="host"/> (any free port) and forms the cluster.</summary>
+    public static async Task<LocalCluster> StartAsync(string host = "127.0.0.1")
+    {
+        IHost node = await StartNodeAsync(new CnnNodeOptions { Role = CnnNode.CoordinatorRole, BindHost = host, BindPort = 0, LogLevel = Akka.Event.LogLevel.WarningLevel });
+        var system = node.Services.GetRequiredService<ActorSystem>();
+        var cluster = Akka.Cluster.Cluster.Get(system);
+        await cluster.JoinAsync(cluster.SelfAddress);
+        return new LocalCluster(node, system);
+    }
+
+    /// <summary>Starts <paramref name="count"/> worker nodes with <paramref name="threadsPerWorker"/> threads each.</summary>
+    public async Task AddWorkersAsync(int count, int threadsPerWorker, WorkerData data, string fingerprint)
+    {
+        string seed = CnnNode.SeedAddress(CoordinatorAddress.Host!, CoordinatorAddress.Port!.Value);
+        var starts = Enumerable.Range(0, count).Select(_ => StartNodeAsync(new CnnNodeOptions
+        {
+            Role = CnnNode.WorkerRole, BindHost = CoordinatorAddress.Host!, BindPort = 0, SeedNodes = [seed], LogLevel = Akka.Event.LogLevel.WarningLevel,
+        })).ToList();
+        foreach (IHost node in await Task.WhenAll(starts))
+        {
+            _hosts.Add(node);
+            var system = node.Services.GetRequiredService<ActorSystem>();
+            string id = $"worker-{_workers.Count + 1}";
+            var settings = new WorkerSettings(id, threadsPerWorker, CoordinatorAddress, fingerprint, CoordinatorState.ProtocolVersion);
+            _workers.Add(system.ActorOf(WorkerActor.Props(settings, data), "worker"));
+        }
+    }
+
+    /// <summary>Stops worker node <paramref name="index"/> (0-based) abruptly, as a crash would.</summary>
+    public async Task StopWorkerAsync(int index)
+    {
+        IHost node = _hosts[index + 1];
+        await node.Services.GetRequiredService<ActorSystem>().Terminate();
+        await node.StopAsync();
+    }
+
+    private static async Task<IHost> StartNodeAsync(CnnNodeOptions options)
+    {
+        IHost host = new HostBuilder()
+            .ConfigureServices(services => services.AddAkka(CnnNode.SystemName, builder => builder.WithCnnNode(options)))
+            .Build();
+        await host.StartAsync();
+        return host;
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        // Workers first, so the coordinator does not spend its last moments logging their loss.
+        for (int i = _hosts.Count - 1; i >= 0; i--)
+        {
+            try
+            {
+                await _hosts[i].StopAsync(TimeSpan.FromSeconds(5));
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            _hosts[i].Dispose();
+        }
+    }
+}

@@ -1,0 +1,138 @@
+// The parameter server actor: a thin shell that moves messages in and out of ParameterServerState. It keeps
+// the workers that asked for weights (over Akka, or by connecting to the tensor data plane), sends them the
+// newest weights when they ask or connect and after every optimizer step, tells the coordinator which contributions it accepted and when a step is applied, and answers
+// a rejected contribution with the reason (also logged, with the worker, step and version).
+//
+// Supervision: a bug here throws and the default strategy restarts the actor, which would lose the weights;
+// the coordinator watches this actor and fails the run loudly instead (see CoordinatorActor).
+using Akka.Actor;
+using Akka.Event;
+using Cnn.Engine.Training;
+using Cnn.Messages;
+
+namespace Cnn.Coordinator.Cluster;
+
+/// <summary>The parameter server (see file header).</summary>
+public sealed class ParameterServerActor : ReceiveActor
+{
+    /// <summary>Coordinator to server: open step <c>Step</c> for a batch of BatchSize samples.</summary>
+    public sealed record BeginStep(long Step, int BatchSize, int MicroBatch);
+
+    /// <summary>Server to coordinator: a contribution was accepted.</summary>
+    public sealed record NodeAccepted(long Step, TreeNode Node, string WorkerId, double ComputeMilliseconds);
+
+    /// <summary>Server to coordinator: the step's optimizer update is applied; the weights are at Version.</summary>
+    public sealed record StepApplied(long Step, long Version, double LossSum, int Correct, int Samples);
+
+    /// <summary>Anyone to server: reply with a <see cref="Snapshot"/>.</summary>
+    public sealed record SnapshotRequest;
+
+    /// <summary>Copies of the weights and the optimizer state at Version.</summary>
+    public sealed record Snapshot(long Version, float[] Weights, float[] M, float[] V, long Iterations);
+
+    /// <summary>Data plane to server: a worker connected (send it the weights from now on).</summary>
+    public sealed record DataPlaneJoined(FrameConnection Connection, string WorkerId);
+
+    /// <summary>Data plane to server: a whole contribution read from a worker's connection.</summary>
+    public sealed record DataPlaneGradient(ContributionHeader Header, float[] Gradients);
+
+    /// <summary>Data plane to server: a worker's connection closed.</summary>
+    public sealed record DataPlaneClosed(FrameConnection Connection, string WorkerId);
+
+    private readonly ParameterServerState _state;
+    private readonly IActorRef _coordinator;
+    private readonly HashSet<IActorRef> _subscribers = [];
+    private readonly Dictionary<FrameConnection, string> _connections = [];
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+
+    /// <summary>A server over <paramref name="state"/> reporting to <paramref name="coordinator"/>.</summary>
+    public ParameterServerActor(ParameterServerState state, IActorRef coordinator)
+    {
+        _state = state;
+        _coordinator = coordinator;
+        Receive<BeginStep>(m => _state.BeginStep(m.Step, m.BatchSize, m.MicroBatch));
+        Receive<GradientChunk>(c => Handle(_state.Accept(c), ContributionHeader.Of(c), Sender));
+        Receive<DataPlaneGradient>(m => Handle(_state.Accept(m.Header, m.Gradients), m.Header, null));
+        Receive<DataPlaneJoined>(m =>
+        {
+            _connections[m.Connection] = m.WorkerId;
+            SendWeights(m.Connection, m.WorkerId);
+        });
+        Receive<DataPlaneClosed>(m => _connections.Remove(m.Connection));
+        Receive<WeightsRequest>(OnWeightsRequest);
+        Receive<SnapshotRequest>(_ => Sender.Tell(new Snapshot(_state.Version, (float[])_state.Weights.Clone(),
+            (float[])_state.Adam.M.Clone(), (float[])_state.Adam.V.Clone(), _state.Adam.Iterations)));
+        Receive<Terminated>(t => _subscribers.Remove(t.ActorRef));
+    }
+
+    /// <summary>Props for the server.</summary>
+    public static Props Props(ParameterServerState state, IActorRef coordinator) =>
+        Akka.Actor.Props.Create(() => new ParameterServerActor(state, coordinator));
+
+    private void Handle(ChunkOutcome outcome, ContributionHeader h, IActorRef? replyTo)
+    {
+        switch (outcome)
+        {
+            case ChunkOutcome.Rejected r:
+                _log.Warning("Rejected a contribution of worker {0} for step {1} version {2} ({3}): {4}",
+                    h.WorkerId, h.Step, h.Version, new TreeNode(h.NodeFirst, h.NodeCount), r.Reason);
+                replyTo?.Tell(new ContributionRejected(h.RunId, h.Step, h.Version, h.NodeFirst, h.NodeCount, r.Reason));
+                break;
+            case ChunkOutcome.Duplicate d:
+                _log.Debug("Dropped a duplicate of {0} from worker {1} for step {2}", d.Node, d.WorkerId, h.Step);
+                break;
+            case ChunkOutcome.Accepted a:
+                _coordinator.Tell(new NodeAccepted(h.Step, a.Node, a.WorkerId, a.ComputeMilliseconds));
+                break;
+            case ChunkOutcome.StepApplied s:
+                _coordinator.Tell(new NodeAccepted(s.Step, s.Node, s.WorkerId, s.ComputeMilliseconds));
+                Broadcast();
+                _coordinator.Tell(new StepApplied(s.Step, s.Version, s.LossSum, s.Correct, s.Samples));
+                break;
+        }
+    }
+
+    private void SendWeights(FrameConnection connection, string workerId)
+    {
+        try
+        {
+            connection.Write(new FrameHeader(FrameKind.Weights, _state.Version, _state.Version, 0, 0, 0, 0, 0, 0, 0, 0), _state.Weights);
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
+        {
+            _log.Warning("Data plane: could not send weights version {0} to worker {1}: {2}", _state.Version, workerId, e.Message);
+            _connections.Remove(connection);
+            connection.Dispose();
+        }
+    }
+
+    private void OnWeightsRequest(WeightsRequest request)
+    {
+        if (request.RunId != _state.RunId)
+        {
+            _log.Warning("Ignored a weights request of worker {0} for run {1}: this is run {2}", request.WorkerId, request.RunId, _state.RunId);
+            return;
+        }
+        if (_subscribers.Add(Sender)) Context.Watch(Sender);
+        foreach (WeightsChunk chunk in Chunks()) Sender.Tell(chunk);
+    }
+
+    private void Broadcast()
+    {
+        foreach (var (connection, workerId) in _connections.ToList()) SendWeights(connection, workerId);
+        if (_subscribers.Count == 0) return;
+        foreach (WeightsChunk chunk in Chunks())
+            foreach (IActorRef subscriber in _subscribers)
+                subscriber.Tell(chunk);
+    }
+
+    private IEnumerable<WeightsChunk> Chunks()
+    {
+        int total = _state.Weights.Length, count = TensorChunks.ChunkCount(total);
+        for (int i = 0; i < count; i++)
+        {
+            byte[] data = TensorChunks.Slice(_state.Weights, i, out int offset);
+            yield return new WeightsChunk(_state.RunId, _state.Version, i, count, offset, total, data);
+        }
+    }
+}

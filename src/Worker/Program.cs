@@ -1,0 +1,109 @@
+// The worker host: `dotnet Cnn.Worker.dll --seed coordinator:4053 [--host H --port P --public-host N --data DIR
+// --threads T --id ID]`, or the same through CNN_* environment variables (docker-compose passes those). Loads its
+// own copy of the data, joins the cluster through the seed nodes (Akka retries the join; the worker actor
+// retries its registration with backoff and logs what it waits for), then computes until it is stopped.
+// Exit codes: 0 stopped, 2 bad configuration or data, 3 refused by the coordinator (wrong data or numerics).
+using System.CommandLine;
+using Akka.Actor;
+using Akka.Hosting;
+using Cnn.Engine;
+using Cnn.Engine.Data;
+using Cnn.Engine.Kernels;
+using Cnn.Messages;
+using Cnn.Worker;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+try
+{
+    return await WorkerProgram.RunAsync(args);
+}
+catch (CnnUserException e)
+{
+    Console.Error.WriteLine($"cnn-worker: {e.Message}");
+    return 2;
+}
+
+/// <summary>The worker process.</summary>
+internal static class WorkerProgram
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
+        var seed = new Option<string[]>("--seed") { Description = $"Seed node host:port, repeatable; the first is the coordinator [{WorkerOptions.Env.Seeds}]", AllowMultipleArgumentsPerToken = true };
+        var host = new Option<string?>("--host") { Description = $"Address to bind [{WorkerOptions.Env.BindHost}]" };
+        var port = new Option<string?>("--port") { Description = $"Port to bind, 0 for any [{WorkerOptions.Env.BindPort}]" };
+        var publicHost = new Option<string?>("--public-host") { Description = $"Host name other nodes reach this one by [{WorkerOptions.Env.PublicHost}]" };
+        var data = new Option<string?>("--data") { Description = $"Directory of the MNIST IDX files [{WorkerOptions.Env.Data}]" };
+        var threads = new Option<string?>("--threads") { Description = $"Compute threads [{WorkerOptions.Env.Threads}]" };
+        var id = new Option<string?>("--id") { Description = $"Worker id [{WorkerOptions.Env.WorkerId}]" };
+        var root = new RootCommand("cnn-worker: a Cnn.Distributed worker node") { seed, host, port, publicHost, data, threads, id };
+        ParseResult parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            Console.Error.WriteLine($"cnn-worker: {parse.Errors[0].Message}");
+            return 2;
+        }
+        if (parse.Action is not null && parse.GetResult(seed) is null && args.Any(a => a is "--help" or "-h" or "-?" or "--version"))
+            return await parse.InvokeAsync();
+
+        string[] seeds = parse.GetValue(seed) is { Length: > 0 } given ? given : (Env(WorkerOptions.Env.Seeds)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? []);
+        var options = new WorkerOptions
+        {
+            Seeds = seeds.Select(WorkerOptions.ParseSeed).ToList(),
+            BindHost = parse.GetValue(host) ?? Env(WorkerOptions.Env.BindHost) ?? "127.0.0.1",
+            BindPort = Int(parse.GetValue(port) ?? Env(WorkerOptions.Env.BindPort), 0, $"--port / {WorkerOptions.Env.BindPort}"),
+            PublicHost = parse.GetValue(publicHost) ?? Env(WorkerOptions.Env.PublicHost),
+            DataDirectory = parse.GetValue(data) ?? Env(WorkerOptions.Env.Data) ?? MnistFetcher.DefaultCacheDirectory,
+            Threads = Int(parse.GetValue(threads) ?? Env(WorkerOptions.Env.Threads), Environment.ProcessorCount, $"--threads / {WorkerOptions.Env.Threads}"),
+            WorkerId = parse.GetValue(id) ?? Env(WorkerOptions.Env.WorkerId) ?? $"{System.Net.Dns.GetHostName()}-{Environment.ProcessId}",
+        };
+        options.Validate();
+
+        if (!MnistFetcher.HasAll(options.DataDirectory))
+        {
+            Console.WriteLine($"cnn-worker: MNIST not found in {options.DataDirectory}; fetching it");
+            await MnistFetcher.FetchAsync(options.DataDirectory, Console.Out, CancellationToken.None);
+        }
+        var (train, test) = MnistDataset.LoadDirectory(options.DataDirectory);
+        var workerData = new WorkerData(new MnistSource(train), new MnistSource(test), WorkerDataHash.Of(train.Sha256(), test.Sha256()));
+
+        Akka.Actor.Address coordinator = Akka.Actor.Address.Parse(options.Seeds[0]);
+        var nodeOptions = new CnnNodeOptions
+        {
+            Role = CnnNode.WorkerRole, BindHost = options.BindHost, BindPort = options.BindPort, PublicHost = options.PublicHost, SeedNodes = options.Seeds,
+        };
+        using IHost node = new HostBuilder()
+            .ConfigureServices(services => services.AddAkka(CnnNode.SystemName, builder => builder.WithCnnNode(nodeOptions)))
+            .Build();
+        await node.StartAsync();
+        var system = node.Services.GetRequiredService<ActorSystem>();
+        var refused = new TaskCompletionSource<WorkerRefused>();
+        var listener = system.ActorOf(Props.Create(() => new RefusalListener(refused)));
+        system.EventStream.Subscribe(listener, typeof(WorkerRefused));
+        var settings = new WorkerSettings(options.WorkerId, options.Threads, coordinator, Numerics.Fingerprint, WorkerActor.ProtocolVersion);
+        system.ActorOf(WorkerActor.Props(settings, workerData), "worker");
+        Console.WriteLine($"cnn-worker {options.WorkerId}: {options.Threads} threads, data {options.DataDirectory}, seeds {string.Join(", ", options.Seeds)}");
+
+        var stopping = new TaskCompletionSource();
+        Console.CancelKeyPress += (_, e) => { e.Cancel = true; stopping.TrySetResult(); };
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => stopping.TrySetResult();
+        Task finished = await Task.WhenAny(refused.Task, stopping.Task, system.WhenTerminated);
+        if (finished == refused.Task)
+        {
+            Console.Error.WriteLine($"cnn-worker {options.WorkerId}: refused by the coordinator: {refused.Task.Result.Reason}");
+            await node.StopAsync(TimeSpan.FromSeconds(5));
+            return 3;
+        }
+        await node.StopAsync(TimeSpan.FromSeconds(10));
+        return 0;
+    }
+
+    private static int Int(string? text, int fallback, string what) =>
+        text is null ? fallback : int.TryParse(text, out int v) ? v : throw new CnnUserException($"{what}: '{text}' is not a whole number");
+
+    private sealed class RefusalListener(TaskCompletionSource<WorkerRefused> refused) : ReceiveActor
+    {
+        protected override void PreStart() => Receive<WorkerRefused>(m => refused.TrySetResult(m));
+    }
+}

@@ -1,0 +1,386 @@
+// The worker actor. Stateless apart from its copy of the weights and the dataset (DESIGN.md): it can die at
+// any moment and a replacement joins with nothing to recover.
+//
+//   Registering: sends RegisterWorker to the coordinator (retrying with backoff) until accepted or refused.
+//   Ready:       assembles weights from chunks (double-buffered: a new version can arrive while the previous
+//                one is in use); computes the subtrees it is given with the engine, on its threads, off the
+//                actor's thread; sends one chunked contribution per subtree straight to the parameter server;
+//                evaluates ranges for the coordinator.
+// Requests for a weights version it does not have yet are stashed until the version arrives; requests for an
+// older version are dropped (the step is over). While a computation runs, new requests wait in the stash.
+using System.Diagnostics;
+using Akka.Actor;
+using Akka.Event;
+using Cnn.Engine.Data;
+using Cnn.Engine.Models;
+using Cnn.Engine.Training;
+using Cnn.Messages;
+
+namespace Cnn.Worker;
+
+/// <summary>The data a worker node holds: the training file (training and validation ids) and the test file.</summary>
+public sealed record WorkerData(IDataSource Train, IDataSource Test, string Sha256);
+
+/// <summary>The dataset hash a worker presents at registration: the training and test files' hashes, combined.</summary>
+public static class WorkerDataHash
+{
+    /// <summary>SHA-256 over "trainSha:testSha".</summary>
+    public static string Of(string trainSha256, string testSha256) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(trainSha256 + ":" + testSha256)));
+}
+
+/// <summary>How a worker identifies itself and whom it works for.</summary>
+public sealed record WorkerSettings(string WorkerId, int Threads, Address Coordinator, string NumericsFingerprint, int ProtocolVersion);
+
+/// <summary>The worker actor (see file header).</summary>
+public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
+{
+    /// <summary>Bumped when a message's meaning changes; the coordinator refuses a worker of another version.</summary>
+    public const int ProtocolVersion = 1;
+
+    /// <summary>The name of the coordinator actor on the coordinator node.</summary>
+    public const string CoordinatorName = "coordinator";
+
+    /// <summary>The name of the parameter server actor, a child of the coordinator.</summary>
+    public const string ParameterServerName = "parameter-server";
+
+    private sealed record RegisterTick;
+    private sealed record Computed(long Version, IReadOnlyList<GradientChunk> Chunks, Exception? Failure);
+    private sealed record WeightsArrived(long Version, float[] Weights);
+    private sealed record DataPlaneLost(FrameConnection Connection, string Reason);
+    private sealed record Evaluated(EvaluateRange Request, LossAndAccuracy Result, Exception? Failure);
+
+    private readonly WorkerSettings _settings;
+    private readonly WorkerData _data;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private TimeSpan _retry = TimeSpan.FromMilliseconds(200);
+    private LeafComputer? _computer;
+    private string _runId = "";
+    private ulong _seed;
+    private ActorSelection? _parameterServer;
+    private float[] _weights = [];       // (parameters) the version in use by computations
+    private long _version = -1;
+    private (long Version, float[] Weights)? _pending; // a newer version, applied when no computation runs
+    private readonly System.Collections.Concurrent.ConcurrentBag<float[]> _spare = []; // (parameters) free weight buffers
+    private int _parameterCount;
+    private float[]? _assembling;        // (parameters) chunked weights being assembled (Akka transport)
+    private long _assemblingVersion = -1;
+    private TensorAssembler? _assembler;
+    private FrameConnection? _dataPlane;
+    private bool _busy;
+
+    /// <summary>A worker with <paramref name="data"/> that registers with the coordinator in <paramref name="settings"/>.</summary>
+    public WorkerActor(WorkerSettings settings, WorkerData data)
+    {
+        _settings = settings;
+        _data = data;
+        Registering();
+    }
+
+    /// <inheritdoc/>
+    public IStash Stash { get; set; } = null!;
+
+    /// <inheritdoc/>
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    /// <summary>Props for a worker.</summary>
+    public static Props Props(WorkerSettings settings, WorkerData data) => Akka.Actor.Props.Create(() => new WorkerActor(settings, data));
+
+    /// <summary>The weights version in use (for tests).</summary>
+    internal long Version => _version;
+
+    /// <inheritdoc/>
+    protected override void PreStart() => Self.Tell(new RegisterTick());
+
+    /// <inheritdoc/>
+    protected override void PostStop()
+    {
+        _dataPlane?.Dispose();
+        _computer?.Dispose();
+    }
+
+    private void Registering()
+    {
+        Receive<RegisterTick>(_ =>
+        {
+            _log.Info("Worker {0}: registering with the coordinator at {1}", _settings.WorkerId, _settings.Coordinator);
+            Coordinator().Tell(new RegisterWorker(_settings.WorkerId, _settings.Threads, _data.Sha256, _settings.NumericsFingerprint, _settings.ProtocolVersion));
+            Timers.StartSingleTimer("register", new RegisterTick(), _retry);
+            _retry = TimeSpan.FromMilliseconds(Math.Min(_retry.TotalMilliseconds * 2, 5000));
+        });
+        Receive<WorkerAccepted>(OnAccepted);
+        Receive<WorkerRefused>(m =>
+        {
+            Timers.Cancel("register");
+            _log.Error("Worker {0}: the coordinator refused this worker: {1}", _settings.WorkerId, m.Reason);
+            Context.System.EventStream.Publish(m);
+        });
+        ReceiveAny(_ => Stash.Stash());
+    }
+
+    private void OnAccepted(WorkerAccepted accepted)
+    {
+        Timers.Cancel("register");
+        // Registration retries can be answered more than once: a repeat for the run this worker is in changes nothing.
+        bool sameRun = _computer is not null && _runId == accepted.RunId && _computer.MicroBatch == accepted.MicroBatch && _computer.Model.Name == accepted.Model;
+        if (sameRun && (_dataPlane is not null || accepted.DataPlaneEndpoint.Length == 0) && _version >= 0)
+        {
+            Become(Ready);
+            Stash.UnstashAll();
+            return;
+        }
+        if (_computer is null || _runId != accepted.RunId || _computer.MicroBatch != accepted.MicroBatch || _computer.Model.Name != accepted.Model)
+        {
+            _computer?.Dispose();
+            Model model = Presets.Create(accepted.Model, _data.Train.SampleShape);
+            _computer = new LeafComputer(model, _settings.Threads, accepted.MicroBatch);
+            _parameterCount = model.Parameters.Count;
+            _spare.Clear();
+            _weights = [];
+            _version = -1;
+            _pending = null;
+            _dataPlane?.Dispose();
+            _dataPlane = null;
+        }
+        _runId = accepted.RunId;
+        _seed = accepted.Seed;
+        _parameterServer = Context.ActorSelection(new RootActorPath(Sender.Path.Address) / "user" / CoordinatorName / ParameterServerName);
+        if (_dataPlane is null && accepted.DataPlaneEndpoint.Length > 0) ConnectDataPlane(accepted.DataPlaneEndpoint);
+        else if (accepted.DataPlaneEndpoint.Length == 0) _parameterServer.Tell(new WeightsRequest(_runId, _settings.WorkerId, _version));
+        _log.Info("Worker {0}: accepted into run {1} ({2}, micro-batch {3}, {4} threads, tensors via {5})", _settings.WorkerId, _runId, accepted.Model,
+            accepted.MicroBatch, _settings.Threads, _dataPlane is null ? "akka" : accepted.DataPlaneEndpoint);
+        Become(Ready);
+        Stash.UnstashAll();
+    }
+
+    // Connects to the parameter server's data plane and starts the thread that reads weights from it.
+    private void ConnectDataPlane(string endpoint)
+    {
+        int colon = endpoint.LastIndexOf(':');
+        var connection = FrameConnection.Connect(endpoint[..colon], int.Parse(endpoint[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture),
+            _runId, _settings.WorkerId, TimeSpan.FromSeconds(10));
+        _dataPlane = connection;
+        IActorRef self = Self;
+        int count = _parameterCount;
+        var reader = new Thread(() =>
+        {
+            try
+            {
+                while (true)
+                {
+                    FrameHeader header = connection.ReadHeader();
+                    if (header.Kind != FrameKind.Weights) throw new InvalidDataException($"a {header.Kind} frame where weights were expected");
+                    float[] buffer = Rent(count);
+                    connection.ReadTensor(header, buffer);
+                    self.Tell(new WeightsArrived(header.Version, buffer));
+                }
+            }
+            catch (Exception e) when (e is IOException or InvalidDataException or ObjectDisposedException or System.Net.Sockets.SocketException)
+            {
+                self.Tell(new DataPlaneLost(connection, e.Message));
+            }
+        }) { IsBackground = true, Name = $"cnn-worker-{_settings.WorkerId}-weights" };
+        reader.Start();
+    }
+
+    private float[] Rent(int count) => _spare.TryTake(out float[]? b) && b.Length == count ? b : new float[count];
+
+    private void Ready()
+    {
+        Receive<WorkerAccepted>(OnAccepted); // a restarted coordinator takes the worker back
+        Receive<RegisterTick>(_ => { });
+        Receive<WeightsChunk>(OnWeightsChunk);
+        Receive<WeightsArrived>(m => OnWeights(m.Version, m.Weights));
+        Receive<DataPlaneLost>(m =>
+        {
+            if (m.Connection != _dataPlane) return; // an older connection
+            _log.Warning("Worker {0}: lost the data plane connection ({1}); registering again", _settings.WorkerId, m.Reason);
+            _dataPlane.Dispose();
+            _dataPlane = null;
+            Become(Registering);
+            Self.Tell(new RegisterTick());
+        });
+        Receive<ComputeGradients>(OnCompute);
+        Receive<Computed>(OnComputed);
+        Receive<EvaluateRange>(OnEvaluate);
+        Receive<Evaluated>(OnEvaluated);
+        Receive<ContributionRejected>(m => _log.Warning("Worker {0}: step {1} version {2} subtree {3}+{4} rejected: {5}",
+            _settings.WorkerId, m.Step, m.Version, m.NodeFirst, m.NodeCount, m.Reason));
+        Receive<WorkerRefused>(m => _log.Error("Worker {0}: the coordinator refused this worker: {1}", _settings.WorkerId, m.Reason));
+    }
+
+    private void OnWeightsChunk(WeightsChunk chunk)
+    {
+        if (chunk.RunId != _runId || chunk.Version <= _version || chunk.TotalFloats != _parameterCount) return;
+        if (chunk.Version != _assemblingVersion)
+        {
+            if (chunk.Version < _assemblingVersion) return;
+            _assemblingVersion = chunk.Version;
+            _assembling ??= Rent(_parameterCount);
+            _assembler = new TensorAssembler(_assembling);
+        }
+        if (!_assembler!.Add(chunk.ChunkIndex, chunk.ChunkCount, chunk.Offset, chunk.TotalFloats, chunk.Data, out string? error))
+        {
+            _log.Warning("Worker {0}: bad weights chunk {1} of version {2}: {3}", _settings.WorkerId, chunk.ChunkIndex, chunk.Version, error);
+            return;
+        }
+        if (!_assembler.IsComplete) return;
+        float[] complete = _assembling!;
+        _assembling = null;
+        _assembler = null;
+        OnWeights(chunk.Version, complete);
+    }
+
+    // A complete weights version arrived (either transport): it waits as pending until no computation uses the
+    // current buffer, then replaces it.
+    private void OnWeights(long version, float[] weights)
+    {
+        if (version <= _version || (_pending is { } p && version <= p.Version))
+        {
+            _spare.Add(weights);
+            return;
+        }
+        if (_pending is { } older) _spare.Add(older.Weights);
+        _pending = (version, weights);
+        if (!_busy) ApplyPending();
+    }
+
+    private void ApplyPending()
+    {
+        if (_pending is not { } next) return;
+        if (_weights.Length > 0) _spare.Add(_weights);
+        _weights = next.Weights;
+        _version = next.Version;
+        _pending = null;
+        Stash.UnstashAll();
+    }
+
+    private void OnCompute(ComputeGradients request)
+    {
+        if (request.RunId != _runId || request.Version < _version) return; // an old step: it is over
+        if (Invalid(request) is { } problem)
+        {
+            _log.Warning("Worker {0}: dropped ComputeGradients for step {1} version {2}: {3}", _settings.WorkerId, request.Step, request.Version, problem);
+            return;
+        }
+        if (_busy || request.Version > _version)
+        {
+            Stash.Stash();
+            return;
+        }
+        _busy = true;
+        LeafComputer computer = _computer!;
+        float[] weights = _weights;
+        string workerId = _settings.WorkerId, runId = _runId;
+        ulong seed = _seed;
+        IDataSource train = _data.Train;
+        FrameConnection? dataPlane = _dataPlane;
+        Task.Run(() =>
+        {
+            try
+            {
+                var clock = Stopwatch.StartNew();
+                var nodes = request.NodeFirst.Zip(request.NodeCount, (f, c) => new TreeNode(f, c)).ToList();
+                IReadOnlyList<GradientSum> sums = computer.Compute(weights, train, request.BatchIds, nodes, request.Step, seed);
+                double ms = clock.Elapsed.TotalMilliseconds;
+                int leafCount = GradientTree.LeafCount(request.BatchIds.Length, request.MicroBatch);
+                var chunks = new List<GradientChunk>();
+                if (dataPlane is not null)
+                {
+                    // Straight from the leaf buffers to the socket: no copy, nothing allocated.
+                    foreach (GradientSum sum in sums)
+                        dataPlane.Write(new FrameHeader(FrameKind.Gradient, request.Step, request.Version, sum.Node.First, sum.Node.Count, leafCount,
+                            sum.Samples, sum.Correct, sum.LossSum, ms / sums.Count, 0), sum.Gradients);
+                    return new Computed(request.Version, chunks, null);
+                }
+                foreach (GradientSum sum in sums)
+                {
+                    int count = TensorChunks.ChunkCount(sum.Gradients.Length);
+                    for (int i = 0; i < count; i++)
+                    {
+                        byte[] data = TensorChunks.Slice(sum.Gradients, i, out int offset);
+                        chunks.Add(new GradientChunk(runId, request.Step, request.Version, sum.Node.First, sum.Node.Count, leafCount, i, count, offset,
+                            sum.Gradients.Length, data, sum.LossSum, sum.Correct, sum.Samples, workerId, ms / sums.Count));
+                    }
+                }
+                return new Computed(request.Version, chunks, null);
+            }
+            catch (Exception e)
+            {
+                return new Computed(request.Version, [], e);
+            }
+        }).PipeTo(Self);
+    }
+
+    private void OnComputed(Computed done)
+    {
+        _busy = false;
+        if (done.Failure is IOException or System.Net.Sockets.SocketException or ObjectDisposedException)
+            _log.Warning("Worker {0}: could not send gradients of version {1}: {2}", _settings.WorkerId, done.Version, done.Failure.Message);
+        else if (done.Failure is not null) throw new InvalidOperationException($"worker {_settings.WorkerId} failed to compute", done.Failure);
+        if (_pending is null) // with a newer version already here, the step is over and the result is stale
+            foreach (GradientChunk chunk in done.Chunks) _parameterServer!.Tell(chunk);
+        if (_pending is not null) ApplyPending();
+        else Stash.UnstashAll();
+    }
+
+    private void OnEvaluate(EvaluateRange request)
+    {
+        if (request.RunId != _runId || request.Version < _version) return;
+        IDataSource set = request.Set == EvaluationSet.Test ? _data.Test : _data.Train;
+        if (request.Start < 0 || request.Count < 1 || request.Start > set.Count - request.Count || !Enum.IsDefined(request.Set))
+        {
+            _log.Warning("Worker {0}: dropped EvaluateRange {1}: ids {2}+{3} are outside the {4} set of {5}", _settings.WorkerId, request.EvaluationId,
+                request.Start, request.Count, request.Set, set.Count);
+            return;
+        }
+        if (_busy || request.Version > _version)
+        {
+            Stash.Stash();
+            return;
+        }
+        _busy = true;
+        LeafComputer computer = _computer!;
+        float[] weights = _weights;
+        IDataSource source = request.Set == EvaluationSet.Test ? _data.Test : _data.Train;
+        Task.Run(() =>
+        {
+            try
+            {
+                int[] ids = Enumerable.Range(request.Start, request.Count).ToArray();
+                return new Evaluated(request, computer.Evaluate(weights, source, ids), null);
+            }
+            catch (Exception e)
+            {
+                return new Evaluated(request, default, e);
+            }
+        }).PipeTo(Self, Sender);
+    }
+
+    private void OnEvaluated(Evaluated done)
+    {
+        _busy = false;
+        if (done.Failure is not null) throw new InvalidOperationException($"worker {_settings.WorkerId} failed to evaluate", done.Failure);
+        Sender.Tell(new EvaluationResult(done.Request.RunId, done.Request.EvaluationId, done.Request.Start, done.Request.Count,
+            done.Result.LossSum, done.Result.Correct, _settings.WorkerId));
+        if (_pending is not null) ApplyPending();
+        else Stash.UnstashAll();
+    }
+
+    // Why a request cannot be computed here, or null. Nothing a peer sends may crash the worker.
+    private string? Invalid(ComputeGradients r)
+    {
+        if (r.BatchIds is null || r.NodeFirst is null || r.NodeCount is null) return "missing fields";
+        if (r.MicroBatch != _computer!.MicroBatch) return $"micro-batch {r.MicroBatch} but this run uses {_computer.MicroBatch}";
+        if (r.BatchIds.Length == 0 || r.NodeFirst.Length == 0 || r.NodeFirst.Length != r.NodeCount.Length) return "empty batch or subtree list";
+        int trainCount = _data.Train.Count;
+        foreach (int id in r.BatchIds) if (id < 0 || id >= trainCount) return $"sample id {id} is outside the training set of {trainCount}";
+        int leafCount = GradientTree.LeafCount(r.BatchIds.Length, r.MicroBatch);
+        for (int i = 0; i < r.NodeFirst.Length; i++)
+            if (r.NodeCount[i] < 1 || !GradientTree.IsNode(new TreeNode(r.NodeFirst[i], r.NodeCount[i]), leafCount))
+                return $"leaves {r.NodeFirst[i]}+{r.NodeCount[i]} are not a subtree of a batch of {leafCount} leaves";
+        return null;
+    }
+
+    private ActorSelection Coordinator() => Context.ActorSelection(new RootActorPath(_settings.Coordinator) / "user" / CoordinatorName);
+}
