@@ -218,7 +218,9 @@ public static class CnnNode
     }
 
     // Dead letters are normal while nodes stop (messages to actors already gone): never log those, and only
-    // the first few otherwise.
+    // the first few otherwise. Remote lifecycle events (association failed, gated, disassociated) are what every
+    // stopping peer causes; the coordinator reports lost workers itself, in one line each, so Akka's own
+    // multi-line reports of the same event are off.
     private static string LoggingHocon(LogLevel level) => $"""
         akka.loglevel = {level switch
         {
@@ -228,6 +230,7 @@ public static class CnnNode
             _ => "ERROR",
         }}
         akka.log-dead-letters = 10
+        akka.remote.log-remote-lifecycle-events = off
         akka.log-dead-letters-during-shutdown = off
         """;
 
