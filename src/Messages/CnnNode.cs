@@ -231,6 +231,7 @@ public static class CnnNode
         }}
         akka.log-dead-letters = 10
         akka.remote.log-remote-lifecycle-events = off
+        akka.loggers = ["Cnn.Messages.CnnLogger, Cnn.Messages"]
         akka.log-dead-letters-during-shutdown = off
         """;
 

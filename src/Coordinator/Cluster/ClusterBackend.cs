@@ -36,6 +36,7 @@ public sealed class ClusterBackend : ITrainingBackend
     private readonly TimeSpan _requestTimeout;
     private readonly DataPlaneServer? _dataPlane;
     private readonly string _transport;
+    private (int[] Batch, long Step)? _announced;
 
     /// <summary>
     /// Starts the coordinator (and its parameter server) in <paramref name="system"/> for a run of <paramref name="model"/>
@@ -93,8 +94,15 @@ public sealed class ClusterBackend : ITrainingBackend
     }
 
     /// <inheritdoc/>
-    public StepMetrics Step(int[] batchIds, long step) =>
-        Ask<CoordinatorActor.StepDone>(new CoordinatorActor.RunStep(step, batchIds), _requestTimeout).Metrics;
+    public StepMetrics Step(int[] batchIds, long step)
+    {
+        (int[] Batch, long Step)? next = _announced is { } a && a.Step == step + 1 ? a : null;
+        _announced = null;
+        return Ask<CoordinatorActor.StepDone>(new CoordinatorActor.RunStep(step, batchIds, next?.Batch), _requestTimeout).Metrics;
+    }
+
+    /// <inheritdoc/>
+    public void Announce(int[] nextBatchIds, long nextStep) => _announced = (nextBatchIds, nextStep);
 
     /// <inheritdoc/>
     public LossAndAccuracy Evaluate(IDataSource data, int[] ids)

@@ -23,8 +23,11 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     public sealed record WaitForWorkers(int Count, TimeSpan Timeout);
     /// <summary>Enough workers have joined.</summary>
     public sealed record WorkersReady(IReadOnlyList<string> WorkerIds, int Threads);
-    /// <summary>Loop to coordinator: run step <c>Step</c> on the batch <c>BatchIds</c>.</summary>
-    public sealed record RunStep(long Step, int[] BatchIds);
+    /// <summary>
+    /// Loop to coordinator: run step <c>Step</c> on the batch <c>BatchIds</c>; NextBatchIds, when known, is the batch of
+    /// the step after it, which the coordinator sends out ahead so that workers start it the moment its weights arrive.
+    /// </summary>
+    public sealed record RunStep(long Step, int[] BatchIds, int[]? NextBatchIds = null);
     /// <summary>The step is applied.</summary>
     public sealed record StepDone(long Step, StepMetrics Metrics);
     /// <summary>Loop to coordinator: evaluate ids [Start, Start + Count) of a set with the current weights.</summary>
@@ -50,6 +53,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private (IActorRef ReplyTo, int Count)? _waiting;
     private IActorRef? _stepReplyTo;
     private long _stepStarted;
+    private StepAssignment? _prefetched;      // the next step, already sent to the workers
+    private StepDone? _early;                 // a step applied before the loop asked for it
     private IActorRef? _evaluationReplyTo;
     private EvaluateRange? _evaluationTemplate;
     private long _evaluationId;
@@ -157,31 +162,84 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
 
     private void OnRunStep(RunStep request)
     {
+        if (_early is { } done && done.Step == request.Step)
+        {
+            // The step ran ahead of the loop (it was sent out early): answer now and start the next one.
+            Sender.Tell(done);
+            _early = null;
+            if (request.NextBatchIds is { } following && _state.Workers.Count > 0) Dispatch(request.Step + 1, following);
+            return;
+        }
         if (_state.Workers.Count == 0)
         {
             Sender.Tell(new RunFailed($"step {request.Step}: no workers are left"));
             return;
         }
         _stepReplyTo = Sender;
+        if (_state.Current?.Step != request.Step) Dispatch(request.Step, request.BatchIds);
+        if (request.NextBatchIds is { } next) Prefetch(request.Step + 1, next);
+    }
+
+    // Plans a step, opens it at the parameter server, sends every worker its subtrees and starts the deadline.
+    private void Dispatch(long step, int[] batch)
+    {
         _stepStarted = Stopwatch.GetTimestamp();
-        StepAssignment plan = _state.PlanStep(request.Step, request.BatchIds);
-        _parameterServer.Tell(new ParameterServerActor.BeginStep(request.Step, request.BatchIds.Length, _state.Plan.MicroBatch));
+        StepAssignment plan = _state.PlanStep(step, batch);
+        _parameterServer.Tell(new ParameterServerActor.BeginStep(step, batch.Length, _state.Plan.MicroBatch));
         foreach (var (worker, nodes) in plan.Work) Send(worker, plan, nodes);
-        Timers.StartSingleTimer("deadline", new DeadlineTick(request.Step), _state.Deadline(_deadlineFloor));
+        Timers.StartSingleTimer("deadline", new DeadlineTick(step), _state.Deadline(_deadlineFloor));
+    }
+
+    // Sends the next step's work before the current step ends: workers hold it until its weights arrive, and the
+    // parameter server opens it in the same turn that applies the current step.
+    private void Prefetch(long step, int[] batch)
+    {
+        StepAssignment preview = _state.Preview(step, batch);
+        _parameterServer.Tell(new ParameterServerActor.BeginStep(step, batch.Length, _state.Plan.MicroBatch));
+        foreach (var (worker, nodes) in preview.Work) Send(worker, preview, nodes);
+        _prefetched = preview;
     }
 
     private void Send(WorkerSlot worker, StepAssignment plan, List<TreeNode> nodes) =>
-        ((IActorRef)worker.Handle).Tell(new ComputeGradients(_state.Plan.RunId, plan.Step, _version, plan.BatchIds, _state.Plan.MicroBatch,
+        ((IActorRef)worker.Handle).Tell(new ComputeGradients(_state.Plan.RunId, plan.Step, plan.Step, plan.BatchIds, _state.Plan.MicroBatch,
             nodes.Select(n => n.First).ToArray(), nodes.Select(n => n.Count).ToArray()));
 
     private void OnStepApplied(ParameterServerActor.StepApplied applied)
     {
-        if (_state.Current?.Step != applied.Step || _stepReplyTo is null) return;
+        if (_state.Current?.Step != applied.Step) return;
         Timers.Cancel("deadline");
         _state.StepApplied(Stopwatch.GetElapsedTime(_stepStarted).TotalSeconds);
         _version = applied.Version;
-        _stepReplyTo.Tell(new StepDone(applied.Step, new StepMetrics(applied.LossSum, applied.Correct, applied.Samples)));
-        _stepReplyTo = null;
+        var done = new StepDone(applied.Step, new StepMetrics(applied.LossSum, applied.Correct, applied.Samples));
+        if (_stepReplyTo is not null)
+        {
+            _stepReplyTo.Tell(done);
+            _stepReplyTo = null;
+        }
+        else
+        {
+            _early = done;
+        }
+        if (_prefetched is { } next && next.Step == applied.Step + 1)
+        {
+            _prefetched = null;
+            Promote(next);
+        }
+    }
+
+    // The step sent ahead becomes the current one. If the workers changed since, whoever's share changed is sent
+    // its new subtrees (a node computed twice is dropped as a duplicate by the parameter server).
+    private void Promote(StepAssignment sent)
+    {
+        if (_state.Workers.Count == 0) return;
+        _stepStarted = Stopwatch.GetTimestamp();
+        StepAssignment plan = _state.PlanStep(sent.Step, sent.BatchIds);
+        foreach (var (worker, nodes) in plan.Work)
+        {
+            List<TreeNode>? before = sent.Work.FirstOrDefault(w => w.Worker == worker).Nodes;
+            if (before is null || !before.SequenceEqual(nodes)) Send(worker, plan, nodes);
+        }
+        Timers.StartSingleTimer("deadline", new DeadlineTick(plan.Step), _state.Deadline(_deadlineFloor));
     }
 
     private void OnDeadline(DeadlineTick tick)

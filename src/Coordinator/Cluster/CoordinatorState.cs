@@ -113,24 +113,31 @@ public sealed class CoordinatorState
     /// <summary>Plans step <paramref name="step"/> on the batch <paramref name="batch"/>: the subtrees of each worker.</summary>
     public StepAssignment PlanStep(long step, int[] batch)
     {
-        if (_workers.Count == 0) throw new InvalidOperationException("no workers");
-        int leafCount = GradientTree.LeafCount(batch.Length, Plan.MicroBatch);
+        StepAssignment plan = Preview(step, batch);
         _owner.Clear();
         _done.Clear();
         _stepCompute.Clear();
+        foreach (var (worker, nodes) in plan.Work)
+            foreach (TreeNode node in nodes) _owner[node] = worker;
+        Current = plan;
+        return plan;
+    }
+
+    /// <summary>The assignment <see cref="PlanStep"/> would make now, without making it (to send work ahead).</summary>
+    public StepAssignment Preview(long step, int[] batch)
+    {
+        if (_workers.Count == 0) throw new InvalidOperationException("no workers");
+        int leafCount = GradientTree.LeafCount(batch.Length, Plan.MicroBatch);
         var work = new List<(WorkerSlot, List<TreeNode>)>();
         int[] shares = Shares(leafCount, _workers.Select(w => w.Threads).ToArray());
         int first = 0;
         for (int i = 0; i < _workers.Count; i++)
         {
             if (shares[i] == 0) continue;
-            List<TreeNode> nodes = Cover(leafCount, first, first + shares[i]);
+            work.Add((_workers[i], Cover(leafCount, first, first + shares[i])));
             first += shares[i];
-            foreach (TreeNode node in nodes) _owner[node] = _workers[i];
-            work.Add((_workers[i], nodes));
         }
-        Current = new StepAssignment(step, batch, leafCount, work);
-        return Current;
+        return new StepAssignment(step, batch, leafCount, work);
     }
 
     /// <summary>Records that the parameter server accepted <paramref name="node"/> from <paramref name="workerId"/>.</summary>

@@ -83,7 +83,19 @@ public sealed class LocalCluster : IAsyncDisposable
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {
-        // Workers first, so the coordinator does not spend its last moments logging their loss.
+        // Workers leave the cluster first, in parallel, so their associations close in order instead of failing;
+        // then every node stops, workers before the coordinator.
+        await Task.WhenAll(_hosts.Skip(1).Select(async host =>
+        {
+            var cluster = Akka.Cluster.Cluster.Get(host.Services.GetRequiredService<ActorSystem>());
+            try
+            {
+                await cluster.LeaveAsync().WaitAsync(TimeSpan.FromSeconds(3));
+            }
+            catch (TimeoutException)
+            {
+            }
+        }));
         for (int i = _hosts.Count - 1; i >= 0; i--)
         {
             try

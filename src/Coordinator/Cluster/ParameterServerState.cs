@@ -55,6 +55,7 @@ public sealed class ParameterServerState
     private readonly Dictionary<TreeNode, GradientSum> _accepted = [];
     private readonly System.Collections.Concurrent.ConcurrentBag<float[]> _buffers = [];
     private StepPlan? _step;
+    private StepPlan? _queued;
 
     private sealed record StepPlan(long Step, int BatchSize, int MicroBatch, int LeafCount);
 
@@ -90,12 +91,22 @@ public sealed class ParameterServerState
     /// Opens step <paramref name="step"/> (which must equal the version: one optimizer step per batch) for a
     /// batch of <paramref name="batchSize"/> samples cut into leaves of <paramref name="microBatch"/>.
     /// </summary>
+    /// <remarks>
+    /// The coordinator may announce the next step while the current one is still open (step = version + 1): it is
+    /// then opened in the same call that applies the current step, so no contribution for it can find it closed.
+    /// </remarks>
     public void BeginStep(long step, int batchSize, int microBatch)
     {
-        if (step != Version) throw new InvalidOperationException($"step {step} cannot start at weights version {Version}");
+        var plan = new StepPlan(step, batchSize, microBatch, GradientTree.LeafCount(batchSize, microBatch));
         if (_step is not null && _step.Step == step) return; // a repeated BeginStep (coordinator retry) is harmless
+        if (step == Version + 1 && _step is not null && _step.Step == Version)
+        {
+            _queued = plan;
+            return;
+        }
+        if (step != Version) throw new InvalidOperationException($"step {step} cannot start at weights version {Version}");
         ClearStep();
-        _step = new StepPlan(step, batchSize, microBatch, GradientTree.LeafCount(batchSize, microBatch));
+        _step = plan;
     }
 
     /// <summary>A gradient buffer of the model's size (thread-safe: data-plane readers rent them).</summary>
@@ -198,6 +209,8 @@ public sealed class ParameterServerState
         Adam.Apply(Weights, root.Gradients, root.Samples);
         var applied = new ChunkOutcome.StepApplied(node, h.WorkerId, h.ComputeMilliseconds, step, Version, root.LossSum, root.Correct, root.Samples);
         ClearStep();
+        if (_queued is { } next && next.Step == Version) _step = next;
+        _queued = null;
         return applied;
     }
 

@@ -29,6 +29,14 @@ public interface ITrainingBackend : IDisposable
     /// <summary>One optimizer step on the training samples <paramref name="batchIds"/>; <paramref name="step"/> is the 0-based global step.</summary>
     StepMetrics Step(int[] batchIds, long step);
 
+    /// <summary>
+    /// Tells the backend which batch will follow the next <see cref="Step"/> call, so a cluster can send that work
+    /// out before the current step ends. Changes no numbers; the default ignores it.
+    /// </summary>
+    void Announce(int[] nextBatchIds, long nextStep)
+    {
+    }
+
     /// <summary>Inference-mode loss sum and correct count over <paramref name="ids"/> of <paramref name="data"/>.</summary>
     LossAndAccuracy Evaluate(IDataSource data, int[] ids);
 

@@ -65,6 +65,8 @@ public sealed class TrainingLoop
             while (state.StepInEpoch < stepsPerEpoch && !LimitReached(state))
             {
                 int[] batch = EpochSchedule.Batch(order, state.StepInEpoch, _settings.BatchSize);
+                if (state.StepInEpoch + 1 < stepsPerEpoch && !(_settings.MaxSteps is long limit && state.Step + 1 >= limit))
+                    _backend.Announce(EpochSchedule.Batch(order, state.StepInEpoch + 1, _settings.BatchSize), state.Step + 1);
                 long start = Stopwatch.GetTimestamp();
                 StepMetrics metrics = _backend.Step(batch, state.Step);
                 double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;

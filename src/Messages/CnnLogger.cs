@@ -1,0 +1,31 @@
+// The Akka logger of every node: Akka's standard one-line output, minus the remoting endpoint reports of a
+// peer going away ("Association with remote system ... has failed; address is now gated", "Disassociated",
+// each with a stack trace). Every stopping peer causes them, also at the normal end of a run; the coordinator
+// reports a lost worker itself, in one line, with what it did about it (CoordinatorActor). Everything else is
+// printed as Akka would.
+using Akka.Actor;
+using Akka.Dispatch;
+using Akka.Event;
+
+namespace Cnn.Messages;
+
+/// <summary>Standard output logger without remoting association noise (see file header).</summary>
+public sealed class CnnLogger : ReceiveActor, IRequiresMessageQueue<ILoggerMessageQueueSemantics>
+{
+    /// <summary>The logger.</summary>
+    public CnnLogger()
+    {
+        Receive<InitializeLogger>(_ => Sender.Tell(new LoggerInitialized()));
+        Receive<LogEvent>(e =>
+        {
+            if (IsAssociationNoise(e)) return;
+            Console.WriteLine(e.ToString());
+        });
+    }
+
+    /// <summary>True for the endpoint reports of a peer going away.</summary>
+    public static bool IsAssociationNoise(LogEvent e) =>
+        e.LogSource.Contains("endpointManager", StringComparison.Ordinal) && e.LogLevel() is LogLevel.WarningLevel or LogLevel.ErrorLevel
+        && (e.Cause?.GetType().Name is "EndpointDisassociatedException" or "EndpointAssociationException"
+            || e.Message?.ToString() is { } text && (text.Contains("Disassociated", StringComparison.Ordinal) || text.Contains("address is now gated", StringComparison.Ordinal)));
+}
