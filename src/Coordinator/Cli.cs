@@ -36,6 +36,10 @@ public static class Cli
             DataCommand.Create(io),
             TrainCommand.Create(io),
             BenchCommand.Create(io),
+            EvaluateCommand.Create(io),
+            PredictCommand.Create(io),
+            VisualizeCommand.Create(io),
+            PlotCommand.Create(io),
         };
         ParseResult parse = root.Parse(args);
         if (parse.Errors.Count > 0 && parse.Action is not HelpAction)

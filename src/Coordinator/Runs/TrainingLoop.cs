@@ -155,6 +155,7 @@ public sealed class TrainingLoop
             Cluster = _backend.Report(),
         };
         _directory.WriteSummary(summary);
+        Plots.HistoryPlot.Write(Path.Combine(_directory.Path, Plots.HistoryPlot.FileName), history);
         return summary;
     }
 
