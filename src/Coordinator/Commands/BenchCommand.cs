@@ -3,6 +3,11 @@
 //              the median of 5 repeats of 60 steps, in images/s;
 //   inference: LeafComputer.Predict on 1,000 images, one warm-up call, then the median of 5 calls;
 //   memory:    peak resident set (VmHWM from /proc/self/status) and the managed heap after the runs.
+// With --local-workers N the same figures are measured through an in-process cluster of N workers
+// (--threads-per-worker T each, default 1): training through the coordinator, the data plane and the parameter
+// server with the next step sent ahead as `cnn train` does, inference as a distributed evaluation of 1,000 test
+// images. In the same run and alternating repeat by repeat, --no-cluster with N x T threads is measured too, and
+// the ratio of the two medians is printed with the cluster's step-time split and bytes per step.
 // Real MNIST is used when --data (default: the cache) holds all four files, otherwise deterministic synthetic
 // images of the model's input size; the output says which. The median, not the mean, because the machine is
 // shared and a neighbour's burst should not move the figure.
@@ -12,9 +17,12 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using Cnn.Coordinator.Cluster;
 using Cnn.Coordinator.Runs;
 using Cnn.Engine;
 using Cnn.Engine.Data;
+using Cnn.Engine.IO;
+using Cnn.Engine.Kernels;
 using Cnn.Engine.Models;
 using Cnn.Engine.Training;
 
@@ -38,11 +46,23 @@ public static class BenchCommand
         var threads = new Option<int>("--threads") { Description = "Threads computing leaves", DefaultValueFactory = _ => Environment.ProcessorCount };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table" };
         var data = new Option<string>("--data") { Description = "Directory of the four IDX files (synthetic data when incomplete)", DefaultValueFactory = _ => MnistFetcher.DefaultCacheDirectory };
-        var command = new Command("bench", "Measure training and inference throughput and peak memory.") { model, threads, json, data };
+        var localWorkers = new Option<int?>("--local-workers") { Description = "Measure through an in-process cluster of N workers, beside --no-cluster with the same threads" };
+        var threadsPerWorker = new Option<int>("--threads-per-worker") { Description = "Threads of each local worker", DefaultValueFactory = _ => 1 };
+        var command = new Command("bench", "Measure training and inference throughput and peak memory.") { model, threads, json, data, localWorkers, threadsPerWorker };
         command.SetAction(parse =>
         {
             int threadCount = parse.GetValue(threads);
             if (threadCount < 1) throw new CnnUserException($"--threads must be at least 1, got {threadCount}");
+            if (parse.GetValue(localWorkers) is int workers)
+            {
+                int perWorker = parse.GetValue(threadsPerWorker);
+                if (workers < 1 || workers > BatchSize / MicroBatch) throw new CnnUserException($"--local-workers must be 1 to {BatchSize / MicroBatch} (the leaves of a batch), got {workers}");
+                if (perWorker < 1) throw new CnnUserException($"--threads-per-worker must be at least 1, got {perWorker}");
+                ClusterBenchResult cluster = MeasureCluster(Presets.Create(parse.GetValue(model)!), workers, perWorker, parse.GetValue(data)!);
+                if (parse.GetValue(json)) io.Out.WriteLine(JsonSerializer.Serialize(cluster, RunJson.Options));
+                else PrintCluster(cluster, io.Out);
+                return 0;
+            }
             BenchResult result = Measure(Presets.Create(parse.GetValue(model)!), threadCount, parse.GetValue(data)!);
             if (parse.GetValue(json)) io.Out.WriteLine(JsonSerializer.Serialize(result, RunJson.Options));
             else Print(result, io.Out);
@@ -90,6 +110,91 @@ public static class BenchCommand
             new ThroughputResult(InferenceBatch, 1, Repeats, 1, Median(inference), inference),
             new MemoryResult(PeakResidentBytes(), GC.GetGCMemoryInfo().HeapSizeBytes),
             MachineInfo.Current);
+    }
+
+    /// <summary>The --local-workers measurement (see file header).</summary>
+    public static ClusterBenchResult MeasureCluster(Model model, int workers, int threadsPerWorker, string dataDirectory)
+    {
+        if (!MnistFetcher.HasAll(dataDirectory)) throw new CnnUserException($"cnn bench --local-workers needs MNIST in {dataDirectory}: run `cnn data fetch` or give --data");
+        TrainingData data = TrainingData.Load(dataDirectory, model, 0.2, TextWriter.Null);
+        long processStart = Stopwatch.GetTimestamp();
+        float[] clusterWeights = model.Parameters.Initialize(1), localWeights = model.Parameters.Initialize(1);
+        var cluster = LocalCluster.StartAsync().GetAwaiter().GetResult();
+        try
+        {
+            using var backend = new ClusterBackend(cluster.CoordinatorSystem, model, clusterWeights, new Adam(model.Parameters), data, MicroBatch, 1, workers,
+                TimeSpan.FromSeconds(1), _ => { }, ClusterTransport.Tcp);
+            cluster.AddWorkersAsync(workers, threadsPerWorker, new Cnn.Worker.WorkerData(data.TrainSource, data.TestSource, ClusterBackend.WorkerDataSha(data)),
+                Numerics.Fingerprint).GetAwaiter().GetResult();
+            backend.WaitForWorkers(workers, TimeSpan.FromSeconds(60));
+            using var local = new LocalBackend(model, localWeights, new Adam(model.Parameters), data.TrainSource, workers * threadsPerWorker, MicroBatch, 1);
+
+            var clusterBatches = new BatchCycle(data.TrainCount);
+            var localBatches = new BatchCycle(data.TrainCount);
+            long clusterStep = 0, localStep = 0;
+            double firstStepSeconds = 0;
+            double RunSteps(ITrainingBackend b, BatchCycle batches, ref long step, int count)
+            {
+                long start = Stopwatch.GetTimestamp();
+                for (int i = 0; i < count; i++)
+                {
+                    int[] batch = batches.Next();
+                    // Announce only steps that will be asked for: an announced step is computed and applied.
+                    if (i + 1 < count) b.Announce(batches.Peek(), step + 1);
+                    b.Step(batch, step++);
+                }
+                return count * BatchSize / Stopwatch.GetElapsedTime(start).TotalSeconds;
+            }
+            RunSteps(backend, clusterBatches, ref clusterStep, 1);
+            firstStepSeconds = Stopwatch.GetElapsedTime(processStart).TotalSeconds;
+            RunSteps(backend, clusterBatches, ref clusterStep, WarmupSteps - 1);
+            RunSteps(local, localBatches, ref localStep, WarmupSteps);
+            var clusterRuns = new double[Repeats];
+            var localRuns = new double[Repeats];
+            for (int r = 0; r < Repeats; r++)
+            {
+                clusterRuns[r] = RunSteps(backend, clusterBatches, ref clusterStep, StepsPerRepeat);
+                localRuns[r] = RunSteps(local, localBatches, ref localStep, StepsPerRepeat);
+            }
+            BackendReport report = backend.Report();
+
+            int[] ids = Enumerable.Range(0, InferenceBatch).ToArray();
+            backend.Evaluate(data.TestSource, ids);
+            var inference = new double[Repeats];
+            for (int r = 0; r < Repeats; r++)
+            {
+                long start = Stopwatch.GetTimestamp();
+                backend.Evaluate(data.TestSource, ids);
+                inference[r] = InferenceBatch / Stopwatch.GetElapsedTime(start).TotalSeconds;
+            }
+            double clusterMedian = Median(clusterRuns), localMedian = Median(localRuns);
+            return new ClusterBenchResult(model.Name, workers, threadsPerWorker,
+                new ThroughputResult(BatchSize, WarmupSteps, Repeats, StepsPerRepeat, clusterMedian, clusterRuns),
+                new ThroughputResult(BatchSize, WarmupSteps, Repeats, StepsPerRepeat, localMedian, localRuns),
+                clusterMedian / localMedian,
+                new ThroughputResult(InferenceBatch, 1, Repeats, 1, Median(inference), inference),
+                firstStepSeconds, report,
+                Checkpoint.WeightsSha256(clusterWeights) == Checkpoint.WeightsSha256(localWeights) && clusterStep == localStep,
+                new MemoryResult(PeakResidentBytes(), GC.GetGCMemoryInfo().HeapSizeBytes), MachineInfo.Current);
+        }
+        finally
+        {
+            cluster.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }
+    }
+
+    private static void PrintCluster(ClusterBenchResult r, TextWriter output)
+    {
+        static string N(double value) => value.ToString("N0", CultureInfo.InvariantCulture);
+        static string F(double value) => value.ToString("F2", CultureInfo.InvariantCulture);
+        output.WriteLine($"cnn bench: {r.Model}, local cluster of {r.Workers} workers x {r.ThreadsPerWorker} threads vs --no-cluster --threads {r.Workers * r.ThreadsPerWorker}, MNIST, same run, repeats alternating");
+        output.WriteLine($"training   cluster    {N(r.Training.ImagesPerSecond),8} images/s  ({string.Join(" ", r.Training.Runs.Select(N))})");
+        output.WriteLine($"training   no-cluster {N(r.NoClusterTraining.ImagesPerSecond),8} images/s  ({string.Join(" ", r.NoClusterTraining.Runs.Select(N))})");
+        output.WriteLine($"ratio      {r.Ratio.ToString("P1", CultureInfo.InvariantCulture)} of --no-cluster; weights after the same steps identical: {(r.SameWeights ? "yes" : "NO")}");
+        output.WriteLine($"inference  cluster    {N(r.Inference.ImagesPerSecond),8} images/s  (distributed evaluation of {r.Inference.Batch:N0} images)");
+        output.WriteLine($"step       {F(r.Cluster.MeanStepMilliseconds)} ms: {F(r.Cluster.MeanComputeMilliseconds)} ms compute on the critical path, {F(r.Cluster.MeanCommunicationMilliseconds)} ms communication ({r.Cluster.CommunicationShare.ToString("P1", CultureInfo.InvariantCulture)}); {N(r.Cluster.TensorBytesPerStepPerWorker)} tensor bytes per step per worker ({r.Cluster.Transport})");
+        output.WriteLine($"start-up   first step done {F(r.FirstStepSeconds)} s after the cluster started");
+        output.WriteLine($"memory     peak RSS {(r.Memory.PeakResidentBytes is long b ? (b / 1048576.0).ToString("F1", CultureInfo.InvariantCulture) + " MB" : "n/a")}");
     }
 
     private static void Print(BenchResult r, TextWriter output)
@@ -150,8 +255,18 @@ public static class BenchCommand
         private int _epoch;
         private int _next;
         private int[] _order = EpochSchedule.Order(1, 0, count);
+        private int[]? _peeked;
+
+        public int[] Peek() => _peeked ??= Take();
 
         public int[] Next()
+        {
+            int[] batch = _peeked ?? Take();
+            _peeked = null;
+            return batch;
+        }
+
+        private int[] Take()
         {
             if (_next + BatchSize > _order.Length)
             {
@@ -164,6 +279,10 @@ public static class BenchCommand
         }
     }
 }
+
+/// <summary>What `cnn bench --local-workers` measures (see file header).</summary>
+public sealed record ClusterBenchResult(string Model, int Workers, int ThreadsPerWorker, ThroughputResult Training, ThroughputResult NoClusterTraining,
+    double Ratio, ThroughputResult Inference, double FirstStepSeconds, BackendReport Cluster, bool SameWeights, MemoryResult Memory, MachineInfo Machine);
 
 /// <summary>The result of <c>cnn bench</c>.</summary>
 /// <param name="Model">Model measured.</param>
