@@ -45,13 +45,22 @@ public sealed class TrainOptionValidationTests : IDisposable
         Assert.Contains("--resume needs --out DIR", Assert.Single(result.ErrorLines));
     }
 
-    [Fact]
-    public void Training_without_no_cluster_says_the_cluster_mode_is_not_built_yet()
+    [Theory]
+    [InlineData("--local-workers 0", "--local-workers must be at least 1")]
+    [InlineData("--local-workers 9", "more than the 8 leaves")]
+    [InlineData("--no-cluster --local-workers 2", "choose one mode")]
+    [InlineData("--no-cluster --threads-per-worker 2", "--threads-per-worker applies to a local cluster")]
+    [InlineData("--workers 2 --port 70000", "--port 70000 is not a port")]
+    [InlineData("--workers 2 --host 0.0.0.0", "--public-host")]
+    [InlineData("--transport udp", "udp")]
+    public void Cluster_options_that_cannot_work_are_refused_before_anything_starts(string options, string expected)
     {
-        CliResult result = RunCnn("train", "--out", _scratch.Path("out"));
+        string outDir = _scratch.Path("out");
+        CliResult result = RunCnn(["train", .. options.Split(' '), "--out", outDir]);
 
         Assert.Equal(2, result.ExitCode);
-        Assert.Contains("cluster mode is not built yet", Assert.Single(result.ErrorLines));
+        Assert.Contains(expected, Assert.Single(result.ErrorLines));
+        Assert.False(Directory.Exists(outDir));
     }
 
     [Fact]
