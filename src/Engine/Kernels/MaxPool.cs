@@ -58,32 +58,36 @@ public static unsafe class MaxPool
 
     /// <summary>
     /// dx (batch, height, width, channels) is overwritten: dx[argmax[i]] = dy[i], zero elsewhere. The shape
-    /// arguments are those of x.
+    /// arguments are those of x. When <paramref name="y"/> (the pooled output) is given, dy[i] passes only where
+    /// y[i] &gt; 0: the ReLU backward of the layer before, fused, for pooling that follows a ReLU.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Backward(ReadOnlySpan<float> dy, ReadOnlySpan<int> argmax, int batch, int height, int width, int channels, int pool, Span<float> dx)
+    public static void Backward(ReadOnlySpan<float> dy, ReadOnlySpan<int> argmax, int batch, int height, int width, int channels, int pool, Span<float> dx,
+        ReadOnlySpan<float> y = default)
     {
         if (!Vector512.IsHardwareAccelerated || channels % 16 != 0)
         {
-            MaxPoolReference.Backward(dy, argmax, dx);
+            MaxPoolReference.Backward(dy, argmax, dx, y);
             return;
         }
+        bool mask = !y.IsEmpty;
         int outH = height / pool, outW = width / pool;
         Vector512<int> lane = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-        fixed (float* pdy = dy, pdx = dx)
+        fixed (float* pdy = dy, pdx = dx, py = y)
         fixed (int* pArg = argmax)
         {
-            float* go = pdy;
+            float* go = pdy, yo = py;
             int* ao = pArg;
             for (int n = 0; n < batch; n++)
             {
                 for (int oy = 0; oy < outH; oy++)
                 {
                     for (int ox = 0; ox < outW; ox++)
-                        for (int c = 0; c < channels; c += 16, go += 16, ao += 16)
+                        for (int c = 0; c < channels; c += 16, go += 16, ao += 16, yo += mask ? 16 : 0)
                         {
                             int first = ((n * height + oy * pool) * width + ox * pool) * channels + c;
                             Vector512<float> g = Vector512.Load(go);
+                            if (mask) g = Vector512.BitwiseAnd(Vector512.GreaterThan(Vector512.Load(yo), Vector512<float>.Zero), g);
                             Vector512<int> winner = Vector512.Load(ao);
                             for (int ky = 0; ky < pool; ky++)
                                 for (int kx = 0; kx < pool; kx++)

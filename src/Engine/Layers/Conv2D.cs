@@ -39,6 +39,9 @@ public sealed class Conv2D : Layer
         Padding = padding;
     }
 
+    /// <summary>The only reader of the output masks the gradient already (MaxPooling2D.FusesReluBackward; set by the model).</summary>
+    internal bool ReluBackwardFusedIntoReader { get; set; }
+
     /// <summary>Output channels.</summary>
     public int Filters { get; }
     /// <summary>Kernel height and width.</summary>
@@ -149,7 +152,7 @@ public sealed class Conv2D : Layer
         var s = (Scratch)call.Scratch!;
         int pixels = call.Batch * OutputShape.Height * OutputShape.Width;
         Span<float> dY = call.DOutput.AsSpan(0, pixels * Filters);
-        if (Activation == Activation.Relu) Activations.ReluBackward(call.Output.AsSpan(0, pixels * Filters), dY, dY);
+        if (Activation == Activation.Relu && !ReluBackwardFusedIntoReader) Activations.ReluBackward(call.Output.AsSpan(0, pixels * Filters), dY, dY);
 
         ReadOnlySpan<float> src = Source(call, s, copy: false);
         int segmentLength = KernelSize * Input.Channels;

@@ -1,6 +1,9 @@
 // MaxPooling2D with a square window and stride equal to it (Keras defaults), `valid` padding.
 //   x: (batch, height, width, channels) -> y: (batch, height / pool, width / pool, channels)
 // Forward keeps the index of each maximum in the scratch; Backward overwrites dx (zero but at the maxima).
+// After a Conv2D with a fused ReLU whose only reader this layer is, the model sets FusesReluBackward: the
+// gradient then passes only where the pooled value is positive, which is exactly the ReLU backward of the
+// convolution at the maxima (elsewhere dx is zero anyway), so the convolution skips its own masking pass.
 using Cnn.Engine.Kernels;
 
 namespace Cnn.Engine.Layers;
@@ -14,6 +17,9 @@ public sealed class MaxPooling2D : Layer
         if (poolSize <= 0) throw new ArgumentOutOfRangeException(nameof(poolSize), poolSize, "MaxPooling2D pool size must be positive.");
         PoolSize = poolSize;
     }
+
+    /// <summary>Masks the gradient with (output &gt; 0): the ReLU backward of the convolution before, fused (set by the model).</summary>
+    internal bool FusesReluBackward { get; set; }
 
     /// <summary>Window size and stride.</summary>
     public int PoolSize { get; }
@@ -50,6 +56,6 @@ public sealed class MaxPooling2D : Layer
         if (dx is null) return;
         int outSize = call.Batch * OutputShape.Size;
         MaxPool.Backward(call.DOutput.AsSpan(0, outSize), ((int[])call.Scratch!).AsSpan(0, outSize), call.Batch, Input.Height, Input.Width,
-            Input.Channels, PoolSize, dx.AsSpan(0, call.Batch * Input.Size));
+            Input.Channels, PoolSize, dx.AsSpan(0, call.Batch * Input.Size), FusesReluBackward ? call.Output.AsSpan(0, outSize) : default);
     }
 }

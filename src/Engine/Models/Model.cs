@@ -46,8 +46,26 @@ public sealed class Model
             }
         }
         Parameters = new ParameterLayout(slices);
+        FuseReluIntoPooling(nodes);
         if (!OutputShape.IsFlat)
             throw new ArgumentException($"The model's output must be (batch, classes) but is {OutputShape}: end with Flatten or GlobalAveragePooling2D and Dense.");
+    }
+
+    // A ReLU convolution read only by a max pooling: the pooling's backward applies the ReLU mask at the maxima,
+    // where it is the only place a gradient lands, and the convolution skips a pass over its whole output.
+    private static void FuseReluIntoPooling(IReadOnlyList<ModelNode> nodes)
+    {
+        for (int j = 0; j < nodes.Count; j++)
+        {
+            if (nodes[j].Layer is not MaxPooling2D pooling || nodes[j].Inputs[0] < 0) continue;
+            int i = nodes[j].Inputs[0];
+            bool onlyReader = !nodes.Where((n, k) => k != j && n.Inputs.Contains(i)).Any();
+            if (nodes[i].Layer is Conv2D { Activation: Activation.Relu } conv && onlyReader)
+            {
+                conv.ReluBackwardFusedIntoReader = true;
+                pooling.FusesReluBackward = true;
+            }
+        }
     }
 
     /// <summary>Model name (seed-cnn, seed-resnet...).</summary>

@@ -42,17 +42,30 @@ public sealed class Adam
     public long Iterations { get; set; }
 
     /// <summary>Applies one step from the summed gradient of a batch of <paramref name="batch"/> samples.</summary>
-    public void Apply(float[] weights, float[] gradientSum, int batch)
+    public void Apply(float[] weights, float[] gradientSum, int batch) => ApplyRange(weights, gradientSum, batch, BeginStep(), 0, weights.Length);
+
+    /// <summary>Counts a step and returns its step size; then <see cref="ApplyRange"/> covers the buffer, in any split.</summary>
+    public float BeginStep()
     {
         long t = ++Iterations;
-        float alpha = (float)(LearningRate * Math.Sqrt(1.0 - Power(Beta2, t)) / (1.0 - Power(Beta1, t)));
+        return (float)(LearningRate * Math.Sqrt(1.0 - Power(Beta2, t)) / (1.0 - Power(Beta1, t)));
+    }
+
+    /// <summary>
+    /// Updates elements [from, to) with step size <paramref name="alpha"/> from <see cref="BeginStep"/>. Every element's
+    /// update depends only on itself, so threads may update disjoint ranges with bit-identical results.
+    /// </summary>
+    public void ApplyRange(float[] weights, float[] gradientSum, int batch, float alpha, int from, int to)
+    {
         foreach (ParameterSlice slice in _layout.Slices)
         {
-            Span<float> w = slice.Of(weights);
-            ReadOnlySpan<float> g = gradientSum.AsSpan(slice.Offset, slice.Size);
+            int lo = Math.Max(from, slice.Offset), hi = Math.Min(to, slice.Offset + slice.Size);
+            if (lo >= hi) continue;
+            Span<float> w = weights.AsSpan(lo, hi - lo);
+            ReadOnlySpan<float> g = gradientSum.AsSpan(lo, hi - lo);
             if (slice.Trainable)
             {
-                AdamKernel.Update(w, slice.Of(M), slice.Of(V), g, batch, alpha, Beta1, Beta2, Epsilon);
+                AdamKernel.Update(w, M.AsSpan(lo, hi - lo), V.AsSpan(lo, hi - lo), g, batch, alpha, Beta1, Beta2, Epsilon);
             }
             else
             {

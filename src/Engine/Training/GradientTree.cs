@@ -113,6 +113,18 @@ public static class GradientTree
     /// </summary>
     public static GradientSum Reduce(IReadOnlyList<GradientSum> parts, int leafCount, TreeNode? target = null)
     {
+        ReductionPlan plan = Plan(parts, leafCount, target);
+        plan.Execute(0, plan.Result.Gradients.Length);
+        return plan.Result;
+    }
+
+    /// <summary>
+    /// The additions <see cref="Reduce"/> performs, in order, without performing them: every element goes through
+    /// the same sequence of additions, so threads may execute the plan over disjoint index ranges and the sum is
+    /// bit-identical to the single-threaded one.
+    /// </summary>
+    public static ReductionPlan Plan(IReadOnlyList<GradientSum> parts, int leafCount, TreeNode? target = null)
+    {
         TreeNode root = target ?? Root(leafCount);
         var byNode = new Dictionary<TreeNode, GradientSum>(parts.Count);
         foreach (GradientSum part in parts)
@@ -121,12 +133,13 @@ public static class GradientTree
             if (!byNode.TryAdd(part.Node, part)) throw new ArgumentException($"{part.Node} was given twice.");
         }
         int used = 0;
-        GradientSum result = Combine(root, byNode, ref used);
+        var adds = new List<(float[] Into, float[] From)>();
+        GradientSum result = Combine(root, byNode, ref used, adds);
         if (used != parts.Count) throw new ArgumentException($"the parts overlap: {parts.Count - used} of them lie inside others.");
-        return result;
+        return new ReductionPlan(result, adds);
     }
 
-    private static GradientSum Combine(TreeNode node, Dictionary<TreeNode, GradientSum> byNode, ref int used)
+    private static GradientSum Combine(TreeNode node, Dictionary<TreeNode, GradientSum> byNode, ref int used, List<(float[] Into, float[] From)> adds)
     {
         if (byNode.TryGetValue(node, out GradientSum? part))
         {
@@ -135,11 +148,36 @@ public static class GradientTree
         }
         if (node.Count < 2) throw new ArgumentException($"no contribution covers {node}.");
         var (leftNode, rightNode) = Children(node);
-        GradientSum left = Combine(leftNode, byNode, ref used);
-        GradientSum right = Combine(rightNode, byNode, ref used);
+        GradientSum left = Combine(leftNode, byNode, ref used, adds);
+        GradientSum right = Combine(rightNode, byNode, ref used, adds);
         if (left.Gradients.Length != right.Gradients.Length)
             throw new ArgumentException($"{leftNode} has {left.Gradients.Length} gradients but {rightNode} has {right.Gradients.Length}.");
-        TensorPrimitives.Add(left.Gradients, right.Gradients, left.Gradients);
+        adds.Add((left.Gradients, right.Gradients));
         return new GradientSum(node, left.Gradients, left.LossSum + right.LossSum, left.Correct + right.Correct, left.Samples + right.Samples);
+    }
+}
+
+/// <summary>The ordered element-wise additions of a tree reduction (see <see cref="GradientTree.Plan"/>).</summary>
+public sealed class ReductionPlan
+{
+    private readonly List<(float[] Into, float[] From)> _adds;
+
+    internal ReductionPlan(GradientSum result, List<(float[] Into, float[] From)> adds)
+    {
+        Result = result;
+        _adds = adds;
+    }
+
+    /// <summary>The sum, whose gradients are complete once every index range has been executed.</summary>
+    public GradientSum Result { get; }
+
+    /// <summary>Performs every addition of the plan on elements [from, to).</summary>
+    public void Execute(int from, int to)
+    {
+        foreach (var (into, add) in _adds)
+        {
+            Span<float> target = into.AsSpan(from, to - from);
+            TensorPrimitives.Add(target, add.AsSpan(from, to - from), target);
+        }
     }
 }

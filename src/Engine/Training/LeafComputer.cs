@@ -69,14 +69,33 @@ public sealed class LeafComputer : IDisposable
             LossAndAccuracy r = _runners[member].TrainLeaf(weights, data, batchIds.AsSpan(start, count), gradients, step, seed, version);
             sums[item] = new GradientSum(new TreeNode(leaf, 1), gradients, r.LossSum, r.Correct, r.Samples);
         });
-        var results = new List<GradientSum>(subtrees.Count);
+        var plans = new List<ReductionPlan>(subtrees.Count);
         int at = 0;
         foreach (TreeNode node in subtrees)
         {
-            results.Add(GradientTree.Reduce(new ArraySegment<GradientSum>(sums, at, node.Count), leafCount, node));
+            plans.Add(GradientTree.Plan(new ArraySegment<GradientSum>(sums, at, node.Count), leafCount, node));
             at += node.Count;
         }
-        return results;
+        ForEachRange(Model.Parameters.Count, (from, to) =>
+        {
+            foreach (ReductionPlan plan in plans) plan.Execute(from, to);
+        });
+        return plans.Select(p => p.Result).ToList();
+    }
+
+    /// <summary>
+    /// Runs <paramref name="body"/>(from, to) over disjoint ranges covering [0, <paramref name="length"/>), one per
+    /// thread, for element-wise work (reductions, the optimizer) whose results do not depend on the split.
+    /// </summary>
+    public void ForEachRange(int length, Action<int, int> body)
+    {
+        int parts = Math.Min(Threads, Math.Max(1, length / 4096));
+        int step = (length / parts + 15) & ~15; // whole vectors per range
+        _team.Run(parts, (part, _) =>
+        {
+            int from = Math.Min(length, part * step), to = part == parts - 1 ? length : Math.Min(length, from + step);
+            if (from < to) body(from, to);
+        });
     }
 
     /// <summary>Inference-mode loss and accuracy over <paramref name="ids"/>, summed chunk by chunk in order.</summary>

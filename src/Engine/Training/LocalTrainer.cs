@@ -36,7 +36,8 @@ public sealed class LocalTrainer : IDisposable
     {
         int leafCount = GradientTree.LeafCount(batchIds.Length, _computer.MicroBatch);
         GradientSum root = _computer.Compute(Weights, data, batchIds, [GradientTree.Root(leafCount)], step, Seed)[0];
-        Adam.Apply(Weights, root.Gradients, root.Samples);
+        float alpha = Adam.BeginStep();
+        _computer.ForEachRange(Weights.Length, (from, to) => Adam.ApplyRange(Weights, root.Gradients, root.Samples, alpha, from, to));
         return new StepMetrics(root.LossSum, root.Correct, root.Samples);
     }
 

@@ -91,4 +91,31 @@ public sealed class MaxPoolTests
             KernelAssert.BitIdentical(expected, dx, $"MaxPool.Backward against its definition, {shape}");
         }
     }
+
+    [Fact]
+    public void MaxPool_Backward_with_the_fused_relu_mask_passes_gradients_only_where_the_maximum_is_positive()
+    {
+        var rng = new Random(29);
+        foreach (var (batch, height, width, channels, pool) in Shapes())
+        {
+            int inSize = batch * height * width * channels, outSize = batch * (height / pool) * (width / pool) * channels;
+            // A ReLU output: zeros (often the window's maximum) and positive values.
+            float[] x = KernelAssert.Uniform(rng, inSize).Select(v => MathF.Max(v, 0f)).ToArray();
+            var y = new float[outSize];
+            var argmax = new int[outSize];
+            MaxPool.Forward(x, batch, height, width, channels, pool, y, argmax);
+            float[] dy = KernelAssert.Uniform(rng, outSize);
+            var expected = new float[inSize];
+            for (int i = 0; i < outSize; i++) expected[argmax[i]] = y[i] > 0f ? dy[i] : 0f;
+            float[] reference = KernelAssert.Uniform(rng, inSize);
+            float[] dx = KernelAssert.Uniform(rng, inSize);
+
+            MaxPoolReference.Backward(dy, argmax, reference, y);
+            MaxPool.Backward(dy, argmax, batch, height, width, channels, pool, dx, y);
+
+            string shape = $"batch {batch}, {height}x{width}x{channels}, pool {pool}";
+            KernelAssert.BitIdentical(reference, dx, $"masked MaxPool.Backward against the reference, {shape}");
+            KernelAssert.BitIdentical(expected, dx, $"masked MaxPool.Backward against its definition, {shape}");
+        }
+    }
 }

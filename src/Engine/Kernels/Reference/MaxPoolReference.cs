@@ -27,9 +27,9 @@ public static class MaxPoolReference
     }
 
     /// <summary>See <see cref="MaxPool.Backward"/>.</summary>
-    public static void Backward(ReadOnlySpan<float> dy, ReadOnlySpan<int> argmax, Span<float> dx)
+    public static void Backward(ReadOnlySpan<float> dy, ReadOnlySpan<int> argmax, Span<float> dx, ReadOnlySpan<float> y = default)
     {
         dx.Clear();
-        for (int i = 0; i < dy.Length; i++) dx[argmax[i]] = dy[i];
+        for (int i = 0; i < dy.Length; i++) dx[argmax[i]] = y.IsEmpty || y[i] > 0f ? dy[i] : 0f;
     }
 }
