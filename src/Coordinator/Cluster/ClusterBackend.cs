@@ -37,6 +37,7 @@ public sealed class ClusterBackend : ITrainingBackend
     private readonly DataPlaneServer? _dataPlane;
     private readonly string _transport;
     private (int[] Batch, long Step)? _announced;
+    private readonly ThreadTeam _serverTeam;
 
     /// <summary>
     /// Starts the coordinator (and its parameter server) in <paramref name="system"/> for a run of <paramref name="model"/>
@@ -48,7 +49,9 @@ public sealed class ClusterBackend : ITrainingBackend
         // The run id doubles as the data plane's token: random, and told only to accepted workers.
         string runId = $"run-{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16))}";
         var plan = new RunPlan(runId, model.Name, microBatch, seed, WorkerDataSha(data), Numerics.Fingerprint, allowFingerprintMismatch);
-        var server = new ParameterServerState(runId, model.Parameters, weights, adam);
+        // The reduction and Adam run on the coordinator node's cores while the workers wait for the new weights.
+        _serverTeam = new ThreadTeam(Environment.ProcessorCount);
+        var server = new ParameterServerState(runId, model.Parameters, weights, adam, _serverTeam);
         if (transport.DataPlane)
         {
             Address self = Akka.Cluster.Cluster.Get(system).SelfAddress;
@@ -147,7 +150,8 @@ public sealed class ClusterBackend : ITrainingBackend
     /// <inheritdoc/>
     public void Dispose()
     {
-        _coordinator.Tell(PoisonPill.Instance);
+        _coordinator.GracefulStop(TimeSpan.FromSeconds(5)).Wait(TimeSpan.FromSeconds(6));
         _dataPlane?.Dispose();
+        _serverTeam.Dispose();
     }
 }

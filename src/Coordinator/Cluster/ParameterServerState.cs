@@ -55,6 +55,7 @@ public sealed class ParameterServerState
     private readonly Dictionary<TreeNode, GradientSum> _accepted = [];
     private readonly System.Collections.Concurrent.ConcurrentBag<float[]> _buffers = [];
     private StepPlan? _step;
+    private readonly ThreadTeam? _team;
     private StepPlan? _queued;
 
     private sealed record StepPlan(long Step, int BatchSize, int MicroBatch, int LeafCount);
@@ -66,9 +67,14 @@ public sealed class ParameterServerState
         public int Received { get; set; }
     }
 
-    /// <summary>A server for run <paramref name="runId"/> starting from the given weights and optimizer.</summary>
-    public ParameterServerState(string runId, ParameterLayout layout, float[] weights, Adam adam)
+    /// <summary>
+    /// A server for run <paramref name="runId"/> starting from the given weights and optimizer. With a
+    /// <paramref name="team"/>, the reduction and the optimizer step are split across its threads by index range,
+    /// which changes no bit: both are element-wise.
+    /// </summary>
+    public ParameterServerState(string runId, ParameterLayout layout, float[] weights, Adam adam, ThreadTeam? team = null)
     {
+        _team = team;
         if (weights.Length != layout.Count) throw new ArgumentException($"weights have {weights.Length} floats but the model has {layout.Count}");
         RunId = runId;
         _layout = layout;
@@ -204,9 +210,17 @@ public sealed class ParameterServerState
         if (_accepted.Values.Sum(p => p.Node.Count) < _step!.LeafCount)
             return new ChunkOutcome.Accepted(node, h.WorkerId, h.ComputeMilliseconds);
 
-        GradientSum root = GradientTree.Reduce(_accepted.Values.ToList(), _step.LeafCount);
+        ReductionPlan plan = GradientTree.Plan(_accepted.Values.ToList(), _step.LeafCount);
+        GradientSum root = plan.Result;
         long step = _step.Step;
-        Adam.Apply(Weights, root.Gradients, root.Samples);
+        float alpha = Adam.BeginStep();
+        void ReduceAndStep(int from, int to)
+        {
+            plan.Execute(from, to);
+            Adam.ApplyRange(Weights, root.Gradients, root.Samples, alpha, from, to);
+        }
+        if (_team is null) ReduceAndStep(0, Weights.Length);
+        else _team.ForEachRange(Weights.Length, ReduceAndStep);
         var applied = new ChunkOutcome.StepApplied(node, h.WorkerId, h.ComputeMilliseconds, step, Version, root.LossSum, root.Correct, root.Samples);
         ClearStep();
         if (_queued is { } next && next.Step == Version) _step = next;

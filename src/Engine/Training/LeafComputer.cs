@@ -87,16 +87,7 @@ public sealed class LeafComputer : IDisposable
     /// Runs <paramref name="body"/>(from, to) over disjoint ranges covering [0, <paramref name="length"/>), one per
     /// thread, for element-wise work (reductions, the optimizer) whose results do not depend on the split.
     /// </summary>
-    public void ForEachRange(int length, Action<int, int> body)
-    {
-        int parts = Math.Min(Threads, Math.Max(1, length / 4096));
-        int step = (length / parts + 15) & ~15; // whole vectors per range
-        _team.Run(parts, (part, _) =>
-        {
-            int from = Math.Min(length, part * step), to = part == parts - 1 ? length : Math.Min(length, from + step);
-            if (from < to) body(from, to);
-        });
-    }
+    public void ForEachRange(int length, Action<int, int> body) => _team.ForEachRange(length, body);
 
     /// <summary>Inference-mode loss and accuracy over <paramref name="ids"/>, summed chunk by chunk in order.</summary>
     public LossAndAccuracy Evaluate(float[] weights, IDataSource data, int[] ids)

@@ -52,6 +52,21 @@ public sealed class ThreadTeam : IDisposable
         if (_failure is not null) throw new AggregateException("a team thread failed", _failure);
     }
 
+    /// <summary>
+    /// Runs <paramref name="body"/>(from, to) over disjoint ranges covering [0, <paramref name="length"/>), one per
+    /// member, for element-wise work (reductions, the optimizer) whose results do not depend on the split.
+    /// </summary>
+    public void ForEachRange(int length, Action<int, int> body)
+    {
+        int parts = Math.Min(Size, Math.Max(1, length / 4096));
+        int step = (length / parts + 15) & ~15; // whole vectors per range
+        Run(parts, (part, _) =>
+        {
+            int from = Math.Min(length, part * step), to = part == parts - 1 ? length : Math.Min(length, from + step);
+            if (from < to) body(from, to);
+        });
+    }
+
     private void Loop(int member)
     {
         while (true)
