@@ -7,9 +7,13 @@
 // same settings as one HOCON document for ActorSystem.Create, for tests and tools that run without a host;
 // a test checks that both paths give the same values.
 //
+// TLS is off unless CnnNodeOptions.Tls is set; then remoting runs DotNetty's TLS with mutual authentication:
+// enable-ssl = on, ssl.suppress-validation = off, ssl.require-mutual-authentication = on, and the peer's
+// certificate checked against the cluster's CA by NodeTls.AkkaValidator (host names are not checked:
+// ssl.validate-certificate-hostname = off, see NodeTls). Addresses then use the akka.ssl.tcp scheme.
+//
 // The sizes and timings below must be the same on every node of a deployment, so they are constants, not
-// options. It deliberately does not set up TLS (another issue adds it to CnnNodeOptions), loggers (the host
-// picks them with ConfigureLoggers) or any actor.
+// options. It deliberately does not set up loggers (the host picks them with ConfigureLoggers) or any actor.
 using System.Globalization;
 using System.Net;
 using Akka.Cluster.Hosting;
@@ -45,6 +49,9 @@ public sealed record CnnNodeOptions
 
     /// <summary>Akka log level; warnings and errors always get through at the default, Info.</summary>
     public LogLevel LogLevel { get; init; } = LogLevel.InfoLevel;
+
+    /// <summary>Mutual TLS for remoting (and, through the hosts, the data plane); null: plain TCP.</summary>
+    public NodeTls? Tls { get; init; }
 }
 
 /// <summary>The Akka.NET configuration shared by every node: remoting, clustering and serialization.</summary>
@@ -117,14 +124,23 @@ public static class CnnNode
         }
         """;
 
-    /// <summary>The seed node address of a node of this system: <c>akka.tcp://cnn@host:port</c>.</summary>
-    public static string SeedAddress(string host, int port)
+    /// <summary>Address scheme of remoting without TLS.</summary>
+    public const string TcpScheme = "akka.tcp";
+
+    /// <summary>Address scheme of remoting with TLS.</summary>
+    public const string TlsScheme = "akka.ssl.tcp";
+
+    /// <summary>
+    /// The seed node address of a node of this system: <c>akka.tcp://cnn@host:port</c>, or
+    /// <c>akka.ssl.tcp://cnn@host:port</c> when the cluster runs TLS.
+    /// </summary>
+    public static string SeedAddress(string host, int port, bool tls = false)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(host);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(port);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(port, 65_535);
         var bracketed = host.Contains(':') && !host.StartsWith('[') ? $"[{host}]" : host;
-        return $"akka.tcp://{SystemName}@{bracketed}:{port.ToString(CultureInfo.InvariantCulture)}";
+        return $"{(tls ? TlsScheme : TcpScheme)}://{SystemName}@{bracketed}:{port.ToString(CultureInfo.InvariantCulture)}";
     }
 
     /// <summary>
@@ -138,21 +154,35 @@ public static class CnnNode
         ArgumentNullException.ThrowIfNull(builder);
         Validate(options);
 
-        builder
-            .WithRemoting(new RemoteOptions
+        var remote = new RemoteOptions
+        {
+            HostName = options.BindHost,
+            Port = options.BindPort,
+            PublicHostName = options.PublicHost,
+            MaxFrameSize = MaximumFrameSizeBytes,
+            SendBufferSize = SocketBufferBytes,
+            ReceiveBufferSize = SocketBufferBytes,
+            WatchFailureDetector = new PhiAccrualFailureDetectorOptions
             {
-                HostName = options.BindHost,
-                Port = options.BindPort,
-                PublicHostName = options.PublicHost,
-                MaxFrameSize = MaximumFrameSizeBytes,
-                SendBufferSize = SocketBufferBytes,
-                ReceiveBufferSize = SocketBufferBytes,
-                WatchFailureDetector = new PhiAccrualFailureDetectorOptions
-                {
-                    HeartbeatInterval = HeartbeatInterval,
-                    AcceptableHeartbeatPause = AcceptableHeartbeatPause,
-                },
-            })
+                HeartbeatInterval = HeartbeatInterval,
+                AcceptableHeartbeatPause = AcceptableHeartbeatPause,
+            },
+        };
+        if (options.Tls is { } tls)
+        {
+            remote.EnableSsl = true;
+            remote.Ssl = new SslOptions
+            {
+                X509Certificate = tls.Certificate,
+                SuppressValidation = false,
+                RequireMutualAuthentication = true,
+                ValidateCertificateHostname = false,
+                CustomValidator = tls.AkkaValidator,
+            };
+        }
+
+        builder
+            .WithRemoting(remote)
             .WithClustering(new ClusterOptions
             {
                 Roles = [options.Role],
@@ -175,6 +205,8 @@ public static class CnnNode
     /// <summary>
     /// The same configuration as <see cref="WithCnnNode"/> as one HOCON document, with the serializer bound by
     /// configuration, for <c>ActorSystem.Create(CnnNode.SystemName, CnnNode.Config(options))</c> without a host.
+    /// With TLS the document holds the ssl switches, but the certificate and the CA check are objects, not
+    /// HOCON: pass <see cref="SslSetup"/> too (<c>BootstrapSetup.Create().WithConfig(config).And(CnnNode.SslSetup(tls))</c>).
     /// </summary>
     /// <exception cref="ArgumentException">The options are inconsistent; the message says which one and why.</exception>
     public static Config Config(CnnNodeOptions options)
@@ -190,6 +222,12 @@ public static class CnnNode
               maximum-frame-size = {{MaximumFrameSizeBytes.ToString(CultureInfo.InvariantCulture)}}b
               send-buffer-size = {{SocketBufferBytes.ToString(CultureInfo.InvariantCulture)}}b
               receive-buffer-size = {{SocketBufferBytes.ToString(CultureInfo.InvariantCulture)}}b
+            }
+            akka.remote.dot-netty.tcp.enable-ssl = {{(options.Tls is null ? "off" : "on")}}
+            akka.remote.dot-netty.tcp.ssl {
+              suppress-validation = off
+              require-mutual-authentication = on
+              validate-certificate-hostname = off
             }
             akka.remote.watch-failure-detector {
               heartbeat-interval = {{Millis(HeartbeatInterval)}}
@@ -215,6 +253,13 @@ public static class CnnNode
             """;
         return ConfigurationFactory.ParseString(string.Join('\n',
             remoteAndCluster, ClusterTimingHocon, SplitBrainHocon, HyperionHocon, LoggingHocon(options.LogLevel)));
+    }
+
+    /// <summary>The TLS objects HOCON cannot hold (the certificate and the CA check), for <see cref="Config"/> users.</summary>
+    public static Akka.Remote.Transport.DotNetty.DotNettySslSetup SslSetup(NodeTls tls)
+    {
+        ArgumentNullException.ThrowIfNull(tls);
+        return new(tls.Certificate, suppressValidation: false, requireMutualAuthentication: true, validateCertificateHostname: false, tls.AkkaValidator);
     }
 
     // Dead letters are normal while nodes stop (messages to actors already gone): never log those, and only
@@ -251,10 +296,17 @@ public static class CnnNode
             throw new ArgumentException(
                 $"BindHost {options.BindHost} listens on every interface: set PublicHost to the address other nodes reach this one by",
                 nameof(options));
+        string scheme = options.Tls is null ? TcpScheme : TlsScheme;
         foreach (var seed in options.SeedNodes)
-            if (seed is null || !seed.StartsWith($"akka.tcp://{SystemName}@", StringComparison.Ordinal))
+        {
+            if (seed is not null && options.Tls is null && seed.StartsWith($"{TlsScheme}://", StringComparison.Ordinal))
+                throw new ArgumentException($"seed node \"{seed}\" runs TLS but this node has no certificate (set Tls)", nameof(options));
+            if (seed is not null && options.Tls is not null && seed.StartsWith($"{TcpScheme}://", StringComparison.Ordinal))
+                throw new ArgumentException($"seed node \"{seed}\" is a plain TCP address but this node runs TLS: use CnnNode.SeedAddress(host, port, tls: true)", nameof(options));
+            if (seed is null || !seed.StartsWith($"{scheme}://{SystemName}@", StringComparison.Ordinal))
                 throw new ArgumentException(
                     $"seed node \"{seed}\" is not an address of this system: use CnnNode.SeedAddress(host, port)", nameof(options));
+        }
     }
 
     private static string Quote(string value) =>

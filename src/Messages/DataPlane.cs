@@ -10,9 +10,15 @@
 // The receiver checks every header (magic, kind, lengths) and closes a connection that breaks the format:
 // nothing a peer sends reaches the weights without the parameter server's own checks afterwards.
 //
+// With TLS (a NodeTls given to both ends) every connection is an SslStream with mutual authentication: the
+// worker presents its certificate, the listener requires one and checks both against the cluster's CA, the
+// same material and check as Akka.Remote. A handshake that fails is reported to the listener's owner and the
+// socket closed before a single frame is read. Without TLS the run id token is the only gate.
+//
 // Not here: what the frames mean (ParameterServerState decides), retries (a lost connection is a lost worker).
 using System.Buffers.Binary;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -83,41 +89,89 @@ public sealed class FrameConnection : IDisposable
 {
     private const int SocketBuffer = 4 << 20;
     private readonly Socket _socket;
-    private readonly NetworkStream _stream;
+    private readonly Stream _stream; // NetworkStream, or an SslStream over it
     private readonly object _writeLock = new();
     private readonly byte[] _readHeader = new byte[FrameHeader.Size];
     private readonly byte[] _writeHeader = new byte[FrameHeader.Size];
 
-    /// <summary>Wraps a connected socket.</summary>
-    public FrameConnection(Socket socket)
+    /// <summary>Wraps a connected socket (plain TCP).</summary>
+    public FrameConnection(Socket socket) : this(socket, new NetworkStream(Configure(socket), ownsSocket: true))
     {
-        socket.NoDelay = true;
-        socket.SendBufferSize = SocketBuffer;
-        socket.ReceiveBufferSize = SocketBuffer;
+    }
+
+    private FrameConnection(Socket socket, Stream stream)
+    {
         _socket = socket;
-        _stream = new NetworkStream(socket, ownsSocket: true);
+        _stream = stream;
     }
 
     /// <summary>The peer's address.</summary>
     public EndPoint? Remote => _socket.RemoteEndPoint;
 
-    /// <summary>Connects to <paramref name="host"/>:<paramref name="port"/> and says hello.</summary>
-    public static FrameConnection Connect(string host, int port, string runId, string workerId, TimeSpan timeout)
+    /// <summary>True when the connection runs TLS.</summary>
+    public bool IsEncrypted => _stream is SslStream;
+
+    /// <summary>
+    /// Connects to <paramref name="host"/>:<paramref name="port"/>, with mutual TLS when <paramref name="tls"/> is given,
+    /// and says hello. A refused TLS handshake throws <see cref="System.Security.Authentication.AuthenticationException"/>.
+    /// </summary>
+    public static FrameConnection Connect(string host, int port, string runId, string workerId, TimeSpan timeout, NodeTls? tls = null)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
         using var cts = new CancellationTokenSource(timeout);
+        Stream? stream = null;
         try
         {
             socket.ConnectAsync(host, port, cts.Token).AsTask().GetAwaiter().GetResult();
+            stream = new NetworkStream(Configure(socket), ownsSocket: true);
+            if (tls is not null)
+            {
+                string? refusal = null;
+                var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
+                stream = ssl;
+                try
+                {
+                    ssl.AuthenticateAsClientAsync(tls.ClientOptions(host, reason => refusal = reason), cts.Token).GetAwaiter().GetResult();
+                }
+                catch (System.Security.Authentication.AuthenticationException e) when (refusal is not null)
+                {
+                    throw new System.Security.Authentication.AuthenticationException($"the data plane at {host}:{port} is not trusted: {refusal}", e);
+                }
+            }
         }
         catch
         {
-            socket.Dispose();
+            if (stream is not null) stream.Dispose();
+            else socket.Dispose();
             throw;
         }
-        var connection = new FrameConnection(socket);
+        var connection = new FrameConnection(socket, stream);
         connection.WriteHello(runId, workerId);
         return connection;
+    }
+
+    /// <summary>The server end of a TLS connection: authenticates <paramref name="socket"/> with a client certificate required.</summary>
+    internal static async Task<FrameConnection> AcceptTlsAsync(Socket socket, NodeTls tls, Action<string> refused, CancellationToken ct)
+    {
+        var ssl = new SslStream(new NetworkStream(Configure(socket), ownsSocket: true), leaveInnerStreamOpen: false);
+        try
+        {
+            await ssl.AuthenticateAsServerAsync(tls.ServerOptions(refused), ct);
+            return new FrameConnection(socket, ssl);
+        }
+        catch
+        {
+            await ssl.DisposeAsync();
+            throw;
+        }
+    }
+
+    private static Socket Configure(Socket socket)
+    {
+        socket.NoDelay = true;
+        socket.SendBufferSize = SocketBuffer;
+        socket.ReceiveBufferSize = SocketBuffer;
+        return socket;
     }
 
     /// <summary>Sends the Hello frame.</summary>
@@ -182,11 +236,17 @@ public sealed class FrameConnection : IDisposable
 /// <summary>The parameter server side: accepts worker connections and hands each to a callback.</summary>
 public sealed class FrameListener : IDisposable
 {
+    // A peer gets this long to finish the TLS handshake; the accept loop never waits for it.
+    private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
     private readonly TcpListener _listener;
     private readonly CancellationTokenSource _stop = new();
 
-    /// <summary>Listens on <paramref name="host"/>:<paramref name="port"/> (0 = any free port).</summary>
-    public FrameListener(string host, int port, Action<FrameConnection> accepted)
+    /// <summary>
+    /// Listens on <paramref name="host"/>:<paramref name="port"/> (0 = any free port). With <paramref name="tls"/>,
+    /// every connection must complete a mutual TLS handshake first; each one that does not is reported to
+    /// <paramref name="refused"/> with the peer's address and the reason, and closed.
+    /// </summary>
+    public FrameListener(string host, int port, Action<FrameConnection> accepted, NodeTls? tls = null, Action<EndPoint?, string>? refused = null)
     {
         IPAddress address = IPAddress.TryParse(host, out IPAddress? ip) ? ip : Dns.GetHostAddresses(host)[0];
         _listener = new TcpListener(address, port);
@@ -209,9 +269,30 @@ public sealed class FrameListener : IDisposable
                 {
                     continue;
                 }
-                accepted(new FrameConnection(socket));
+                if (tls is null) accepted(new FrameConnection(socket));
+                else _ = HandshakeAsync(socket, tls, accepted, refused);
             }
         });
+    }
+
+    private async Task HandshakeAsync(Socket socket, NodeTls tls, Action<FrameConnection> accepted, Action<EndPoint?, string>? refused)
+    {
+        EndPoint? remote = socket.RemoteEndPoint;
+        string? reason = null;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+        timeout.CancelAfter(HandshakeTimeout);
+        FrameConnection connection;
+        try
+        {
+            connection = await FrameConnection.AcceptTlsAsync(socket, tls, r => reason = r, timeout.Token);
+        }
+        catch (Exception e) when (e is IOException or System.Security.Authentication.AuthenticationException or OperationCanceledException or SocketException or ObjectDisposedException)
+        {
+            if (!_stop.IsCancellationRequested)
+                refused?.Invoke(remote, reason ?? $"TLS handshake failed ({(e is OperationCanceledException ? "timed out" : e.GetBaseException().Message.ReplaceLineEndings(" "))})");
+            return;
+        }
+        accepted(connection);
     }
 
     /// <summary>The port listened on.</summary>

@@ -15,8 +15,11 @@ using Cnn.Messages;
 
 namespace Cnn.Coordinator.Cluster;
 
-/// <summary>How tensors travel: the TCP data plane (bound to BindHost, default the node's host, on DataPort, 0 = any) or chunked Akka messages.</summary>
-public sealed record ClusterTransport(bool DataPlane, string? BindHost = null, int DataPort = 0)
+/// <summary>
+/// How tensors travel: the TCP data plane (bound to BindHost, default the node's host, on DataPort, 0 = any; with
+/// mutual TLS when Tls is set) or chunked Akka messages.
+/// </summary>
+public sealed record ClusterTransport(bool DataPlane, string? BindHost = null, int DataPort = 0, NodeTls? Tls = null)
 {
     /// <summary>The default: the data plane on any free port of the node's address.</summary>
     public static ClusterTransport Tcp { get; } = new(true);
@@ -55,9 +58,9 @@ public sealed class ClusterBackend : ITrainingBackend
         if (transport.DataPlane)
         {
             Address self = Akka.Cluster.Cluster.Get(system).SelfAddress;
-            _dataPlane = new DataPlaneServer(transport.BindHost ?? self.Host!, transport.DataPort, self.Host!, server, system.Log);
+            _dataPlane = new DataPlaneServer(transport.BindHost ?? self.Host!, transport.DataPort, self.Host!, server, system.Log, transport.Tls);
         }
-        _transport = _dataPlane is null ? "akka.remote (MessagePack chunks)" : $"tcp data plane at {_dataPlane.Endpoint}";
+        _transport = _dataPlane is null ? "akka.remote (MessagePack chunks)" : $"{(_dataPlane.IsEncrypted ? "tls" : "tcp")} data plane at {_dataPlane.Endpoint}";
         _coordinator = system.ActorOf(CoordinatorActor.Props(new CoordinatorState(plan), server, _dataPlane, deadlineFloor, events), WorkerNames.Coordinator);
         _data = data;
         _requestTimeout = TimeSpan.FromMinutes(10);

@@ -2,7 +2,8 @@
 // checks each connection's Hello (the run id is the token), and runs one reader thread per worker that reads
 // gradient frames straight into buffers rented from the parameter server and posts them to its actor. The
 // actor does everything else (checks, reduction, weights broadcast); a connection that breaks the frame format
-// or says hello with the wrong run id is closed and logged.
+// or says hello with the wrong run id is closed and logged. With TLS, a connection whose handshake fails (no
+// client certificate, one from another CA) is logged with the peer's address and the reason, and closed.
 using Akka.Actor;
 using Akka.Event;
 using Cnn.Messages;
@@ -20,16 +21,22 @@ public sealed class DataPlaneServer : IDisposable
 
     /// <summary>
     /// Listens on <paramref name="bindHost"/>:<paramref name="port"/> (0 = any free port) for the run of
-    /// <paramref name="state"/>; workers are told to connect to <paramref name="publicHost"/>.
+    /// <paramref name="state"/>; workers are told to connect to <paramref name="publicHost"/>. With
+    /// <paramref name="tls"/>, only workers whose certificates chain to its CA get through.
     /// </summary>
-    public DataPlaneServer(string bindHost, int port, string publicHost, ParameterServerState state, ILoggingAdapter log)
+    public DataPlaneServer(string bindHost, int port, string publicHost, ParameterServerState state, ILoggingAdapter log, NodeTls? tls = null)
     {
         _runId = state.RunId;
         _state = state;
         _log = log;
-        _listener = new FrameListener(bindHost, port, Accept);
+        _listener = new FrameListener(bindHost, port, Accept, tls,
+            (remote, reason) => _log.Warning("Data plane: refused the TLS connection of {0}: {1}", remote, reason));
         Host = publicHost;
+        IsEncrypted = tls is not null;
     }
+
+    /// <summary>True when connections must complete mutual TLS.</summary>
+    public bool IsEncrypted { get; }
 
     /// <summary>The host workers connect to.</summary>
     public string Host { get; }
