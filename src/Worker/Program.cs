@@ -1,8 +1,11 @@
 // The worker host: `dotnet Cnn.Worker.dll --seed coordinator:4053 [--host H --port P --public-host N --data DIR
-// --threads T --id ID]`, or the same through CNN_* environment variables (docker-compose passes those). Loads its
+// --threads T --id ID] [--tls-cert F [--tls-key F] [--tls-password P] [--tls-ca F]]`, or the same through CNN_*
+// environment variables (docker-compose passes those; a flag wins). A certificate turns on mutual TLS for
+// remoting and the data plane, with the cluster's CA as the only trust (see Messages/NodeTls.cs). Loads its
 // own copy of the data, joins the cluster through the seed nodes (Akka retries the join; the worker actor
 // retries its registration with backoff and logs what it waits for), then computes until it is stopped.
-// Exit codes: 0 stopped, 2 bad configuration or data, 3 refused by the coordinator (wrong data or numerics).
+// Exit codes: 0 stopped, 2 bad configuration or data, 3 refused by the coordinator (wrong data or numerics) or
+// by TLS (Akka shuts a node down when a TLS handshake it started fails).
 using System.CommandLine;
 using Akka.Actor;
 using Akka.Hosting;
@@ -37,7 +40,11 @@ internal static class WorkerProgram
         var data = new Option<string?>("--data") { Description = $"Directory of the MNIST IDX files [{WorkerOptions.Env.Data}]" };
         var threads = new Option<string?>("--threads") { Description = $"Compute threads [{WorkerOptions.Env.Threads}]" };
         var id = new Option<string?>("--id") { Description = $"Worker id [{WorkerOptions.Env.WorkerId}]" };
-        var root = new RootCommand("cnn-worker: a Cnn.Distributed worker node") { seed, host, port, publicHost, data, threads, id };
+        var tlsCert = new Option<string?>("--tls-cert") { Description = $"This node's certificate, PEM or PKCS#12; turns mutual TLS on [{WorkerOptions.Env.TlsCertificate}]" };
+        var tlsKey = new Option<string?>("--tls-key") { Description = $"PEM private key of the certificate, when not in the certificate file [{WorkerOptions.Env.TlsKey}]" };
+        var tlsPassword = new Option<string?>("--tls-password") { Description = $"Password of the PKCS#12 file or the encrypted key [{WorkerOptions.Env.TlsPassword}]" };
+        var tlsCa = new Option<string?>("--tls-ca") { Description = $"CA certificates to trust (default: those in the certificate file) [{WorkerOptions.Env.TlsAuthority}]" };
+        var root = new RootCommand("cnn-worker: a Cnn.Distributed worker node") { seed, host, port, publicHost, data, threads, id, tlsCert, tlsKey, tlsPassword, tlsCa };
         ParseResult parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
@@ -48,17 +55,21 @@ internal static class WorkerProgram
             return await parse.InvokeAsync();
 
         string[] seeds = parse.GetValue(seed) is { Length: > 0 } given ? given : (Env(WorkerOptions.Env.Seeds)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? []);
+        NodeTlsFiles? tlsFiles = WorkerOptions.TlsFiles(parse.GetValue(tlsCert) ?? Env(WorkerOptions.Env.TlsCertificate), parse.GetValue(tlsKey) ?? Env(WorkerOptions.Env.TlsKey),
+            parse.GetValue(tlsPassword) ?? Env(WorkerOptions.Env.TlsPassword), parse.GetValue(tlsCa) ?? Env(WorkerOptions.Env.TlsAuthority));
         var options = new WorkerOptions
         {
-            Seeds = seeds.Select(WorkerOptions.ParseSeed).ToList(),
+            Seeds = seeds.Select(s => WorkerOptions.ParseSeed(s, tlsFiles is not null)).ToList(),
             BindHost = parse.GetValue(host) ?? Env(WorkerOptions.Env.BindHost) ?? "127.0.0.1",
             BindPort = Int(parse.GetValue(port) ?? Env(WorkerOptions.Env.BindPort), 0, $"--port / {WorkerOptions.Env.BindPort}"),
             PublicHost = parse.GetValue(publicHost) ?? Env(WorkerOptions.Env.PublicHost),
             DataDirectory = parse.GetValue(data) ?? Env(WorkerOptions.Env.Data) ?? MnistFetcher.DefaultCacheDirectory,
             Threads = Int(parse.GetValue(threads) ?? Env(WorkerOptions.Env.Threads), Environment.ProcessorCount, $"--threads / {WorkerOptions.Env.Threads}"),
             WorkerId = parse.GetValue(id) ?? Env(WorkerOptions.Env.WorkerId) ?? $"{System.Net.Dns.GetHostName()}-{Environment.ProcessId}",
+            Tls = tlsFiles,
         };
         options.Validate();
+        NodeTls? tls = WorkerOptions.LoadTls(options.Tls);
 
         if (!MnistFetcher.HasAll(options.DataDirectory))
         {
@@ -71,7 +82,7 @@ internal static class WorkerProgram
         Akka.Actor.Address coordinator = Akka.Actor.Address.Parse(options.Seeds[0]);
         var nodeOptions = new CnnNodeOptions
         {
-            Role = CnnNode.WorkerRole, BindHost = options.BindHost, BindPort = options.BindPort, PublicHost = options.PublicHost, SeedNodes = options.Seeds,
+            Role = CnnNode.WorkerRole, BindHost = options.BindHost, BindPort = options.BindPort, PublicHost = options.PublicHost, SeedNodes = options.Seeds, Tls = tls,
         };
         using IHost node = new HostBuilder()
             .ConfigureServices(services => services.AddAkka(CnnNode.SystemName, builder => builder.WithCnnNode(nodeOptions)))
@@ -81,9 +92,10 @@ internal static class WorkerProgram
         var refused = new TaskCompletionSource<WorkerRefused>();
         var listener = system.ActorOf(Props.Create(() => new RefusalListener(refused)));
         system.EventStream.Subscribe(listener, typeof(WorkerRefused));
-        var settings = new WorkerSettings(options.WorkerId, options.Threads, coordinator, Numerics.Fingerprint, WorkerActor.ProtocolVersion);
+        var settings = new WorkerSettings(options.WorkerId, options.Threads, coordinator, Numerics.Fingerprint, WorkerActor.ProtocolVersion, tls);
         system.ActorOf(WorkerActor.Props(settings, workerData), "worker");
-        Console.WriteLine($"cnn-worker {options.WorkerId}: {options.Threads} threads, data {options.DataDirectory}, seeds {string.Join(", ", options.Seeds)}");
+        Console.WriteLine($"cnn-worker {options.WorkerId}: {options.Threads} threads, data {options.DataDirectory}, seeds {string.Join(", ", options.Seeds)}, "
+            + (tls is null ? "TLS off" : $"mutual TLS as {tls.Description}"));
 
         var stopping = new TaskCompletionSource();
         Console.CancelKeyPress += (_, e) => { e.Cancel = true; stopping.TrySetResult(); };
@@ -95,6 +107,12 @@ internal static class WorkerProgram
             await node.StopAsync(TimeSpan.FromSeconds(5));
             return 3;
         }
+        if (finished == system.WhenTerminated && !stopping.Task.IsCompleted
+            && CoordinatedShutdown.Get(system).ShutdownReason?.GetType().Name == "TlsHandshakeFailureReason")
+        {
+            Console.Error.WriteLine($"cnn-worker {options.WorkerId}: the TLS handshake with the cluster failed (see the warning above: the certificates are not from the same CA?)");
+            return 3;
+        }
         await node.StopAsync(TimeSpan.FromSeconds(10));
         return 0;
     }
@@ -102,8 +120,8 @@ internal static class WorkerProgram
     private static int Int(string? text, int fallback, string what) =>
         text is null ? fallback : int.TryParse(text, out int v) ? v : throw new CnnUserException($"{what}: '{text}' is not a whole number");
 
-    private sealed class RefusalListener(TaskCompletionSource<WorkerRefused> refused) : ReceiveActor
+    private sealed class RefusalListener : ReceiveActor
     {
-        protected override void PreStart() => Receive<WorkerRefused>(m => refused.TrySetResult(m));
+        public RefusalListener(TaskCompletionSource<WorkerRefused> refused) => Receive<WorkerRefused>(m => refused.TrySetResult(m));
     }
 }

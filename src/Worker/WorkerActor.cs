@@ -29,8 +29,8 @@ public static class WorkerDataHash
         Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(trainSha256 + ":" + testSha256)));
 }
 
-/// <summary>How a worker identifies itself and whom it works for.</summary>
-public sealed record WorkerSettings(string WorkerId, int Threads, Address Coordinator, string NumericsFingerprint, int ProtocolVersion);
+/// <summary>How a worker identifies itself and whom it works for; with <paramref name="Tls"/> its data plane connection runs mutual TLS.</summary>
+public sealed record WorkerSettings(string WorkerId, int Threads, Address Coordinator, string NumericsFingerprint, int ProtocolVersion, NodeTls? Tls = null);
 
 /// <summary>The worker actor (see file header).</summary>
 public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
@@ -153,12 +153,13 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         Stash.UnstashAll();
     }
 
-    // Connects to the parameter server's data plane and starts the thread that reads weights from it.
+    // Connects to the parameter server's data plane (with mutual TLS when the node has a certificate) and starts
+    // the thread that reads weights from it.
     private void ConnectDataPlane(string endpoint)
     {
         int colon = endpoint.LastIndexOf(':');
         var connection = FrameConnection.Connect(endpoint[..colon], int.Parse(endpoint[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture),
-            _runId, _settings.WorkerId, TimeSpan.FromSeconds(10));
+            _runId, _settings.WorkerId, TimeSpan.FromSeconds(10), _settings.Tls);
         _dataPlane = connection;
         IActorRef self = Self;
         int count = _parameterCount;

@@ -27,6 +27,53 @@ public sealed record WorkerOptions
         public const string Threads = "CNN_THREADS";
         /// <summary>This worker's id (default: host name and process id).</summary>
         public const string WorkerId = "CNN_WORKER_ID";
+        /// <summary>The node's TLS certificate (PEM or PKCS#12); setting it turns mutual TLS on. The coordinator reads it too.</summary>
+        public const string TlsCertificate = "CNN_TLS_CERT";
+        /// <summary>The PEM private key of the certificate, when not inside it.</summary>
+        public const string TlsKey = "CNN_TLS_KEY";
+        /// <summary>Password of a PKCS#12 certificate or of an encrypted PEM key.</summary>
+        public const string TlsPassword = "CNN_TLS_PASSWORD";
+        /// <summary>The CA certificates to trust (default: those bundled with the certificate).</summary>
+        public const string TlsAuthority = "CNN_TLS_CA";
+    }
+
+    /// <summary>Flag and environment variable of a TLS setting, as error messages name them (both hosts use the same).</summary>
+    public static string TlsSetting(Messages.TlsFile file) => file switch
+    {
+        Messages.TlsFile.Certificate => $"--tls-cert / {Env.TlsCertificate}",
+        Messages.TlsFile.Key => $"--tls-key / {Env.TlsKey}",
+        Messages.TlsFile.Password => $"--tls-password / {Env.TlsPassword}",
+        _ => $"--tls-ca / {Env.TlsAuthority}",
+    };
+
+    /// <summary>
+    /// The TLS files from flags or environment variables (a flag wins), or null when no certificate is given (TLS off).
+    /// A key, password or CA without a certificate is a mistake, not "off".
+    /// </summary>
+    public static Messages.NodeTlsFiles? TlsFiles(string? certificate, string? key, string? password, string? authority)
+    {
+        if (certificate is null)
+        {
+            string? stray = key is not null ? TlsSetting(Messages.TlsFile.Key) : password is not null ? TlsSetting(Messages.TlsFile.Password)
+                : authority is not null ? TlsSetting(Messages.TlsFile.Authority) : null;
+            if (stray is not null) throw new CnnUserException($"{stray} is set but {TlsSetting(Messages.TlsFile.Certificate)} is not: TLS needs the node's certificate");
+            return null;
+        }
+        return new Messages.NodeTlsFiles { CertificatePath = certificate, KeyPath = key, Password = password, AuthorityPath = authority };
+    }
+
+    /// <summary>Loads the TLS files; a missing or unusable file is a one-line CnnUserException naming its flag and variable.</summary>
+    public static Messages.NodeTls? LoadTls(Messages.NodeTlsFiles? files)
+    {
+        if (files is null) return null;
+        try
+        {
+            return Messages.NodeTls.Load(files);
+        }
+        catch (Messages.NodeTlsException e)
+        {
+            throw new CnnUserException($"{TlsSetting(e.File)}: {e.Message}", e);
+        }
     }
 
     /// <summary>Seed node addresses; the first is the coordinator's.</summary>
@@ -43,21 +90,32 @@ public sealed record WorkerOptions
     public int Threads { get; init; } = Environment.ProcessorCount;
     /// <summary>Worker id.</summary>
     public string WorkerId { get; init; } = $"{Dns.GetHostName()}-{Environment.ProcessId}";
+    /// <summary>TLS files, or null for plain TCP.</summary>
+    public Messages.NodeTlsFiles? Tls { get; init; }
 
     /// <summary>Parses a seed given as host:port or as a full akka.tcp address into an akka.tcp address.</summary>
-    public static string ParseSeed(string seed)
+    public static string ParseSeed(string seed) => ParseSeed(seed, tls: false);
+
+    /// <summary>
+    /// Parses a seed given as host:port or as a full address into an address of the cluster's scheme: akka.tcp, or
+    /// akka.ssl.tcp when <paramref name="tls"/> (a full address of the other scheme is refused).
+    /// </summary>
+    public static string ParseSeed(string seed, bool tls)
     {
         string s = seed.Trim();
-        if (s.StartsWith("akka.tcp://", StringComparison.Ordinal))
+        string scheme = tls ? Messages.CnnNode.TlsScheme : Messages.CnnNode.TcpScheme;
+        if (s.StartsWith("akka.", StringComparison.Ordinal) && s.Contains("://", StringComparison.Ordinal))
         {
-            if (!Uri.TryCreate(s.Replace("akka.tcp://", "tcp://", StringComparison.Ordinal), UriKind.Absolute, out Uri? uri) || uri.Port <= 0 || uri.UserInfo != Messages.CnnNode.SystemName)
-                throw new CnnUserException($"--seed / {Env.Seeds}: '{seed}' is not an address like akka.tcp://{Messages.CnnNode.SystemName}@host:port");
+            if (!s.StartsWith(scheme + "://", StringComparison.Ordinal))
+                throw new CnnUserException($"--seed / {Env.Seeds}: '{seed}' is not an {scheme} address{(tls ? ", and this worker runs TLS" : "; give a certificate (--tls-cert) to join a TLS cluster")}");
+            if (!Uri.TryCreate("tcp://" + s[(scheme.Length + 3)..], UriKind.Absolute, out Uri? uri) || uri.Port <= 0 || uri.UserInfo != Messages.CnnNode.SystemName)
+                throw new CnnUserException($"--seed / {Env.Seeds}: '{seed}' is not an address like {scheme}://{Messages.CnnNode.SystemName}@host:port");
             return s;
         }
         int colon = s.LastIndexOf(':');
         if (colon <= 0 || !int.TryParse(s[(colon + 1)..], out int port) || port is < 1 or > 65535 || Uri.CheckHostName(s[..colon].Trim('[', ']')) == UriHostNameType.Unknown)
             throw new CnnUserException($"--seed / {Env.Seeds}: '{seed}' is not host:port (for example coordinator:4053)");
-        return Messages.CnnNode.SeedAddress(s[..colon].Trim('[', ']'), port);
+        return Messages.CnnNode.SeedAddress(s[..colon].Trim('[', ']'), port, tls);
     }
 
     /// <summary>Checks the settings; throws CnnUserException with one line naming the flag and variable at fault.</summary>

@@ -1,6 +1,7 @@
 // The coordinator node of a multi-node run (`cnn train --workers N`): an ActorSystem bound to --host:--port
 // (with --public-host when it listens on every interface), configured like every other node by WithCnnNode,
-// that joins itself as the cluster's seed. Worker processes join it through that address.
+// that joins itself as the cluster's seed. Worker processes join it through that address: akka.tcp://cnn@...,
+// or akka.ssl.tcp://cnn@... when the node has a certificate (mutual TLS, see Messages/NodeTls.cs).
 using Akka.Actor;
 using Akka.Hosting;
 using Cnn.Coordinator.Runs;
@@ -29,10 +30,10 @@ public sealed class CoordinatorNode : IDisposable
     /// <summary>The address workers use as their seed.</summary>
     public Address Address { get; }
 
-    /// <summary>Binds and joins itself; a port in use is a one-line error.</summary>
-    public static CoordinatorNode Start(TrainSettings settings)
+    /// <summary>Binds and joins itself, with mutual TLS when <paramref name="tls"/> is given; a port in use is a one-line error.</summary>
+    public static CoordinatorNode Start(TrainSettings settings, NodeTls? tls = null)
     {
-        var options = new CnnNodeOptions { Role = CnnNode.CoordinatorRole, BindHost = settings.Host, BindPort = settings.Port, PublicHost = settings.PublicHost };
+        var options = new CnnNodeOptions { Role = CnnNode.CoordinatorRole, BindHost = settings.Host, BindPort = settings.Port, PublicHost = settings.PublicHost, Tls = tls };
         IHost host = new HostBuilder()
             .ConfigureServices(services => services.AddAkka(CnnNode.SystemName, builder => builder.WithCnnNode(options)))
             .Build();

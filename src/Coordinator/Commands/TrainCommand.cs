@@ -3,7 +3,9 @@
 // shared TrainingLoop. The three modes differ only in the backend:
 //   --no-cluster       LocalBackend, this process's threads;
 //   --local-workers N  (the default, with 2) ClusterBackend over an in-process cluster of N worker nodes;
-//   --workers N        ClusterBackend on a coordinator node that waits for N worker processes to join.
+//   --workers N        ClusterBackend on a coordinator node that waits for N worker processes to join; with
+//                      --tls-cert (or CNN_TLS_CERT, read in this mode only) remoting and the data plane run
+//                      mutual TLS, and a bad certificate file is a one-line error before any data is loaded.
 //
 // Deliberately not here: the epoch loop, the artifacts and the actors.
 using System.CommandLine;
@@ -52,6 +54,10 @@ public static class TrainCommand
         var transport = new Option<string>("--transport") { Description = "How tensors travel in a cluster: tcp (data plane) or akka (chunked messages)", DefaultValueFactory = _ => "tcp" };
         transport.AcceptOnlyFromAmong("tcp", "akka");
         var dataPort = new Option<int>("--data-port") { Description = "Multi-node: port of the tensor data plane", DefaultValueFactory = _ => 4054 };
+        var tlsCert = new Option<string?>("--tls-cert") { Description = $"Multi-node: this node's certificate, PEM or PKCS#12; turns mutual TLS on [{WorkerOptions.Env.TlsCertificate}]" };
+        var tlsKey = new Option<string?>("--tls-key") { Description = $"Multi-node: PEM private key of the certificate, when not in the certificate file [{WorkerOptions.Env.TlsKey}]" };
+        var tlsPassword = new Option<string?>("--tls-password") { Description = $"Multi-node: password of the PKCS#12 file or the encrypted key [{WorkerOptions.Env.TlsPassword}]" };
+        var tlsCa = new Option<string?>("--tls-ca") { Description = $"Multi-node: CA certificates to trust (default: those in the certificate file) [{WorkerOptions.Env.TlsAuthority}]" };
         var stepDeadline = new Option<double>("--step-deadline") { Description = "Smallest per-step deadline in seconds before late work is re-assigned", DefaultValueFactory = _ => 1 };
 
         Option[] trajectory = [model, batchSize, microBatch, lr, seed, split];
@@ -59,6 +65,7 @@ public static class TrainCommand
         {
             model, data, epochs, batchSize, microBatch, lr, seed, split, threads, maxSteps, output, resume, checkpointEvery, noCluster,
             localWorkers, threadsPerWorker, workers, host, port, publicHost, joinTimeout, stepDeadline, transport, dataPort,
+            tlsCert, tlsKey, tlsPassword, tlsCa,
         };
         command.SetAction(parse =>
         {
@@ -91,11 +98,26 @@ public static class TrainCommand
                 StepDeadlineSeconds = parse.GetValue(stepDeadline),
                 Transport = parse.GetValue(transport)!,
                 DataPort = parse.GetValue(dataPort),
+                Tls = TlsFiles(parse, parse.GetValue(workers) is not null, tlsCert, tlsKey, tlsPassword, tlsCa),
             };
             var given = trajectory.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToHashSet();
             return Run(settings, given, io);
         });
         return command;
+    }
+
+    /// <summary>The environment variables <c>cnn train</c> reads (in multi-node mode); flags win over them.</summary>
+    public static IReadOnlyList<string> EnvironmentVariables { get; } =
+        [WorkerOptions.Env.TlsCertificate, WorkerOptions.Env.TlsKey, WorkerOptions.Env.TlsPassword, WorkerOptions.Env.TlsAuthority];
+
+    // The TLS files from the flags, or in multi-node mode from the CNN_TLS_* variables the worker host reads too
+    // (a deployment sets them once for every node); elsewhere the variables are ignored, so a shell that exports
+    // them can still train locally.
+    private static NodeTlsFiles? TlsFiles(ParseResult parse, bool multiNode, params Option<string?>[] options)
+    {
+        static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
+        string?[] values = options.Select((o, i) => parse.GetValue(o) ?? (multiNode ? Env(EnvironmentVariables[i]) : null)).ToArray();
+        return WorkerOptions.TlsFiles(values[0], values[1], values[2], values[3]);
     }
 
     /// <summary>
@@ -105,9 +127,10 @@ public static class TrainCommand
     public static int Run(TrainSettings settings, IReadOnlySet<string> givenOptions, CliOutput io)
     {
         settings.Validate();
+        NodeTls? tls = WorkerOptions.LoadTls(settings.Tls);
         try
         {
-            return RunAny(settings, givenOptions, io);
+            return RunAny(settings, tls, givenOptions, io);
         }
         catch (RunFailedException e)
         {
@@ -116,7 +139,7 @@ public static class TrainCommand
         }
     }
 
-    private static int RunAny(TrainSettings settings, IReadOnlySet<string> givenOptions, CliOutput io)
+    private static int RunAny(TrainSettings settings, NodeTls? tls, IReadOnlySet<string> givenOptions, CliOutput io)
     {
         RunDirectory directory = RunDirectory.Prepare(settings.OutDirectory, settings.Resume);
         try
@@ -161,17 +184,17 @@ public static class TrainCommand
                 case TrainingMode.LocalCluster:
                     cluster = LocalCluster.StartAsync().GetAwaiter().GetResult();
                     var local = new ClusterBackend(cluster.CoordinatorSystem, model, weights, adam, data, settings.MicroBatch, settings.Seed,
-                        settings.LocalWorkerCount, TimeSpan.FromSeconds(settings.StepDeadlineSeconds), e => io.Out.WriteLine($"[cluster] {e}"), Transport(settings));
+                        settings.LocalWorkerCount, TimeSpan.FromSeconds(settings.StepDeadlineSeconds), e => io.Out.WriteLine($"[cluster] {e}"), Transport(settings, null));
                     cluster.AddWorkersAsync(settings.LocalWorkerCount, settings.LocalThreadsPerWorker,
                         new WorkerData(data.TrainSource, data.TestSource, ClusterBackend.WorkerDataSha(data)), Numerics.Fingerprint).GetAwaiter().GetResult();
                     local.WaitForWorkers(settings.LocalWorkerCount, TimeSpan.FromSeconds(settings.JoinTimeoutSeconds));
                     backend = local;
                     break;
                 default:
-                    remote = CoordinatorNode.Start(settings);
+                    remote = CoordinatorNode.Start(settings, tls);
                     var multi = new ClusterBackend(remote.System, model, weights, adam, data, settings.MicroBatch, settings.Seed,
-                        settings.Workers!.Value, TimeSpan.FromSeconds(settings.StepDeadlineSeconds), e => io.Out.WriteLine($"[cluster] {e}"), Transport(settings));
-                    io.Out.WriteLine($"Coordinator listening at {remote.Address}; waiting up to {settings.JoinTimeoutSeconds:0}s for {settings.Workers} workers");
+                        settings.Workers!.Value, TimeSpan.FromSeconds(settings.StepDeadlineSeconds), e => io.Out.WriteLine($"[cluster] {e}"), Transport(settings, tls));
+                    io.Out.WriteLine($"Coordinator listening at {remote.Address}{(tls is null ? "" : $" with mutual TLS as {tls.Description}")}; waiting up to {settings.JoinTimeoutSeconds:0}s for {settings.Workers} workers");
                     multi.WaitForWorkers(settings.Workers.Value, TimeSpan.FromSeconds(settings.JoinTimeoutSeconds));
                     backend = multi;
                     break;
@@ -201,10 +224,10 @@ public static class TrainCommand
         }
     }
 
-    private static ClusterTransport Transport(TrainSettings settings) => settings.Transport switch
+    private static ClusterTransport Transport(TrainSettings settings, NodeTls? tls) => settings.Transport switch
     {
         "akka" => ClusterTransport.Akka,
-        _ => new ClusterTransport(true, settings.Mode == TrainingMode.Remote ? settings.Host : null, settings.Mode == TrainingMode.Remote ? settings.DataPort : 0),
+        _ => new ClusterTransport(true, settings.Mode == TrainingMode.Remote ? settings.Host : null, settings.Mode == TrainingMode.Remote ? settings.DataPort : 0, tls),
     };
 
     private static string ModeText(TrainSettings settings) => settings.Mode switch

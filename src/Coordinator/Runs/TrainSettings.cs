@@ -68,6 +68,9 @@ public sealed record TrainSettings
     /// <summary>Port of the tensor data plane on the coordinator node (multi-node mode).</summary>
     public int DataPort { get; init; } = 4054;
 
+    /// <summary>Mutual TLS for remoting and the data plane (multi-node mode), or null for plain TCP.</summary>
+    public Messages.NodeTlsFiles? Tls { get; init; }
+
     /// <summary>The training mode these settings select.</summary>
     public TrainingMode Mode => NoCluster ? TrainingMode.NoCluster : Workers is not null ? TrainingMode.Remote : TrainingMode.LocalCluster;
 
@@ -132,6 +135,8 @@ public sealed record TrainSettings
     {
         int modes = (NoCluster ? 1 : 0) + (LocalWorkers is not null ? 1 : 0) + (Workers is not null ? 1 : 0);
         if (modes > 1) throw new CnnUserException("choose one mode: --no-cluster, --local-workers N or --workers N");
+        if (Tls is not null && Mode != TrainingMode.Remote)
+            throw new CnnUserException("--tls-cert applies to a multi-node run (--workers N): a local cluster never leaves this process");
         if (ThreadsPerWorker is not null && Mode != TrainingMode.LocalCluster)
             throw new CnnUserException("--threads-per-worker applies to a local cluster (--local-workers); remote workers take --threads on their own command line");
         int leaves = (BatchSize + MicroBatch - 1) / MicroBatch;
