@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# The docker-compose topology as separate OS processes on loopback addresses, for machines without Docker:
+#
+#   deploy/local-cluster.sh --workers N [--threads-per-worker T] [--tls DIR] [--no-build] -- <cnn train options>
+#   e.g. deploy/local-cluster.sh --workers 2 -- --epochs 1 --max-steps 30 --seed 5 --data DIR --out DIR
+#
+# The coordinator (`cnn train --workers N --host 127.0.0.1 --port P --data-port Q <your options>`) listens on
+# 127.0.0.1; worker k (Cnn.Worker) binds 127.0.0.(k+1), with the CNN_* variables docker-compose.yml sets:
+# CNN_SEED_NODES, CNN_BIND_HOST, CNN_BIND_PORT, CNN_PUBLIC_HOST, CNN_DATA_DIR, CNN_THREADS, CNN_WORKER_ID
+# (and CNN_TLS_* when TLS is on). P and Q are free ports found at start; workers take any free port.
+#
+#   --threads-per-worker T   compute threads of each worker (default: cores / N, at least 1)
+#   --tls DIR                mutual TLS with DIR/coordinator.p12 and DIR/worker.p12 (from deploy/certs.sh);
+#                            CNN_TLS_* variables already exported are passed on as they are
+#   --no-build               do not build; by default `dotnet build -c Release` runs when a program is missing
+#                            or older than its sources
+#
+# It waits for the coordinator, then stops the workers (SIGTERM, SIGKILL after 10 s) and exits with the
+# coordinator's exit code; Ctrl-C or any exit of the script stops every process it started. The run's
+# artifacts land in --out; the logs (coordinator.log, worker-K.log) in --out/logs, or in a temp directory
+# when --out is not given. Linux routes all of 127.0.0.0/8 to loopback; elsewhere add the addresses first.
+set -euo pipefail
+
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+workers=""
+threads=""
+tls_dir=""
+build=1
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --workers) workers="${2:-}"; shift 2 ;;
+    --threads-per-worker) threads="${2:-}"; shift 2 ;;
+    --tls) tls_dir="${2:-}"; shift 2 ;;
+    --no-build) build=0; shift ;;
+    --) shift; break ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+    *) echo "local-cluster.sh: unknown option '$1' (options of cnn train go after --; see --help)" >&2; exit 2 ;;
+  esac
+done
+train_args=("$@")
+[[ "$workers" =~ ^[1-9][0-9]*$ ]] || { echo "local-cluster.sh: --workers N is required (N >= 1)" >&2; exit 2; }
+(( workers <= 250 )) || { echo "local-cluster.sh: --workers $workers: at most 250 loopback addresses (127.0.0.2 to 127.0.0.251)" >&2; exit 2; }
+if [[ -z "$threads" ]]; then
+  threads=$(( $(nproc) / workers )); (( threads >= 1 )) || threads=1
+fi
+[[ "$threads" =~ ^[1-9][0-9]*$ ]] || { echo "local-cluster.sh: --threads-per-worker $threads is not a positive number" >&2; exit 2; }
+for a in "${train_args[@]}"; do
+  case "$a" in
+    --workers|--host|--port|--data-port|--local-workers|--no-cluster|--threads-per-worker)
+      echo "local-cluster.sh: '$a' is set by this script; leave it out of the cnn train options" >&2; exit 2 ;;
+  esac
+done
+
+# The options the workers must agree with: --data (their CNN_DATA_DIR) and --out (where logs go).
+data_dir=""
+out_dir=""
+for (( i = 0; i < ${#train_args[@]}; i++ )); do
+  case "${train_args[$i]}" in
+    --data) data_dir="${train_args[$((i + 1))]:-}" ;;
+    --data=*) data_dir="${train_args[$i]#--data=}" ;;
+    --out) out_dir="${train_args[$((i + 1))]:-}" ;;
+    --out=*) out_dir="${train_args[$i]#--out=}" ;;
+  esac
+done
+
+coordinator_dll="$repo/src/Coordinator/bin/Release/net10.0/Cnn.Coordinator.dll"
+worker_dll="$repo/src/Worker/bin/Release/net10.0/Cnn.Worker.dll"
+stale() { [[ ! -f "$1" ]] || [[ -n "$(find "$repo/src" \( -name '*.cs' -o -name '*.csproj' \) -newer "$1" -print -quit)" ]]; }
+if (( build )) && { stale "$coordinator_dll" || stale "$worker_dll"; }; then
+  echo "local-cluster.sh: building (dotnet build -c Release)" >&2
+  build_log="$(mktemp -t cnn-build.XXXXXX)"
+  if ! dotnet build "$repo/src/Coordinator/Cnn.Coordinator.csproj" -c Release -nologo > "$build_log" 2>&1; then
+    grep -E ' error |rror\(s\)' "$build_log" | sort -u >&2 || true
+    echo "local-cluster.sh: the build failed (full output: $build_log)" >&2
+    exit 2
+  fi
+  rm -f "$build_log"
+fi
+for dll in "$coordinator_dll" "$worker_dll"; do
+  [[ -f "$dll" ]] || { echo "local-cluster.sh: $dll is missing: build with dotnet build -c Release" >&2; exit 2; }
+done
+
+tls_coordinator=()
+if [[ -n "$tls_dir" ]]; then
+  for f in coordinator.p12 worker.p12; do
+    [[ -r "$tls_dir/$f" ]] || { echo "local-cluster.sh: --tls $tls_dir: cannot read $tls_dir/$f (make it with deploy/certs.sh --out $tls_dir)" >&2; exit 2; }
+  done
+  tls_coordinator=(--tls-cert "$tls_dir/coordinator.p12")
+fi
+
+if [[ -n "$out_dir" ]]; then log_dir="$out_dir/logs"; else log_dir="$(mktemp -d -t cnn-local-cluster.XXXXXX)"; fi
+mkdir -p "$log_dir"
+
+# A port nothing listens on or is connected from on any loopback address; the kernel may still hand it out
+# before the coordinator binds it, which then fails with a one-line error.
+port_free() {
+  if command -v ss >/dev/null; then [[ -z "$(ss -Htan "( sport = :$1 )" 2>/dev/null)" ]]
+  else ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; fi
+}
+free_port() {
+  local p
+  for _ in $(seq 1 200); do
+    p=$(( 20000 + RANDOM % 40000 ))
+    if [[ "$p" != "${1:-}" ]] && port_free "$p"; then echo "$p"; return 0; fi
+  done
+  echo "local-cluster.sh: found no free port" >&2; return 1
+}
+port="$(free_port)"
+data_port="$(free_port "$port")"
+
+pids=()
+coordinator_pid=""
+stop_all() {
+  local pid
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for _ in $(seq 1 100); do
+    local alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    (( alive )) || return 0
+    sleep 0.1
+  done
+  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+}
+trap 'stop_all' EXIT
+trap 'echo "local-cluster.sh: interrupted; stopping every process" >&2; exit 130' INT TERM
+
+echo "local-cluster.sh: coordinator on 127.0.0.1:$port (data plane $data_port), $workers workers x $threads threads; logs in $log_dir" >&2
+dotnet "$coordinator_dll" train --workers "$workers" --host 127.0.0.1 --port "$port" --data-port "$data_port" \
+  "${tls_coordinator[@]}" "${train_args[@]}" > >(tee "$log_dir/coordinator.log") 2>&1 &
+coordinator_pid=$!
+pids+=("$coordinator_pid")
+
+worker_pids=()
+for (( k = 1; k <= workers; k++ )); do
+  address="127.0.0.$(( k + 1 ))"
+  (
+    export CNN_SEED_NODES="127.0.0.1:$port" CNN_BIND_HOST="$address" CNN_BIND_PORT=0 CNN_PUBLIC_HOST="$address" \
+      CNN_THREADS="$threads" CNN_WORKER_ID="worker-$k"
+    if [[ -n "$data_dir" ]]; then export CNN_DATA_DIR="$data_dir"; fi
+    if [[ -n "$tls_dir" ]]; then export CNN_TLS_CERT="$tls_dir/worker.p12"; unset CNN_TLS_KEY CNN_TLS_CA; fi
+    exec dotnet "$worker_dll"
+  ) > "$log_dir/worker-$k.log" 2>&1 &
+  pids+=("$!")
+  worker_pids+=("$!")
+done
+
+# Report a worker that ends early (bad configuration, refused) once, with the end of its log; the coordinator
+# decides whether the run can go on.
+reported=()
+while kill -0 "$coordinator_pid" 2>/dev/null; do
+  for (( k = 1; k <= workers; k++ )); do
+    pid="${worker_pids[$((k - 1))]}"
+    if [[ -z "${reported[$k]:-}" ]] && ! kill -0 "$pid" 2>/dev/null; then
+      reported[$k]=1
+      rc=0; wait "$pid" || rc=$?
+      echo "local-cluster.sh: worker-$k exited with code $rc; the end of $log_dir/worker-$k.log:" >&2
+      tail -n 5 "$log_dir/worker-$k.log" | sed 's/^/    /' >&2
+    fi
+  done
+  sleep 0.5
+done
+rc=0
+wait "$coordinator_pid" || rc=$?
+stop_all
+echo "local-cluster.sh: the coordinator exited with code $rc; logs in $log_dir" >&2
+exit "$rc"
