@@ -57,4 +57,8 @@ public sealed record BackendReport(
     double MeanCommunicationMilliseconds,
     double CommunicationShare,
     long TensorBytesPerStepPerWorker,
-    string Transport);
+    string Transport,
+    IReadOnlyList<RunEvent> Events);
+
+/// <summary>Something that happened to the cluster during a run (a worker joined or was lost, work was re-assigned), at a global step.</summary>
+public sealed record RunEvent(long Step, string What);
