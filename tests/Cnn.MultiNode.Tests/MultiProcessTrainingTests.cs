@@ -1,0 +1,96 @@
+// A coordinator process and two worker processes on loopback addresses train a fixed number of steps and end
+// with exactly the weights of the single-process run: the exactness contract of DESIGN.md across real process
+// boundaries, over Akka.Remote plus the TCP data plane, with and without mutual TLS. deploy/local-cluster.sh,
+// the compose topology as processes, gives the same bits.
+using System.Diagnostics;
+using Xunit;
+
+namespace Cnn.MultiNode.Tests;
+
+[Collection(ProcessCollection.Name)]
+public sealed class MultiProcessTrainingTests(ClusterRuns runs)
+{
+    [Fact]
+    public void A_coordinator_and_two_worker_processes_end_with_the_weights_of_the_no_cluster_run()
+    {
+        string reference = runs.ReferenceWeightsSha256;
+        string outDirectory = runs.Scratch.Path("cluster");
+        int port = TestMaterial.FreePort();
+        using NodeProcess coordinator = runs.StartCoordinator(outDirectory, workers: 2, port);
+        using NodeProcess worker1 = runs.StartWorker(1, port);
+        using NodeProcess worker2 = runs.StartWorker(2, port);
+
+        int code = coordinator.WaitForExit(ClusterRuns.RunTimeout);
+
+        Assert.True(code == 0, $"the coordinator exited with {code}\n{coordinator}\n{worker1}\n{worker2}");
+        var run = ClusterRuns.RunJson(outDirectory);
+        Assert.Equal(reference, run.GetProperty("weightsSha256").GetString());
+        Assert.Equal(20, run.GetProperty("steps").GetInt32());
+        Assert.Equal(2, run.GetProperty("workers").GetInt32());
+        var cluster = run.GetProperty("cluster");
+        Assert.StartsWith("tcp data plane", cluster.GetProperty("transport").GetString());
+        Assert.Equal(2 * 373_288, cluster.GetProperty("tensorBytesPerStepPerWorker").GetInt64());
+        Assert.Contains("[cluster] worker worker-1 joined", coordinator.Out);
+        Assert.Contains("[cluster] worker worker-2 joined", coordinator.Out);
+    }
+
+    [Fact]
+    public void A_cluster_with_mutual_tls_trains_to_the_same_weights_with_pkcs12_and_pem_certificates()
+    {
+        string reference = runs.ReferenceWeightsSha256;
+        var ca = new TestAuthority("cnn test CA", runs.Scratch.Path("tls-ok"));
+        string coordinatorCertificate = ca.IssuePkcs12("coordinator");
+        string worker1Certificate = ca.IssuePkcs12("worker-1");
+        (string worker2Certificate, string worker2Key) = ca.IssuePem("worker-2");
+        string outDirectory = runs.Scratch.Path("cluster-tls");
+        int port = TestMaterial.FreePort();
+
+        // The coordinator from its flag, the workers from the variables docker-compose.tls.yml sets: a PKCS#12
+        // bundle alone, and PEM certificate, key and CA.
+        using NodeProcess coordinator = runs.StartCoordinator(outDirectory, workers: 2, port, ["--tls-cert", coordinatorCertificate]);
+        using NodeProcess worker1 = runs.StartWorker(1, port, new Dictionary<string, string> { ["CNN_TLS_CERT"] = worker1Certificate });
+        using NodeProcess worker2 = runs.StartWorker(2, port, new Dictionary<string, string>
+        {
+            ["CNN_TLS_CERT"] = worker2Certificate, ["CNN_TLS_KEY"] = worker2Key, ["CNN_TLS_CA"] = ca.CaPemPath,
+        });
+
+        int code = coordinator.WaitForExit(ClusterRuns.RunTimeout);
+
+        Assert.True(code == 0, $"the coordinator exited with {code}\n{coordinator}\n{worker1}\n{worker2}");
+        var run = ClusterRuns.RunJson(outDirectory);
+        Assert.Equal(reference, run.GetProperty("weightsSha256").GetString());
+        Assert.StartsWith("tls data plane", run.GetProperty("cluster").GetProperty("transport").GetString());
+        Assert.Contains("akka.ssl.tcp://cnn@127.0.0.1:", coordinator.Out);
+        Assert.Contains("mutual TLS as CN=worker-2", worker2.Out);
+    }
+
+    [Fact]
+    public async Task The_local_cluster_script_runs_the_compose_topology_as_processes_and_exits_with_the_coordinators_code()
+    {
+        string reference = runs.ReferenceWeightsSha256;
+        string outDirectory = runs.Scratch.Path("script");
+        var info = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string a in (string[])[Programs.File("deploy/local-cluster.sh"), "--workers", "2", "--threads-per-worker", "1", "--no-build", "--", .. runs.TrainOptions, "--out", outDirectory])
+            info.ArgumentList.Add(a);
+        foreach (string key in info.Environment.Keys.Where(k => k.StartsWith("CNN_", StringComparison.Ordinal)).ToList()) info.Environment.Remove(key);
+        EnsureReleaseBuildFor(info);
+        using var script = Process.Start(info)!;
+        Task<string> stdout = script.StandardOutput.ReadToEndAsync(), stderr = script.StandardError.ReadToEndAsync();
+
+        bool exited = script.WaitForExit(ClusterRuns.RunTimeout);
+        if (!exited) script.Kill(entireProcessTree: true);
+
+        string output = await stdout, errors = await stderr;
+        Assert.True(exited && script.ExitCode == 0, $"local-cluster.sh: exit {(exited ? script.ExitCode : "none (killed)")}\n{output}\n{errors}");
+        Assert.Equal(reference, ClusterRuns.RunJson(outDirectory).GetProperty("weightsSha256").GetString());
+        Assert.True(File.Exists(Path.Combine(outDirectory, "logs", "worker-1.log")) && File.Exists(Path.Combine(outDirectory, "logs", "worker-2.log")));
+        Assert.Contains("cnn-worker worker-2: 1 threads", File.ReadAllText(Path.Combine(outDirectory, "logs", "worker-2.log")));
+    }
+
+    // The script runs the Release build, as its users do. A Release test run has just built it; a Debug one
+    // lets the script build it when it is missing or older than the sources.
+    private static void EnsureReleaseBuildFor(ProcessStartInfo info)
+    {
+        if (Programs.Configuration != "Release") info.ArgumentList.Remove("--no-build");
+    }
+}
