@@ -41,6 +41,8 @@ public sealed class ClusterBackend : ITrainingBackend
     private readonly string _transport;
     private (int[] Batch, long Step)? _announced;
     private readonly ThreadTeam _serverTeam;
+    private readonly List<RunEvent> _events = [];
+    private long _currentStep;
 
     /// <summary>
     /// Starts the coordinator (and its parameter server) in <paramref name="system"/> for a run of <paramref name="model"/>
@@ -61,13 +63,22 @@ public sealed class ClusterBackend : ITrainingBackend
             _dataPlane = new DataPlaneServer(transport.BindHost ?? self.Host!, transport.DataPort, self.Host!, server, system.Log, transport.Tls);
         }
         _transport = _dataPlane is null ? "akka.remote (MessagePack chunks)" : $"{(_dataPlane.IsEncrypted ? "tls" : "tcp")} data plane at {_dataPlane.Endpoint}";
-        _coordinator = system.ActorOf(CoordinatorActor.Props(new CoordinatorState(plan), server, _dataPlane, deadlineFloor, events), WorkerNames.Coordinator);
+        _coordinator = system.ActorOf(CoordinatorActor.Props(new CoordinatorState(plan), server, _dataPlane, deadlineFloor, Record(events)), WorkerNames.Coordinator);
         _data = data;
         _requestTimeout = TimeSpan.FromMinutes(10);
         Weights = weights;
         Adam = adam;
         Workers = workers;
         RunId = runId;
+    }
+
+    /// <summary>Cluster events so far, each with the step in progress when it happened (run.json records them).</summary>
+    public IReadOnlyList<RunEvent> Events
+    {
+        get
+        {
+            lock (_events) return _events.ToList();
+        }
     }
 
     /// <summary>The run id workers are accepted into.</summary>
@@ -91,6 +102,13 @@ public sealed class ClusterBackend : ITrainingBackend
     /// <summary>The dataset hash workers must present: training and test files together.</summary>
     public static string WorkerDataSha(TrainingData data) => Cnn.Worker.WorkerDataHash.Of(data.Train.Sha256(), data.Test.Sha256());
 
+    // Events come from the coordinator's thread; each is kept with the step the loop is running.
+    private Action<string> Record(Action<string> events) => what =>
+    {
+        lock (_events) _events.Add(new RunEvent(Interlocked.Read(ref _currentStep), what));
+        events(what);
+    };
+
     /// <summary>Blocks until <paramref name="count"/> workers joined; throws RunFailedException naming the missing ones after <paramref name="timeout"/>.</summary>
     public IReadOnlyList<string> WaitForWorkers(int count, TimeSpan timeout)
     {
@@ -102,6 +120,7 @@ public sealed class ClusterBackend : ITrainingBackend
     /// <inheritdoc/>
     public StepMetrics Step(int[] batchIds, long step)
     {
+        Interlocked.Exchange(ref _currentStep, step);
         (int[] Batch, long Step)? next = _announced is { } a && a.Step == step + 1 ? a : null;
         _announced = null;
         return Ask<CoordinatorActor.StepDone>(new CoordinatorActor.RunStep(step, batchIds, next?.Batch), _requestTimeout).Metrics;
@@ -136,7 +155,7 @@ public sealed class ClusterBackend : ITrainingBackend
         double contributionsPerWorkerStep = stats.Workers.Count == 0 ? 1 : stats.Workers.Average(w => (double)w.Contributions / steps);
         long bytes = tensorBytes + (long)Math.Round(contributionsPerWorkerStep * tensorBytes);
         return new BackendReport(stats.Workers, stats.Steps, step, compute, Math.Max(0, step - compute), step > 0 ? Math.Max(0, step - compute) / step : 0,
-            bytes, _transport);
+            bytes, _transport, Events);
     }
 
     private T Ask<T>(object request, TimeSpan timeout)
