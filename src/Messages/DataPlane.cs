@@ -88,6 +88,9 @@ public readonly record struct FrameHeader(
 public sealed class FrameConnection : IDisposable
 {
     private const int SocketBuffer = 4 << 20;
+
+    /// <summary>How long one write may block before the connection counts as lost.</summary>
+    public static readonly TimeSpan WriteTimeout = TimeSpan.FromSeconds(3);
     private readonly Socket _socket;
     private readonly Stream _stream; // NetworkStream, or an SslStream over it
     private readonly object _writeLock = new();
@@ -171,6 +174,9 @@ public sealed class FrameConnection : IDisposable
         socket.NoDelay = true;
         socket.SendBufferSize = SocketBuffer;
         socket.ReceiveBufferSize = SocketBuffer;
+        // A peer that stops reading (a stopped process, a partition without a reset) must not block the writer
+        // forever: after this long a write fails, and the connection is closed like a lost one.
+        socket.SendTimeout = (int)WriteTimeout.TotalMilliseconds;
         return socket;
     }
 

@@ -7,6 +7,7 @@
 // surface as RunFailedException with the coordinator's reason.
 using Akka.Actor;
 using Cnn.Coordinator.Runs;
+using Cnn.Engine;
 using Cnn.Engine.Data;
 using Cnn.Engine.Kernels;
 using Cnn.Engine.Models;
@@ -60,7 +61,15 @@ public sealed class ClusterBackend : ITrainingBackend
         if (transport.DataPlane)
         {
             Address self = Akka.Cluster.Cluster.Get(system).SelfAddress;
-            _dataPlane = new DataPlaneServer(transport.BindHost ?? self.Host!, transport.DataPort, self.Host!, server, system.Log, transport.Tls);
+            try
+            {
+                _dataPlane = new DataPlaneServer(transport.BindHost ?? self.Host!, transport.DataPort, self.Host!, server, system.Log, transport.Tls);
+            }
+            catch (System.Net.Sockets.SocketException e)
+            {
+                _serverTeam.Dispose();
+                throw new CnnUserException($"--data-port {transport.DataPort}: cannot listen on {transport.BindHost ?? self.Host} ({e.Message})");
+            }
         }
         _transport = _dataPlane is null ? "akka.remote (MessagePack chunks)" : $"{(_dataPlane.IsEncrypted ? "tls" : "tcp")} data plane at {_dataPlane.Endpoint}";
         _coordinator = system.ActorOf(CoordinatorActor.Props(new CoordinatorState(plan), server, _dataPlane, deadlineFloor, Record(events)), WorkerNames.Coordinator);

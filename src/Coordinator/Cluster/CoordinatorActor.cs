@@ -59,6 +59,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private EvaluateRange? _evaluationTemplate;
     private long _evaluationId;
     private long _version;
+    private readonly Dictionary<string, (RegisterWorker Request, IActorRef Handle)> _registrations = [];
+    private readonly Dictionary<Address, (RegisterWorker Request, IActorRef Handle)> _suspended = [];
     private readonly string _dataPlaneEndpoint;
 
     /// <summary>
@@ -93,8 +95,13 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             _state.Workers.Select(w => new WorkerStat(w.Id, w.Threads, w.Images, w.Contributions, w.Steps == 0 ? 0 : w.ComputeMilliseconds / w.Steps)).ToList(),
             _state.StepsApplied, _state.StepMilliseconds, _state.CriticalComputeMilliseconds)));
         Receive<ParameterServerActor.SnapshotRequest>(m => _parameterServer.Forward(m));
-        Receive<ClusterEvent.UnreachableMember>(m => OnMemberLost(m.Member, "unreachable"));
-        Receive<ClusterEvent.MemberRemoved>(m => OnMemberLost(m.Member, "removed from the cluster"));
+        Receive<ClusterEvent.UnreachableMember>(m => OnMemberLost(m.Member, "unreachable", suspend: true));
+        Receive<ClusterEvent.ReachableMember>(m => OnMemberBack(m.Member));
+        Receive<ClusterEvent.MemberRemoved>(m =>
+        {
+            OnMemberLost(m.Member, "removed from the cluster", suspend: false);
+            _suspended.Remove(m.Member.Address);
+        });
         Receive<ClusterEvent.IMemberEvent>(_ => { });
         Receive<Terminated>(OnTerminated);
     }
@@ -109,7 +116,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     /// <inheritdoc/>
     protected override void PreStart() =>
         Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
-            typeof(ClusterEvent.UnreachableMember), typeof(ClusterEvent.MemberRemoved));
+            typeof(ClusterEvent.UnreachableMember), typeof(ClusterEvent.ReachableMember), typeof(ClusterEvent.MemberRemoved));
 
     /// <inheritdoc/>
     protected override void PostStop() => Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
@@ -126,6 +133,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         }
         bool known = _state.Workers.Any(w => w.Id == request.WorkerId);
         WorkerSlot slot = _state.Join(request, Sender);
+        _registrations[request.WorkerId] = (request, Sender);
         Context.Watch(Sender);
         Sender.Tell(new WorkerAccepted(_state.Plan.RunId, request.WorkerId, _state.Plan.Model, _state.Plan.MicroBatch, _state.Plan.Seed, _dataPlaneEndpoint));
         if (!known)
@@ -292,10 +300,24 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         Timers.StartSingleTimer("evaluation", new EvaluationTick(_evaluationId), _deadlineFloor * 10);
     }
 
-    private void OnMemberLost(Member member, string how)
+    // An unreachable worker loses its work at once (the others take it over), but is only suspended: a node that
+    // was merely slow to answer heartbeats (a loaded machine) comes back when it is reachable again. A worker
+    // removed from the cluster is gone for good.
+    private void OnMemberLost(Member member, string how, bool suspend)
     {
         foreach (WorkerSlot worker in _state.Workers.Where(w => ((IActorRef)w.Handle).Path.Address == member.Address).ToList())
+        {
+            if (suspend && _registrations.TryGetValue(worker.Id, out var registration)) _suspended[member.Address] = registration;
             Lose(worker, how);
+        }
+    }
+
+    private void OnMemberBack(Member member)
+    {
+        if (!_suspended.Remove(member.Address, out var registration)) return;
+        _state.Join(registration.Request, registration.Handle);
+        _log.Info("Worker {0} is reachable again and takes work from the next step", registration.Request.WorkerId);
+        _events($"worker {registration.Request.WorkerId} is reachable again");
     }
 
     private void OnTerminated(Terminated terminated)
@@ -314,6 +336,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private void Lose(WorkerSlot worker, string how)
     {
         var reassigned = _state.Leave(worker.Id);
+        _parameterServer.Tell(new ParameterServerActor.DropWorker(worker.Id));
         _log.Warning("Lost worker {0} ({1}); {2} workers left", worker.Id, how, _state.Workers.Count);
         _events($"lost worker {worker.Id} ({how})");
         if (_state.Workers.Count == 0)

@@ -36,6 +36,9 @@ public sealed class ParameterServerActor : ReceiveActor
     /// <summary>Data plane to server: a whole contribution read from a worker's connection.</summary>
     public sealed record DataPlaneGradient(ContributionHeader Header, float[] Gradients);
 
+    /// <summary>Coordinator to server: the worker is lost; close its data plane connection (do not wait for a write to time out).</summary>
+    public sealed record DropWorker(string WorkerId);
+
     /// <summary>Data plane to server: a worker's connection closed.</summary>
     public sealed record DataPlaneClosed(FrameConnection Connection, string WorkerId);
 
@@ -59,6 +62,14 @@ public sealed class ParameterServerActor : ReceiveActor
             SendWeights(m.Connection, m.WorkerId);
         });
         Receive<DataPlaneClosed>(m => _connections.Remove(m.Connection));
+        Receive<DropWorker>(m =>
+        {
+            foreach (var (connection, workerId) in _connections.Where(c => c.Value == m.WorkerId).ToList())
+            {
+                _connections.Remove(connection);
+                connection.Dispose();
+            }
+        });
         Receive<WeightsRequest>(OnWeightsRequest);
         Receive<SnapshotRequest>(_ => Sender.Tell(new Snapshot(_state.Version, (float[])_state.Weights.Clone(),
             (float[])_state.Adam.M.Clone(), (float[])_state.Adam.V.Clone(), _state.Adam.Iterations)));

@@ -52,6 +52,7 @@ public sealed class ParameterServerState
     private readonly ParameterLayout _layout;
     private readonly Dictionary<(TreeNode Node, string Worker), Assembly> _assemblies = [];
     private readonly HashSet<(TreeNode Node, string Worker)> _dropped = [];
+    private readonly HashSet<(string, long, long, int, int, string)> _refusedEarly = [];
     private readonly Dictionary<TreeNode, GradientSum> _accepted = [];
     private readonly System.Collections.Concurrent.ConcurrentBag<float[]> _buffers = [];
     private StepPlan? _step;
@@ -113,6 +114,7 @@ public sealed class ParameterServerState
         if (step != Version) throw new InvalidOperationException($"step {step} cannot start at weights version {Version}");
         ClearStep();
         _step = plan;
+        _refusedEarly.Clear(); // a contribution refused before its step opened may now be sent again
     }
 
     /// <summary>A gradient buffer of the model's size (thread-safe: data-plane readers rent them).</summary>
@@ -168,17 +170,27 @@ public sealed class ParameterServerState
         return Complete(header, gradients);
     }
 
-    // The checks every contribution passes, chunked or whole; null when it may go on.
+    // The checks every contribution passes, chunked or whole; null when it may go on. A contribution refused
+    // before it is tied to the open step (another run, no step, stale) is remembered, so its later chunks are
+    // ignored instead of drawing the same reason again.
     private ChunkOutcome? Check(ContributionHeader h)
     {
-        if (h.RunId != RunId) return new ChunkOutcome.Rejected($"run '{h.RunId}' is not this run ('{RunId}')");
-        if (_step is null) return new ChunkOutcome.Rejected($"no step is open (weights version {Version})");
-        if (h.Step != _step.Step || h.Version != Version)
-            return new ChunkOutcome.Rejected($"stale: step {h.Step} version {h.Version}, but the server is at step {_step.Step} version {Version}");
+        var early = (h.RunId, h.Step, h.Version, h.NodeFirst, h.NodeCount, h.WorkerId);
+        if (_refusedEarly.Contains(early)) return new ChunkOutcome.Ignored();
+        string? refusal = h.RunId != RunId ? $"run '{h.RunId}' is not this run ('{RunId}')"
+            : _step is null ? $"no step is open (weights version {Version})"
+            : h.Step != _step.Step || h.Version != Version ? $"stale: step {h.Step} version {h.Version}, but the server is at step {_step.Step} version {Version}"
+            : null;
+        if (refusal is not null)
+        {
+            if (_refusedEarly.Count >= 4096) _refusedEarly.Clear(); // bounded: a flood costs reasons, not memory
+            _refusedEarly.Add(early);
+            return new ChunkOutcome.Rejected(refusal);
+        }
         var node = new TreeNode(h.NodeFirst, h.NodeCount);
         var key = (node, h.WorkerId);
         if (_dropped.Contains(key)) return new ChunkOutcome.Ignored();
-        if (h.LeafCount != _step.LeafCount)
+        if (h.LeafCount != _step!.LeafCount)
             return Drop(key, $"leaf count {h.LeafCount} but the batch of step {_step.Step} has {_step.LeafCount} leaves");
         if (h.NodeCount < 1 || !GradientTree.IsNode(node, _step.LeafCount))
             return Drop(key, $"unknown subtree: {node} is not a node of the tree over {_step.LeafCount} leaves");
@@ -223,7 +235,11 @@ public sealed class ParameterServerState
         else _team.ForEachRange(Weights.Length, ReduceAndStep);
         var applied = new ChunkOutcome.StepApplied(node, h.WorkerId, h.ComputeMilliseconds, step, Version, root.LossSum, root.Correct, root.Samples);
         ClearStep();
-        if (_queued is { } next && next.Step == Version) _step = next;
+        if (_queued is { } next && next.Step == Version)
+        {
+            _step = next;
+            _refusedEarly.Clear();
+        }
         _queued = null;
         return applied;
     }

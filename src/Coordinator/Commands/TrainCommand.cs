@@ -175,29 +175,38 @@ public static class TrainCommand
 
             LocalCluster? cluster = null;
             CoordinatorNode? remote = null;
-            ITrainingBackend backend;
-            switch (settings.Mode)
+            ITrainingBackend? backend = null;
+            try
             {
-                case TrainingMode.NoCluster:
-                    backend = new LocalBackend(model, weights, adam, data.TrainSource, settings.Threads, settings.MicroBatch, settings.Seed);
-                    break;
-                case TrainingMode.LocalCluster:
-                    cluster = LocalCluster.StartAsync().GetAwaiter().GetResult();
-                    var local = new ClusterBackend(cluster.CoordinatorSystem, model, weights, adam, data, settings.MicroBatch, settings.Seed,
-                        settings.LocalWorkerCount, TimeSpan.FromSeconds(settings.StepDeadlineSeconds), e => io.Out.WriteLine($"[cluster] {e}"), Transport(settings, null));
-                    cluster.AddWorkersAsync(settings.LocalWorkerCount, settings.LocalThreadsPerWorker,
-                        new WorkerData(data.TrainSource, data.TestSource, ClusterBackend.WorkerDataSha(data)), Numerics.Fingerprint).GetAwaiter().GetResult();
-                    local.WaitForWorkers(settings.LocalWorkerCount, TimeSpan.FromSeconds(settings.JoinTimeoutSeconds));
-                    backend = local;
-                    break;
-                default:
-                    remote = CoordinatorNode.Start(settings, tls);
-                    var multi = new ClusterBackend(remote.System, model, weights, adam, data, settings.MicroBatch, settings.Seed,
-                        settings.Workers!.Value, TimeSpan.FromSeconds(settings.StepDeadlineSeconds), e => io.Out.WriteLine($"[cluster] {e}"), Transport(settings, tls));
-                    io.Out.WriteLine($"Coordinator listening at {remote.Address}{(tls is null ? "" : $" with mutual TLS as {tls.Description}")}; waiting up to {settings.JoinTimeoutSeconds:0}s for {settings.Workers} workers");
-                    multi.WaitForWorkers(settings.Workers.Value, TimeSpan.FromSeconds(settings.JoinTimeoutSeconds));
-                    backend = multi;
-                    break;
+                switch (settings.Mode)
+                {
+                    case TrainingMode.NoCluster:
+                        backend = new LocalBackend(model, weights, adam, data.TrainSource, settings.Threads, settings.MicroBatch, settings.Seed);
+                        break;
+                    case TrainingMode.LocalCluster:
+                        cluster = LocalCluster.StartAsync().GetAwaiter().GetResult();
+                        var local = new ClusterBackend(cluster.CoordinatorSystem, model, weights, adam, data, settings.MicroBatch, settings.Seed,
+                            settings.LocalWorkerCount, TimeSpan.FromSeconds(settings.StepDeadlineSeconds), e => io.Out.WriteLine($"[cluster] {e}"), Transport(settings, null));
+                        backend = local;
+                        cluster.AddWorkersAsync(settings.LocalWorkerCount, settings.LocalThreadsPerWorker,
+                            new WorkerData(data.TrainSource, data.TestSource, ClusterBackend.WorkerDataSha(data)), Numerics.Fingerprint).GetAwaiter().GetResult();
+                        local.WaitForWorkers(settings.LocalWorkerCount, TimeSpan.FromSeconds(settings.JoinTimeoutSeconds));
+                        break;
+                    default:
+                        remote = CoordinatorNode.Start(settings, tls);
+                        var multi = new ClusterBackend(remote.System, model, weights, adam, data, settings.MicroBatch, settings.Seed,
+                            settings.Workers!.Value, TimeSpan.FromSeconds(settings.StepDeadlineSeconds), e => io.Out.WriteLine($"[cluster] {e}"), Transport(settings, tls));
+                        backend = multi;
+                        io.Out.WriteLine($"Coordinator listening at {remote.Address}{(tls is null ? "" : $" with mutual TLS as {tls.Description}")}; waiting up to {settings.JoinTimeoutSeconds:0}s for {settings.Workers} workers");
+                        multi.WaitForWorkers(settings.Workers.Value, TimeSpan.FromSeconds(settings.JoinTimeoutSeconds));
+                        break;
+                }
+            }
+            catch
+            {
+                // Start-up failed (a worker never joined, a port is taken): free the nodes and ports before reporting it.
+                Release(backend, cluster, remote);
+                throw;
             }
             try
             {
@@ -212,9 +221,7 @@ public static class TrainCommand
             }
             finally
             {
-                backend.Dispose();
-                cluster?.DisposeAsync().AsTask().GetAwaiter().GetResult();
-                remote?.Dispose();
+                Release(backend, cluster, remote);
             }
         }
         catch (CnnUserException)
@@ -222,6 +229,13 @@ public static class TrainCommand
             directory.DiscardIfUnused();
             throw;
         }
+    }
+
+    private static void Release(ITrainingBackend? backend, LocalCluster? cluster, CoordinatorNode? remote)
+    {
+        backend?.Dispose();
+        cluster?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        remote?.Dispose();
     }
 
     private static ClusterTransport Transport(TrainSettings settings, NodeTls? tls) => settings.Transport switch
