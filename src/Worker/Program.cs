@@ -4,6 +4,8 @@
 // remoting and the data plane, with the cluster's CA as the only trust (see Messages/NodeTls.cs). Loads its
 // own copy of the data, joins the cluster through the seed nodes (Akka retries the join; the worker actor
 // retries its registration with backoff and logs what it waits for), then computes until it is stopped.
+// When the cluster downs the node (its coordinator was lost), it starts a new ActorSystem and joins again, with
+// backoff, so a coordinator restarted with --resume gets its workers back without a hand on them.
 // Exit codes: 0 stopped, 2 bad configuration or data, 3 refused by the coordinator (wrong data or numerics) or
 // by TLS (Akka shuts a node down when a TLS handshake it started fails).
 using System.CommandLine;
@@ -84,37 +86,53 @@ internal static class WorkerProgram
         {
             Role = CnnNode.WorkerRole, BindHost = options.BindHost, BindPort = options.BindPort, PublicHost = options.PublicHost, SeedNodes = options.Seeds, Tls = tls,
         };
-        using IHost node = new HostBuilder()
-            .ConfigureServices(services => services.AddAkka(CnnNode.SystemName, builder => builder.WithCnnNode(nodeOptions)))
-            .Build();
-        await node.StartAsync();
-        var system = node.Services.GetRequiredService<ActorSystem>();
-        var refused = new TaskCompletionSource<WorkerRefused>();
-        var listener = system.ActorOf(Props.Create(() => new RefusalListener(refused)));
-        system.EventStream.Subscribe(listener, typeof(WorkerRefused));
-        var settings = new WorkerSettings(options.WorkerId, options.Threads, coordinator, Numerics.Fingerprint, WorkerActor.ProtocolVersion, tls);
-        system.ActorOf(WorkerActor.Props(settings, workerData), "worker");
-        Console.WriteLine($"cnn-worker {options.WorkerId}: {options.Threads} threads, data {options.DataDirectory}, seeds {string.Join(", ", options.Seeds)}, "
-            + (tls is null ? "TLS off" : $"mutual TLS as {tls.Description}"));
-
         var stopping = new TaskCompletionSource();
         Console.CancelKeyPress += (_, e) => { e.Cancel = true; stopping.TrySetResult(); };
         AppDomain.CurrentDomain.ProcessExit += (_, _) => stopping.TrySetResult();
-        Task finished = await Task.WhenAny(refused.Task, stopping.Task, system.WhenTerminated);
-        if (finished == refused.Task)
+        var backoff = TimeSpan.FromSeconds(1);
+        // One ActorSystem per membership: when the cluster downs this node (the coordinator was lost and the Split
+        // Brain Resolver kept the oldest side), the system ends by itself and a new one joins through the seeds
+        // again, so a restarted coordinator (--resume) finds its workers without anyone restarting them.
+        while (true)
         {
-            Console.Error.WriteLine($"cnn-worker {options.WorkerId}: refused by the coordinator: {refused.Task.Result.Reason}");
+            using IHost node = new HostBuilder()
+                .ConfigureServices(services => services.AddAkka(CnnNode.SystemName, builder => builder.WithCnnNode(nodeOptions)))
+                .Build();
+            await node.StartAsync();
+            var system = node.Services.GetRequiredService<ActorSystem>();
+            var refused = new TaskCompletionSource<WorkerRefused>();
+            var listener = system.ActorOf(Props.Create(() => new RefusalListener(refused)));
+            system.EventStream.Subscribe(listener, typeof(WorkerRefused));
+            var settings = new WorkerSettings(options.WorkerId, options.Threads, coordinator, Numerics.Fingerprint, WorkerActor.ProtocolVersion, tls);
+            system.ActorOf(WorkerActor.Props(settings, workerData), "worker");
+            Console.WriteLine($"cnn-worker {options.WorkerId}: {options.Threads} threads, data {options.DataDirectory}, seeds {string.Join(", ", options.Seeds)}, "
+                + (tls is null ? "TLS off" : $"mutual TLS as {tls.Description}"));
+
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            Task finished = await Task.WhenAny(refused.Task, stopping.Task, system.WhenTerminated);
+            if (finished == refused.Task)
+            {
+                Console.Error.WriteLine($"cnn-worker {options.WorkerId}: refused by the coordinator: {refused.Task.Result.Reason}");
+                await node.StopAsync(TimeSpan.FromSeconds(5));
+                return 3;
+            }
+            if (finished == stopping.Task)
+            {
+                await node.StopAsync(TimeSpan.FromSeconds(10));
+                return 0;
+            }
+            string? reason = CoordinatedShutdown.Get(system).ShutdownReason?.GetType().Name;
+            if (reason == "TlsHandshakeFailureReason")
+            {
+                Console.Error.WriteLine($"cnn-worker {options.WorkerId}: the TLS handshake with the cluster failed (see the warning above: the certificates are not from the same CA?)");
+                return 3;
+            }
+            if (started.Elapsed > TimeSpan.FromSeconds(30)) backoff = TimeSpan.FromSeconds(1);
+            Console.WriteLine($"cnn-worker {options.WorkerId}: left the cluster ({reason ?? "the node stopped"}); joining again in {backoff.TotalSeconds:0}s");
             await node.StopAsync(TimeSpan.FromSeconds(5));
-            return 3;
+            if (await Task.WhenAny(Task.Delay(backoff), stopping.Task) == stopping.Task) return 0;
+            backoff = TimeSpan.FromSeconds(Math.Min(backoff.TotalSeconds * 2, 10));
         }
-        if (finished == system.WhenTerminated && !stopping.Task.IsCompleted
-            && CoordinatedShutdown.Get(system).ShutdownReason?.GetType().Name == "TlsHandshakeFailureReason")
-        {
-            Console.Error.WriteLine($"cnn-worker {options.WorkerId}: the TLS handshake with the cluster failed (see the warning above: the certificates are not from the same CA?)");
-            return 3;
-        }
-        await node.StopAsync(TimeSpan.FromSeconds(10));
-        return 0;
     }
 
     private static int Int(string? text, int fallback, string what) =>

@@ -111,6 +111,29 @@ public sealed class TrainRunTests : IDisposable
     }
 
     [Fact]
+    public void The_last_M_checkpoints_are_kept_and_resume_walks_back_past_damaged_ones()
+    {
+        string straight = _scratch.Path("straight"), kept = _scratch.Path("kept");
+        Assert.Equal(0, Train(straight, "--max-steps", "6").ExitCode);
+        Assert.Equal(0, Train(kept, "--max-steps", "4", "--checkpoint-every", "1", "--keep-checkpoints", "3").ExitCode);
+        string[] files = Directory.GetFiles(kept, "checkpoint*.safetensors").Select(Path.GetFileName).Order().ToArray()!;
+        Assert.Equal(["checkpoint-prev-2.safetensors", "checkpoint-prev.safetensors", "checkpoint.safetensors"], files);
+        foreach (string name in new[] { "checkpoint.safetensors", "checkpoint-prev.safetensors" })
+        {
+            string path = Path.Combine(kept, name);
+            File.WriteAllBytes(path, File.ReadAllBytes(path)[..1000]);
+        }
+
+        CliResult resumed = Train(kept, "--max-steps", "6", "--resume", "--keep-checkpoints", "3");
+
+        Assert.True(resumed.ExitCode == 0, resumed.Error);
+        Assert.Equal(2, resumed.ErrorLines.Count());
+        Assert.Contains("checkpoint-prev-2.safetensors", resumed.ErrorLines.ElementAt(1));
+        Assert.Contains("Resuming at step 2", resumed.Out);
+        Assert.Equal(RunJson(straight).GetProperty("weightsSha256").GetString(), RunJson(kept).GetProperty("weightsSha256").GetString());
+    }
+
+    [Fact]
     public void One_and_two_threads_give_the_same_weights()
     {
         string one = _scratch.Path("one"), two = _scratch.Path("two");

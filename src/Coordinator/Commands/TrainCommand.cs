@@ -43,6 +43,7 @@ public static class TrainCommand
         var output = new Option<string?>("--out") { Description = "Run directory for history.csv, checkpoints and run.json (default: runs/<timestamp>)" };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its checkpoint" };
         var checkpointEvery = new Option<int?>("--checkpoint-every") { Description = "Also checkpoint every K steps (default: at each epoch end only)" };
+        var keepCheckpoints = new Option<int>("--keep-checkpoints") { Description = "Checkpoints kept in --out (newest first; --resume falls back to older ones)", DefaultValueFactory = _ => 3 };
         var noCluster = new Option<bool>("--no-cluster") { Description = "Train in this process on local threads (the reference path)" };
         var localWorkers = new Option<int?>("--local-workers") { Description = "Train on an in-process cluster of N worker nodes over loopback TCP (default mode, N = 2)" };
         var threadsPerWorker = new Option<int?>("--threads-per-worker") { Description = "Threads of each local worker (default: cores / workers)" };
@@ -63,7 +64,7 @@ public static class TrainCommand
         Option[] trajectory = [model, batchSize, microBatch, lr, seed, split];
         var command = new Command("train", "Train a model (Keras-like progress; history.csv, checkpoints and run.json in --out).")
         {
-            model, data, epochs, batchSize, microBatch, lr, seed, split, threads, maxSteps, output, resume, checkpointEvery, noCluster,
+            model, data, epochs, batchSize, microBatch, lr, seed, split, threads, maxSteps, output, resume, checkpointEvery, keepCheckpoints, noCluster,
             localWorkers, threadsPerWorker, workers, host, port, publicHost, joinTimeout, stepDeadline, transport, dataPort,
             tlsCert, tlsKey, tlsPassword, tlsCa,
         };
@@ -87,6 +88,7 @@ public static class TrainCommand
                 OutDirectory = outDirectory ?? DefaultOutDirectory(),
                 Resume = resuming,
                 CheckpointEvery = parse.GetValue(checkpointEvery),
+                KeepCheckpoints = parse.GetValue(keepCheckpoints),
                 NoCluster = parse.GetValue(noCluster),
                 LocalWorkers = parse.GetValue(localWorkers),
                 ThreadsPerWorker = parse.GetValue(threadsPerWorker),
@@ -142,6 +144,7 @@ public static class TrainCommand
     private static int RunAny(TrainSettings settings, NodeTls? tls, IReadOnlySet<string> givenOptions, CliOutput io)
     {
         RunDirectory directory = RunDirectory.Prepare(settings.OutDirectory, settings.Resume);
+        directory.KeepCheckpoints = settings.KeepCheckpoints;
         try
         {
             LoadedCheckpoint? checkpoint = null;

@@ -3,9 +3,10 @@
 //   history.csv                   one row per epoch
 //   checkpoint.safetensors        the newest checkpoint
 //   checkpoint-prev.safetensors   the one before, kept so that a damaged newest file still leaves a way back
+//   checkpoint-prev-N.safetensors older ones, up to --keep-checkpoints in all (default 3)
 //   run.json                      the run's summary
-// Rotation is two atomic renames: the newest becomes the previous, then the new file replaces the newest. A
-// crash between the two leaves only checkpoint-prev.safetensors, which --resume then uses.
+// Rotation is a chain of atomic renames (each kept file moves one place back, the oldest falls off), then the
+// new file replaces the newest. A crash anywhere leaves whole files; --resume takes the newest that loads.
 //
 // The directory is checked by creating it and writing a probe file before any training, so an unwritable --out
 // fails in the first second rather than after an epoch. A directory this class created is removed again if
@@ -102,41 +103,51 @@ public sealed class RunDirectory
     /// <exception cref="CnnUserException">There is no usable checkpoint.</exception>
     public (LoadedCheckpoint Checkpoint, string Path) LoadForResume(TextWriter log)
     {
-        bool hasNewest = File.Exists(CheckpointPath), hasPrevious = File.Exists(PreviousCheckpointPath);
-        if (!hasNewest && !hasPrevious) throw new CnnUserException($"--resume: no {CheckpointFile} in {Path}");
-        if (hasNewest)
+        // Newest first; a damaged or missing file is reported and the next older one is tried.
+        var candidates = CheckpointPaths().Where(File.Exists).ToList();
+        if (candidates.Count == 0) throw new CnnUserException($"--resume: no {CheckpointFile} in {Path}");
+        if (!File.Exists(CheckpointPath)) log.WriteLine($"warning: {CheckpointFile} is missing in {Path}; resuming from {System.IO.Path.GetFileName(candidates[0])}");
+        for (int i = 0; i < candidates.Count; i++)
         {
             try
             {
-                return (Checkpoint.Load(CheckpointPath, expectedModel: null), CheckpointPath);
+                return (Checkpoint.Load(candidates[i], expectedModel: null), candidates[i]);
             }
-            catch (CnnUserException e) when (hasPrevious)
+            catch (CnnUserException e) when (i + 1 < candidates.Count)
             {
-                log.WriteLine($"warning: {e.Message}; resuming from {PreviousCheckpointFile} instead");
+                log.WriteLine($"warning: {e.Message}; resuming from {System.IO.Path.GetFileName(candidates[i + 1])} instead");
             }
         }
-        else
-        {
-            log.WriteLine($"warning: {CheckpointFile} is missing in {Path}; resuming from {PreviousCheckpointFile}");
-        }
-        return (Checkpoint.Load(PreviousCheckpointPath, expectedModel: null), PreviousCheckpointPath);
+        throw new InvalidOperationException("unreachable: the last candidate either loads or throws");
     }
 
     /// <summary>Writes a new checkpoint, keeping the one it replaces as the previous checkpoint.</summary>
     public void SaveCheckpoint(Model model, float[] weights, Adam adam, CheckpointInfo info)
     {
-        if (File.Exists(CheckpointPath))
+        // Shift the kept ones back by one (the oldest falls off), then write the new newest atomically. Each step is
+        // a rename, so a crash anywhere leaves a set of whole files that LoadForResume can walk.
+        string[] paths = CheckpointPaths().ToArray();
+        try
         {
-            try
-            {
-                File.Move(CheckpointPath, PreviousCheckpointPath, overwrite: true);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                throw new CnnUserException($"{CheckpointPath}: cannot rotate to {PreviousCheckpointFile}: {e.Message.ReplaceLineEndings(" ")}", e);
-            }
+            for (int i = paths.Length - 1; i > 0; i--)
+                if (File.Exists(paths[i - 1])) File.Move(paths[i - 1], paths[i], overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new CnnUserException($"{CheckpointPath}: cannot rotate the kept checkpoints: {e.Message.ReplaceLineEndings(" ")}", e);
         }
         Checkpoint.Save(CheckpointPath, model, weights, adam, info);
+    }
+
+    /// <summary>How many checkpoints are kept (the newest and the ones before it); at least 2.</summary>
+    public int KeepCheckpoints { get; set; } = 3;
+
+    /// <summary>The kept checkpoints' paths, newest first: checkpoint, checkpoint-prev, checkpoint-prev-2, ...</summary>
+    public IEnumerable<string> CheckpointPaths()
+    {
+        yield return CheckpointPath;
+        yield return PreviousCheckpointPath;
+        for (int i = 2; i < Math.Max(2, KeepCheckpoints); i++) yield return System.IO.Path.Combine(Path, $"checkpoint-prev-{i}.safetensors");
     }
 
     /// <summary>Writes history.csv with <paramref name="rows"/>.</summary>

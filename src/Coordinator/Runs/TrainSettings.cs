@@ -42,6 +42,8 @@ public sealed record TrainSettings
     public string OutDirectory { get; init; } = "";
     /// <summary>Continue from the checkpoint in <see cref="OutDirectory"/>.</summary>
     public bool Resume { get; init; }
+    /// <summary>Checkpoints kept in the run directory (the newest and older ones), at least 2.</summary>
+    public int KeepCheckpoints { get; init; } = 3;
     /// <summary>Also checkpoint every this many steps, or only at epoch ends when null.</summary>
     public int? CheckpointEvery { get; init; }
     /// <summary>Train in this process, without a cluster.</summary>
@@ -102,6 +104,7 @@ public sealed record TrainSettings
         Positive("--threads", Threads);
         if (MaxSteps is long max) Positive("--max-steps", max);
         if (CheckpointEvery is int every) Positive("--checkpoint-every", every);
+        if (KeepCheckpoints < 2) throw new CnnUserException($"--keep-checkpoints must be at least 2 (a damaged newest checkpoint needs one before it), got {KeepCheckpoints}");
         if (string.IsNullOrWhiteSpace(DataDirectory)) throw new CnnUserException("--data must name a directory");
         ValidateMode();
         if (string.IsNullOrWhiteSpace(OutDirectory)) throw new CnnUserException("--out must name a directory");
