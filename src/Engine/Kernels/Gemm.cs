@@ -12,6 +12,10 @@
 // bit-identical to the reference and independent of thread count. The microkernels hold a 6 x 64 tile of C in
 // 24 zmm registers (AVX-512); narrower column blocks use 6 x 32 and 6 x 16 tiles, and a scalar tail. Machines without AVX-512 take
 // the reference path (correct, slow): see Numerics.Fingerprint.
+// The six microkernels at the end of the file are written out one per tile width instead of one generic loop:
+// the JIT keeps the 24 accumulators in zmm registers only when they are distinct locals. They differ only in
+// the number of 16-float columns (4, 2, 1) and in where A comes from (a row of the indirect GEMM, or a column
+// of A for the transposed product); change one, change all six.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using Cnn.Engine.Kernels.Reference;
