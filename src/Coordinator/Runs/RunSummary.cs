@@ -77,6 +77,8 @@ public sealed record RunSummary
     public required MachineInfo Machine { get; init; }
     /// <summary>Every epoch's row, as in history.csv (a last partial epoch included).</summary>
     public required IReadOnlyList<HistoryRow> History { get; init; }
+    /// <summary>Seconds from the start of the process to the end of this session's first optimizer step (start-up cost: data, cluster, JIT).</summary>
+    public double? FirstStepSecondsSinceProcessStart { get; init; }
     /// <summary>Cluster figures (null for --no-cluster).</summary>
     public BackendReport? Cluster { get; init; }
     /// <summary>Per worker: images, contributions and mean compute milliseconds per step (cluster runs).</summary>

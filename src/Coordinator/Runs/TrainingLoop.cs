@@ -53,6 +53,7 @@ public sealed class TrainingLoop
         long imagesThisSession = 0;
         double trainSecondsThisSession = 0;
         HistoryRow? partial = null;
+        double? firstStepDone = null;
 
         while (state.Epoch < _settings.Epochs && !LimitReached(state))
         {
@@ -70,6 +71,7 @@ public sealed class TrainingLoop
                 long start = Stopwatch.GetTimestamp();
                 StepMetrics metrics = _backend.Step(batch, state.Step);
                 double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+                firstStepDone ??= (DateTime.Now - Process.GetCurrentProcess().StartTime).TotalSeconds;
                 state.Add(metrics, seconds);
                 sessionTrainSeconds += seconds;
                 sessionImages += metrics.Samples;
@@ -153,6 +155,7 @@ public sealed class TrainingLoop
             Machine = MachineInfo.Current,
             History = history,
             Cluster = _backend.Report(),
+            FirstStepSecondsSinceProcessStart = firstStepDone,
         };
         _directory.WriteSummary(summary);
         Plots.HistoryPlot.Write(Path.Combine(_directory.Path, Plots.HistoryPlot.FileName), history);
