@@ -1,0 +1,105 @@
+// The shared fixture of the fault-tolerance tests: one synthetic dataset sized so that every step of a run shows
+// in the coordinator's output, the training options every run uses, the `--no-cluster` reference hash they are
+// compared with (computed once: weights are bit-identical across modes, DESIGN.md "Exactness"), and helpers that
+// start the coordinator and worker processes through the multi-node harness (NodeProcess, ClusterRuns), which
+// kills them all in Dispose.
+//
+// Why these sizes: 800 training-file images leave 640 for training after the 20% validation split, so an epoch
+// is 10 steps of 64 and the reporter prints a line after every step (it prints each tenth of an epoch when not
+// on a terminal). A step takes 25 to 50 ms with 3 one-thread workers on this 2-core machine, so 500 steps are
+// long enough to disturb a run in its middle, to see its throughput before, during and after, and for a worker
+// frozen for 10 s to come back while the run still goes on.
+//
+// Deliberately not here: the scenarios (one test class per kind of fault) and the reading of the output
+// (CoordinatorLog).
+using System.Text.Json;
+using Cnn.MultiNode.Tests;
+using Cnn.Worker;
+using Xunit;
+
+namespace Cnn.FaultTolerance.Tests;
+
+/// <summary>The collection of fault-tolerance tests: they run one after another, each run keeps both cores busy.</summary>
+[CollectionDefinition(Name)]
+public sealed class FaultCollection : ICollectionFixture<FaultRuns>
+{
+    /// <summary>Its name.</summary>
+    public const string Name = "fault tolerance";
+}
+
+/// <summary>Data, options, reference result and process starters shared by the fault-tolerance tests (see file header).</summary>
+public sealed class FaultRuns : IDisposable
+{
+    /// <summary>Steps of one epoch (640 training images, batch 64).</summary>
+    public const int StepsPerEpoch = 10;
+
+    /// <summary>Steps of a whole run.</summary>
+    public const int MaxSteps = 500;
+
+    /// <summary>Epochs of a whole run (every epoch is whole: <see cref="MaxSteps"/> is a multiple of <see cref="StepsPerEpoch"/>).</summary>
+    public const int Epochs = MaxSteps / StepsPerEpoch;
+
+    /// <summary>How long one coordinator session may take before the test gives up: generous, the machine is shared.</summary>
+    public static readonly TimeSpan RunTimeout = TimeSpan.FromMinutes(3);
+
+    /// <summary>
+    /// How long a run may go without completing a step before the test calls it stuck. Every legitimate pause is far
+    /// shorter: a step waits at most the 1 s deadline floor (5 s for the first) before backups go out, and a dead
+    /// worker is declared unreachable after about 5 s.
+    /// </summary>
+    public static readonly TimeSpan StallTimeout = TimeSpan.FromSeconds(30);
+
+    private readonly ClusterRuns _harness = new();
+    private readonly Lazy<string> _reference;
+
+    /// <summary>Writes the dataset.</summary>
+    public FaultRuns()
+    {
+        DataDirectory = TestMaterial.WriteSyntheticMnist(Scratch.Path("fault-data"), train: 800, test: 256);
+        _reference = new Lazy<string>(() => RunNoCluster(Scratch.Path("fault-reference")));
+    }
+
+    /// <summary>Where runs go (deleted at the end).</summary>
+    public Scratch Scratch => _harness.Scratch;
+
+    /// <summary>The synthetic IDX files every node loads.</summary>
+    public string DataDirectory { get; }
+
+    /// <summary>The options that decide the weights, the same in every run; <paramref name="maxSteps"/> may stop a session early.</summary>
+    public string[] TrainOptions(int maxSteps = MaxSteps) =>
+        ["--epochs", Epochs.ToString(), "--max-steps", maxSteps.ToString(), "--seed", "7", "--batch-size", "64", "--micro-batch", "8", "--data", DataDirectory];
+
+    /// <summary>weightsSha256 of the `--no-cluster --threads 2` run of <see cref="TrainOptions"/> (the undisturbed run).</summary>
+    public string ReferenceWeightsSha256 => _reference.Value;
+
+    /// <summary>
+    /// Starts a coordinator (`cnn train --workers N` on 127.0.0.1:<paramref name="port"/>, data plane on
+    /// <paramref name="dataPort"/>) writing to <paramref name="outDirectory"/>, with <paramref name="extra"/> options.
+    /// </summary>
+    public NodeProcess StartCoordinator(string outDirectory, int workers, int port, int dataPort, IEnumerable<string>? extra = null, int maxSteps = MaxSteps) =>
+        NodeProcess.Start("coordinator", Programs.Coordinator,
+            ["train", "--workers", workers.ToString(), "--host", "127.0.0.1", "--port", port.ToString(), "--data-port", dataPort.ToString(),
+             "--join-timeout", "90", .. TrainOptions(maxSteps), "--out", outDirectory, .. extra ?? []]);
+
+    /// <summary>
+    /// Starts worker-<paramref name="index"/> on 127.0.0.(index+1) with one thread, configured through the CNN_*
+    /// variables as docker-compose does, on this fixture's data or on <paramref name="dataDirectory"/>.
+    /// </summary>
+    public NodeProcess StartWorker(int index, int coordinatorPort, string? dataDirectory = null) =>
+        _harness.StartWorker(index, coordinatorPort, new Dictionary<string, string> { [WorkerOptions.Env.Data] = dataDirectory ?? DataDirectory });
+
+    /// <summary>run.json's cluster events: the step in progress (steps done) and what happened.</summary>
+    public static List<(long Step, string What)> Events(JsonElement run) =>
+        run.GetProperty("cluster").GetProperty("events").EnumerateArray().Select(e => (e.GetProperty("step").GetInt64(), e.GetProperty("what").GetString()!)).ToList();
+
+    private string RunNoCluster(string outDirectory)
+    {
+        using NodeProcess run = NodeProcess.Start("no-cluster", Programs.Coordinator, ["train", "--no-cluster", "--threads", "2", .. TrainOptions(), "--out", outDirectory]);
+        int code = run.WaitForExit(RunTimeout);
+        Assert.True(code == 0, $"the --no-cluster reference run failed with {code}\n{run}");
+        return ClusterRuns.RunJson(outDirectory).GetProperty("weightsSha256").GetString()!;
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => _harness.Dispose();
+}

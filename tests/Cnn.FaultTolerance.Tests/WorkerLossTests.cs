@@ -1,0 +1,130 @@
+// A worker that dies (kill -9) or freezes (SIGSTOP for 10 s) in the middle of an epoch: the run goes on with the
+// other workers, no step is skipped, and because a leaf gives the same bits wherever it is computed, the final
+// weights equal those of the undisturbed run (DESIGN.md, "Exactness"). Three one-thread worker processes and a
+// coordinator on loopback, the step deadline at its default floor of 1 s.
+//
+// Measured, not asserted (see Measurements): the time from the kill to the completion of the step in progress,
+// and the throughput before, during and after the loss.
+using System.Diagnostics;
+using System.Text.Json;
+using Cnn.MultiNode.Tests;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Cnn.FaultTolerance.Tests;
+
+[Collection(FaultCollection.Name)]
+public sealed class WorkerLossTests(FaultRuns runs, ITestOutputHelper output)
+{
+    // Half-way through epoch 5: well past start-up and JIT, far from the end.
+    private const int DisturbAfterStep = 45;
+
+    [Fact]
+    public void Killing_one_of_three_workers_mid_epoch_skips_no_step_and_ends_with_the_undisturbed_weights()
+    {
+        string reference = runs.ReferenceWeightsSha256;
+        string outDirectory = runs.Scratch.Path("kill-worker");
+        int port = TestMaterial.FreePort(), dataPort = TestMaterial.FreePort();
+        var clock = Stopwatch.StartNew();
+        using NodeProcess coordinator = runs.StartCoordinator(outDirectory, workers: 3, port, dataPort);
+        using var log = new CoordinatorLog(coordinator, clock);
+        using NodeProcess worker1 = runs.StartWorker(1, port), worker2 = runs.StartWorker(2, port), worker3 = runs.StartWorker(3, port);
+        int victim = Signals.ChildWithEnvironment("CNN_WORKER_ID=worker-2");
+
+        log.WaitForStep(DisturbAfterStep, FaultRuns.RunTimeout);
+        long stepsBeforeKill = log.LastStep;
+        TimeSpan killedAt = log.Now;
+        Signals.Send(victim, Signals.Signal.Kill);
+        int code;
+        try
+        {
+            code = log.WaitForExit(FaultRuns.RunTimeout, FaultRuns.StallTimeout);
+        }
+        finally
+        {
+            ReportWorkerLoss(log, "kill -9 worker-2", stepsBeforeKill, killedAt);
+        }
+
+        Assert.True(code == 0, $"the coordinator exited with {code}\n{coordinator}\n{worker1}\n{worker3}");
+        JsonElement run = ClusterRuns.RunJson(outDirectory);
+        Assert.Equal(FaultRuns.MaxSteps, run.GetProperty("steps").GetInt64());
+        Assert.Equal(FaultRuns.Epochs, run.GetProperty("completedEpochs").GetInt32());
+        Assert.Equal(FaultRuns.Epochs, run.GetProperty("history").GetArrayLength());
+        Assert.Equal(reference, run.GetProperty("weightsSha256").GetString());
+        Assert.Contains("[cluster] lost worker worker-2", coordinator.Out);
+        var lost = FaultRuns.Events(run).Where(e => e.What.StartsWith("lost worker worker-2", StringComparison.Ordinal)).ToList();
+        Assert.True(lost.Count > 0 && lost[0].Step >= stepsBeforeKill,
+            $"run.json should record the loss of worker-2 at step {stepsBeforeKill} or later; events: {string.Join("; ", FaultRuns.Events(run))}");
+    }
+
+    [Fact]
+    public void A_worker_frozen_for_ten_seconds_is_covered_by_backup_tasks_and_the_run_ends_with_the_undisturbed_weights()
+    {
+        string reference = runs.ReferenceWeightsSha256;
+        string outDirectory = runs.Scratch.Path("stop-worker");
+        int port = TestMaterial.FreePort(), dataPort = TestMaterial.FreePort();
+        var clock = Stopwatch.StartNew();
+        using NodeProcess coordinator = runs.StartCoordinator(outDirectory, workers: 3, port, dataPort);
+        using var log = new CoordinatorLog(coordinator, clock);
+        using NodeProcess worker1 = runs.StartWorker(1, port), worker2 = runs.StartWorker(2, port), worker3 = runs.StartWorker(3, port);
+        int frozen = Signals.ChildWithEnvironment("CNN_WORKER_ID=worker-2");
+
+        log.WaitForStep(DisturbAfterStep, FaultRuns.RunTimeout);
+        long stepsBeforeStop = log.LastStep;
+        TimeSpan stoppedAt = log.Now;
+        Signals.Send(frozen, Signals.Signal.Stop);
+        try
+        {
+            Thread.Sleep(TimeSpan.FromSeconds(10));
+        }
+        finally
+        {
+            Signals.Send(frozen, Signals.Signal.Continue);
+        }
+        TimeSpan continuedAt = log.Now;
+        IReadOnlyList<StepSeen> steps = log.Steps;
+        int doneWhileStopped = steps.Count(s => s.At > stoppedAt && s.At <= continuedAt);
+        // Until the cluster declares the frozen worker unreachable (about 5 s), only backup tasks can finish a step.
+        TimeSpan lostAt = log.TimeOf("[cluster] lost worker worker-2") is { } t && t < continuedAt ? t : continuedAt;
+        int doneBeforeLoss = steps.Count(s => s.At > stoppedAt && s.At <= lostAt);
+        int code;
+        try
+        {
+            code = log.WaitForExit(FaultRuns.RunTimeout, FaultRuns.StallTimeout);
+        }
+        finally
+        {
+            Measurements.Report(output, "SIGSTOP worker-2 for 10 s",
+                $"{doneWhileStopped} steps completed during the stop ({Measurements.ImagesPerSecond(log.Steps, stoppedAt, continuedAt):F0} images/s), {doneBeforeLoss} of them in the {(lostAt - stoppedAt).TotalSeconds:F1} s before the worker was declared lost; {Worker2Events(log)}");
+            ReportWorkerLoss(log, "SIGSTOP worker-2", stepsBeforeStop, stoppedAt);
+        }
+
+        Assert.True(doneWhileStopped >= 2, $"only {doneWhileStopped} steps completed while worker-2 was stopped for 10 s\n{coordinator}");
+        Assert.True(doneBeforeLoss >= 1, $"no step completed through backup tasks before worker-2 was declared lost\n{coordinator}");
+        Assert.Contains(log.Lines, l => l.At > stoppedAt && l.Text.Contains("re-assigned to worker", StringComparison.Ordinal));
+        Assert.True(code == 0, $"the coordinator exited with {code}\n{coordinator}\n{worker1}\n{worker2}\n{worker3}");
+        JsonElement run = ClusterRuns.RunJson(outDirectory);
+        Assert.Equal(FaultRuns.MaxSteps, run.GetProperty("steps").GetInt64());
+        Assert.Equal(reference, run.GetProperty("weightsSha256").GetString());
+    }
+
+    // Time from the fault to the completion of the step in progress, and throughput before, during and after
+    // the loss (during: from the fault until the coordinator declares the worker lost).
+    private void ReportWorkerLoss(CoordinatorLog log, string what, long stepsBefore, TimeSpan faultAt)
+    {
+        IReadOnlyList<StepSeen> steps = log.Steps;
+        TimeSpan? inProgressDone = log.TimeOfStep(stepsBefore + 1);
+        TimeSpan? lostAt = log.TimeOf("[cluster] lost worker worker-2");
+        TimeSpan? warm = log.TimeOfStep(FaultRuns.StepsPerEpoch);
+        TimeSpan end = steps.Count > 0 ? steps[^1].At : log.Now;
+        string during = lostAt is { } l ? $"{Measurements.ImagesPerSecond(steps, faultAt, l):F0} images/s for {(l - faultAt).TotalSeconds:F1} s until declared lost ({steps.Count(s => s.At > faultAt && s.At <= l)} steps)" : "never declared lost";
+        string after = lostAt is { } m && end > m ? $"{Measurements.ImagesPerSecond(steps, m, end):F0} images/s ({steps.Count(s => s.At > m)} steps)" : "n/a";
+        Measurements.Report(output, what,
+            $"fault after step {stepsBefore}; step {stepsBefore + 1} completed {(inProgressDone is { } d ? $"{(d - faultAt).TotalSeconds:F2} s" : "never")} after the fault; "
+            + $"throughput before {(warm is { } w ? Measurements.ImagesPerSecond(steps, w, faultAt) : 0):F0} images/s (steps {FaultRuns.StepsPerEpoch}..{stepsBefore}), during {during}, after {after}; last step {(steps.Count > 0 ? steps[^1].Step : 0)}");
+    }
+
+    private static string Worker2Events(CoordinatorLog log) =>
+        string.Join("; ", log.Lines.Where(l => l.Text.StartsWith("[cluster]", StringComparison.Ordinal) && l.Text.Contains("worker-2", StringComparison.Ordinal) && !l.Text.Contains("re-assigned", StringComparison.Ordinal))
+            .Select(l => $"{l.At.TotalSeconds:F1}s {l.Text}"));
+}
