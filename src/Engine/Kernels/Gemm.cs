@@ -10,12 +10,13 @@
 // Summation order is fixed by the shapes alone: every output element starts from its initial value and adds
 // products in ascending k (or m) through fma, exactly like Kernels/Reference/GemmReference, so results are
 // bit-identical to the reference and independent of thread count. The microkernels hold a 6 x 64 tile of C in
-// 24 zmm registers (AVX-512); narrower column blocks use 6 x 32 and 6 x 16 tiles, and a scalar tail. Machines without AVX-512 take
-// the reference path (correct, slow): see Numerics.Fingerprint.
-// The six microkernels at the end of the file are written out one per tile width instead of one generic loop:
-// the JIT keeps the 24 accumulators in zmm registers only when they are distinct locals. They differ only in
-// the number of 16-float columns (4, 2, 1) and in where A comes from (a row of the indirect GEMM, or a column
-// of A for the transposed product); change one, change all six.
+// 24 zmm registers (AVX-512); narrower column blocks use 6 x 32 and 6 x 16 tiles, and a scalar tail. Machines
+// with AVX2 but not AVX-512 use 6 x 16 tiles in ymm registers; every path gives the reference's bits. Machines
+// with neither take the reference path (correct, slow): see Numerics.Fingerprint.
+// The microkernels at the end of the file (six AVX-512, two AVX2) are written out one per tile width instead of
+// one generic loop: the JIT keeps the accumulators in registers only when they are distinct locals. They differ
+// only in the vector width, the number of columns, and in where A comes from (a row of the indirect GEMM, or a
+// column of A for the transposed product); change one, change all.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using Cnn.Engine.Kernels.Reference;
@@ -29,8 +30,28 @@ public static unsafe class Gemm
     private const int TransposedChunk = 64;
     private const int StackLimit = 4096; // ints; beyond this, index arrays come from the pool
 
-    /// <summary>True when the AVX-512 kernels run; otherwise the scalar reference is used.</summary>
-    public static bool IsAccelerated => Vector512.IsHardwareAccelerated;
+    /// <summary>Which kernels run: AVX-512 tiles, AVX2 tiles, or the scalar reference. All give the same bits.</summary>
+    public enum KernelPath
+    {
+        /// <summary>The scalar reference loops.</summary>
+        Scalar,
+        /// <summary>6 x 16 tiles in ymm registers (AVX2 with FMA).</summary>
+        Avx2,
+        /// <summary>6 x 64 / 32 / 16 tiles in zmm registers (AVX-512).</summary>
+        Avx512,
+    }
+
+    /// <summary>The best path this machine runs.</summary>
+    public static KernelPath BestPath { get; } =
+        Vector512.IsHardwareAccelerated ? KernelPath.Avx512
+        : Vector256.IsHardwareAccelerated && System.Runtime.Intrinsics.X86.Fma.IsSupported ? KernelPath.Avx2
+        : KernelPath.Scalar;
+
+    /// <summary>The path in use; tests lower it to check the AVX2 path against the reference on an AVX-512 machine.</summary>
+    public static KernelPath Path { get; internal set; } = BestPath;
+
+    /// <summary>True when a SIMD path runs (else the scalar reference).</summary>
+    public static bool IsAccelerated => Path != KernelPath.Scalar;
 
     /// <summary>
     /// C[i, 0:n] = init + sum_k A(i, k) * B[k, 0:n], optionally followed by max(0, .), where
@@ -73,8 +94,11 @@ public static unsafe class Gemm
             for (int t = 0; t < tileRows.Length; t++) pTiles[t] = pRows[Math.Min(t, m - 1)];
             // Column blocks outermost: one block of B (K x 64) is reused by every row tile while it is in cache.
             int col = 0;
-            for (; col + 64 <= n; col += 64) RowTiles(64, pa, pTiles, m, pSeg, segments.Length, segmentLength, pb, n, pc, pBias, init, relu, col);
-            for (; col + 32 <= n; col += 32) RowTiles(32, pa, pTiles, m, pSeg, segments.Length, segmentLength, pb, n, pc, pBias, init, relu, col);
+            if (Path == KernelPath.Avx512)
+            {
+                for (; col + 64 <= n; col += 64) RowTiles(64, pa, pTiles, m, pSeg, segments.Length, segmentLength, pb, n, pc, pBias, init, relu, col);
+                for (; col + 32 <= n; col += 32) RowTiles(32, pa, pTiles, m, pSeg, segments.Length, segmentLength, pb, n, pc, pBias, init, relu, col);
+            }
             for (; col + 16 <= n; col += 16) RowTiles(16, pa, pTiles, m, pSeg, segments.Length, segmentLength, pb, n, pc, pBias, init, relu, col);
             if (col < n)
                 for (int i0 = 0; i0 < m; i0 += Rows)
@@ -95,7 +119,8 @@ public static unsafe class Gemm
             int* tile = pTiles + i0;
             if (width == 64) Kernel6x64(pa, tile, pSeg, segmentCount, segmentLength, pb + col, n, c0, c1, c2, c3, c4, c5, valid, pBias + col, init, relu);
             else if (width == 32) Kernel6x32(pa, tile, pSeg, segmentCount, segmentLength, pb + col, n, c0, c1, c2, c3, c4, c5, valid, pBias + col, init, relu);
-            else Kernel6x16(pa, tile, pSeg, segmentCount, segmentLength, pb + col, n, c0, c1, c2, c3, c4, c5, valid, pBias + col, init, relu);
+            else if (Path == KernelPath.Avx512) Kernel6x16(pa, tile, pSeg, segmentCount, segmentLength, pb + col, n, c0, c1, c2, c3, c4, c5, valid, pBias + col, init, relu);
+            else Kernel256x6x16(pa, tile, pSeg, segmentCount, segmentLength, pb + col, n, c0, c1, c2, c3, c4, c5, valid, pBias + col, init, relu);
         }
     }
 
@@ -155,6 +180,9 @@ public static unsafe class Gemm
                     int* kIndex = pk + k0;
                     float* dChunk = pd + (long)i0 * n;
                     int col = 0;
+                    if (Path == KernelPath.Avx2)
+                        for (; col + 16 <= n; col += 16)
+                            KernelAtB256x6x16(pa, pRows + i0, chunk, kIndex, dChunk + col, n, c0 + col, c1 + col, c2 + col, c3 + col, c4 + col, c5 + col, valid, add);
                     for (; col + 64 <= n; col += 64)
                         KernelAtB6x64(pa, pRows + i0, chunk, kIndex, dChunk + col, n, c0 + col, c1 + col, c2 + col, c3 + col, c4 + col, c5 + col, valid, add);
                     for (; col + 32 <= n; col += 32)
@@ -190,7 +218,7 @@ public static unsafe class Gemm
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ScatterAddRows(ReadOnlySpan<float> cols, ReadOnlySpan<int> rows, ReadOnlySpan<int> segments, int segmentLength, Span<float> x)
     {
-        if (!IsAccelerated)
+        if (Path != KernelPath.Avx512)
         {
             GemmReference.ScatterAddRows(cols, rows, segments, segmentLength, x);
             return;
@@ -623,5 +651,131 @@ public static unsafe class Gemm
             if (rowsValid > 3) Store1(c3Ptr, relu, c30);
             if (rowsValid > 4) Store1(c4Ptr, relu, c40);
             if (rowsValid > 5) Store1(c5Ptr, relu, c50);
+    }
+
+    // The AVX2 (Vector256) microkernel of the indirect GEMM: a 6 x 16 tile of C in 12 ymm registers (AVX2 has 16).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel256x6x16(float* a, int* rowOffsets, int* segments, int segmentCount, int segmentLength,
+        float* b, int n, float* c0Ptr, float* c1Ptr, float* c2Ptr, float* c3Ptr, float* c4Ptr, float* c5Ptr,
+        int rowsValid, float* bias, GemmInit init, bool relu)
+    {
+        Vector256<float> c00 = Start256(init, c0Ptr + 0, bias + 0);
+        Vector256<float> c01 = Start256(init, c0Ptr + 8, bias + 8);
+        Vector256<float> c10 = Start256(init, c1Ptr + 0, bias + 0);
+        Vector256<float> c11 = Start256(init, c1Ptr + 8, bias + 8);
+        Vector256<float> c20 = Start256(init, c2Ptr + 0, bias + 0);
+        Vector256<float> c21 = Start256(init, c2Ptr + 8, bias + 8);
+        Vector256<float> c30 = Start256(init, c3Ptr + 0, bias + 0);
+        Vector256<float> c31 = Start256(init, c3Ptr + 8, bias + 8);
+        Vector256<float> c40 = Start256(init, c4Ptr + 0, bias + 0);
+        Vector256<float> c41 = Start256(init, c4Ptr + 8, bias + 8);
+        Vector256<float> c50 = Start256(init, c5Ptr + 0, bias + 0);
+        Vector256<float> c51 = Start256(init, c5Ptr + 8, bias + 8);
+        Vector256<float> x;
+        float* bk = b;
+        for (int s = 0; s < segmentCount; s++)
+        {
+            float* a0 = a + rowOffsets[0] + segments[s], a1 = a + rowOffsets[1] + segments[s], a2 = a + rowOffsets[2] + segments[s];
+            float* a3 = a + rowOffsets[3] + segments[s], a4 = a + rowOffsets[4] + segments[s], a5 = a + rowOffsets[5] + segments[s];
+            for (int j = 0; j < segmentLength; j++, bk += n)
+            {
+                Vector256<float> b0 = Vector256.Load(bk + 0);
+                Vector256<float> b1 = Vector256.Load(bk + 8);
+                x = Vector256.Create(a0[j]);
+                c00 = Vector256.FusedMultiplyAdd(x, b0, c00);
+                c01 = Vector256.FusedMultiplyAdd(x, b1, c01);
+                x = Vector256.Create(a1[j]);
+                c10 = Vector256.FusedMultiplyAdd(x, b0, c10);
+                c11 = Vector256.FusedMultiplyAdd(x, b1, c11);
+                x = Vector256.Create(a2[j]);
+                c20 = Vector256.FusedMultiplyAdd(x, b0, c20);
+                c21 = Vector256.FusedMultiplyAdd(x, b1, c21);
+                x = Vector256.Create(a3[j]);
+                c30 = Vector256.FusedMultiplyAdd(x, b0, c30);
+                c31 = Vector256.FusedMultiplyAdd(x, b1, c31);
+                x = Vector256.Create(a4[j]);
+                c40 = Vector256.FusedMultiplyAdd(x, b0, c40);
+                c41 = Vector256.FusedMultiplyAdd(x, b1, c41);
+                x = Vector256.Create(a5[j]);
+                c50 = Vector256.FusedMultiplyAdd(x, b0, c50);
+                c51 = Vector256.FusedMultiplyAdd(x, b1, c51);
+            }
+        }
+        if (rowsValid > 0) Store256x2(c0Ptr, relu, c00, c01);
+        if (rowsValid > 1) Store256x2(c1Ptr, relu, c10, c11);
+        if (rowsValid > 2) Store256x2(c2Ptr, relu, c20, c21);
+        if (rowsValid > 3) Store256x2(c3Ptr, relu, c30, c31);
+        if (rowsValid > 4) Store256x2(c4Ptr, relu, c40, c41);
+        if (rowsValid > 5) Store256x2(c5Ptr, relu, c50, c51);
+    }
+
+    // The AVX2 microkernel of the transposed product: dW[6 k-rows, 16 columns] over i ascending.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void KernelAtB256x6x16(float* a, int* rows, int m, int* kIndex, float* d, int n,
+        float* c0Ptr, float* c1Ptr, float* c2Ptr, float* c3Ptr, float* c4Ptr, float* c5Ptr, int rowsValid, bool accumulate)
+    {
+        GemmInit init = accumulate ? GemmInit.Accumulate : GemmInit.Zero;
+        float* bias = null;
+        const bool relu = false;
+        Vector256<float> c00 = Start256(init, c0Ptr + 0, bias + 0);
+        Vector256<float> c01 = Start256(init, c0Ptr + 8, bias + 8);
+        Vector256<float> c10 = Start256(init, c1Ptr + 0, bias + 0);
+        Vector256<float> c11 = Start256(init, c1Ptr + 8, bias + 8);
+        Vector256<float> c20 = Start256(init, c2Ptr + 0, bias + 0);
+        Vector256<float> c21 = Start256(init, c2Ptr + 8, bias + 8);
+        Vector256<float> c30 = Start256(init, c3Ptr + 0, bias + 0);
+        Vector256<float> c31 = Start256(init, c3Ptr + 8, bias + 8);
+        Vector256<float> c40 = Start256(init, c4Ptr + 0, bias + 0);
+        Vector256<float> c41 = Start256(init, c4Ptr + 8, bias + 8);
+        Vector256<float> c50 = Start256(init, c5Ptr + 0, bias + 0);
+        Vector256<float> c51 = Start256(init, c5Ptr + 8, bias + 8);
+        Vector256<float> x;
+        int k0 = kIndex[0], k1 = kIndex[1], k2 = kIndex[2], k3 = kIndex[3], k4 = kIndex[4], k5 = kIndex[5];
+        float* bk = d;
+        for (int i = 0; i < m; i++, bk += n)
+        {
+            float* ap = a + rows[i];
+            Vector256<float> b0 = Vector256.Load(bk + 0);
+            Vector256<float> b1 = Vector256.Load(bk + 8);
+            x = Vector256.Create(ap[k0]);
+            c00 = Vector256.FusedMultiplyAdd(x, b0, c00);
+            c01 = Vector256.FusedMultiplyAdd(x, b1, c01);
+            x = Vector256.Create(ap[k1]);
+            c10 = Vector256.FusedMultiplyAdd(x, b0, c10);
+            c11 = Vector256.FusedMultiplyAdd(x, b1, c11);
+            x = Vector256.Create(ap[k2]);
+            c20 = Vector256.FusedMultiplyAdd(x, b0, c20);
+            c21 = Vector256.FusedMultiplyAdd(x, b1, c21);
+            x = Vector256.Create(ap[k3]);
+            c30 = Vector256.FusedMultiplyAdd(x, b0, c30);
+            c31 = Vector256.FusedMultiplyAdd(x, b1, c31);
+            x = Vector256.Create(ap[k4]);
+            c40 = Vector256.FusedMultiplyAdd(x, b0, c40);
+            c41 = Vector256.FusedMultiplyAdd(x, b1, c41);
+            x = Vector256.Create(ap[k5]);
+            c50 = Vector256.FusedMultiplyAdd(x, b0, c50);
+            c51 = Vector256.FusedMultiplyAdd(x, b1, c51);
+        }
+        if (rowsValid > 0) Store256x2(c0Ptr, relu, c00, c01);
+        if (rowsValid > 1) Store256x2(c1Ptr, relu, c10, c11);
+        if (rowsValid > 2) Store256x2(c2Ptr, relu, c20, c21);
+        if (rowsValid > 3) Store256x2(c3Ptr, relu, c30, c31);
+        if (rowsValid > 4) Store256x2(c4Ptr, relu, c40, c41);
+        if (rowsValid > 5) Store256x2(c5Ptr, relu, c50, c51);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Start256(GemmInit init, float* c, float* bias) => init switch
+    {
+        GemmInit.Zero => Vector256<float>.Zero,
+        GemmInit.Bias => Vector256.Load(bias),
+        _ => Vector256.Load(c),
+    };
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store256x2(float* c, bool relu, Vector256<float> v0, Vector256<float> v1)
+    {
+        (relu ? Vector256.Max(v0, Vector256<float>.Zero) : v0).Store(c);
+        (relu ? Vector256.Max(v1, Vector256<float>.Zero) : v1).Store(c + 8);
     }
 }

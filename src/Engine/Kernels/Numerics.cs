@@ -14,7 +14,7 @@ public static class Numerics
 
     /// <summary>E.g. "cnn-kernels/1 gemm=avx512 v512=1 v256=1 fma=1 x64".</summary>
     public static string Fingerprint { get; } =
-        $"cnn-kernels/{KernelRevision} gemm={(Gemm.IsAccelerated ? "avx512" : "scalar")} " +
+        $"cnn-kernels/{KernelRevision} gemm={Gemm.BestPath.ToString().ToLowerInvariant()} " +
         $"v512={(Vector512.IsHardwareAccelerated ? 1 : 0)} v256={(Vector256.IsHardwareAccelerated ? 1 : 0)} " +
         $"fma={(Fma.IsSupported ? 1 : 0)} {System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant()}";
 }

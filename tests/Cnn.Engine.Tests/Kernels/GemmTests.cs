@@ -120,6 +120,31 @@ public sealed class GemmTests
     }
 
     [Fact]
+    public void The_avx2_path_matches_the_reference_bit_for_bit_for_both_products()
+    {
+        // Runs the AVX2 tiles on this machine by lowering the path; all paths must give the reference's bits.
+        // Other tests may run GEMMs meanwhile: they then take the AVX2 path too, which must not change their bits.
+        if (Gemm.BestPath == Gemm.KernelPath.Scalar) Assert.Fail("this machine has neither AVX2 nor AVX-512: the AVX2 path cannot be checked here");
+        Gemm.KernelPath saved = Gemm.Path;
+        Gemm.Path = Gemm.KernelPath.Avx2;
+        try
+        {
+            var rng = new Random(109);
+            foreach (IndirectA a in Layouts(rng).Concat(ConvolutionLayouts(rng)))
+                foreach (int n in ColumnCounts)
+                {
+                    foreach (GemmInit init in Enum.GetValues<GemmInit>())
+                        CheckMultiply(rng, a, n, init, relu: init == GemmInit.Bias);
+                    CheckMultiplyTransposedA(rng, a, n, accumulate: n % 2 == 0);
+                }
+        }
+        finally
+        {
+            Gemm.Path = saved;
+        }
+    }
+
+    [Fact]
     public void Gemm_Multiply_from_zero_matches_the_reference_bit_for_bit()
     {
         var rng = new Random(101);
