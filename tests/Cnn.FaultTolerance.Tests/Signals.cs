@@ -1,6 +1,6 @@
 // Faults delivered the way an operating system delivers them: SIGKILL (kill -9: no shutdown hook, no goodbye to
 // the cluster, sockets reset by the kernel), SIGSTOP and SIGCONT (a frozen process that still holds its sockets,
-// like a long GC pause or a swapped-out VM). NodeProcess does not expose its process id, so the process is
+// like a long GC pause or a swapped-out VM), and SIGTERM (an orderly stop, as `docker stop` asks for one). NodeProcess does not expose its process id, so the process is
 // found in /proc among this test process's children by its command line and environment (every node the
 // harness starts is a direct child: `dotnet X.dll` runs the program in the host process).
 //
@@ -19,6 +19,8 @@ public static partial class Signals
         Kill = 9,
         /// <summary>Continue a stopped process.</summary>
         Continue = 18,
+        /// <summary>Terminate politely (what `docker stop` and `kill` send).</summary>
+        Terminate = 15,
         /// <summary>Stop (freeze) a process; it cannot be caught.</summary>
         Stop = 19,
     }

@@ -87,6 +87,8 @@ public sealed class WorkerLossTests(FaultRuns runs, ITestOutputHelper output)
         // Until the cluster declares the frozen worker unreachable (about 5 s), only backup tasks can finish a step.
         TimeSpan lostAt = log.TimeOf("[cluster] lost worker worker-2") is { } t && t < continuedAt ? t : continuedAt;
         int doneBeforeLoss = steps.Count(s => s.At > stoppedAt && s.At <= lostAt);
+        // Once it is declared lost, the two others carry the run at full speed (dozens of steps a second).
+        int doneAfterLoss = steps.Count(s => s.At > lostAt && s.At <= continuedAt);
         int code;
         try
         {
@@ -95,13 +97,15 @@ public sealed class WorkerLossTests(FaultRuns runs, ITestOutputHelper output)
         finally
         {
             Measurements.Report(output, "SIGSTOP worker-2 for 10 s",
-                $"{doneWhileStopped} steps completed during the stop ({Measurements.ImagesPerSecond(log.Steps, stoppedAt, continuedAt):F0} images/s), {doneBeforeLoss} of them in the {(lostAt - stoppedAt).TotalSeconds:F1} s before the worker was declared lost; {Worker2Events(log)}");
+                $"{doneWhileStopped} steps completed during the stop ({Measurements.ImagesPerSecond(log.Steps, stoppedAt, continuedAt):F0} images/s), {doneBeforeLoss} of them in the {(lostAt - stoppedAt).TotalSeconds:F1} s before the worker was declared lost, {doneAfterLoss} in the {(continuedAt - lostAt).TotalSeconds:F1} s after; {Worker2Events(log)}");
             ReportWorkerLoss(log, "SIGSTOP worker-2", stepsBeforeStop, stoppedAt);
         }
 
         Assert.True(doneWhileStopped >= 2, $"only {doneWhileStopped} steps completed while worker-2 was stopped for 10 s\n{coordinator}");
         Assert.True(doneBeforeLoss >= 1, $"no step completed through backup tasks before worker-2 was declared lost\n{coordinator}");
         Assert.Contains(log.Lines, l => l.At > stoppedAt && l.Text.Contains("re-assigned to worker", StringComparison.Ordinal));
+        if (continuedAt - lostAt > TimeSpan.FromSeconds(2))
+            Assert.True(doneAfterLoss >= 5, $"only {doneAfterLoss} steps completed in the {(continuedAt - lostAt).TotalSeconds:F1} s between the loss of worker-2 and SIGCONT: the run stood still with two live workers\n{coordinator}");
         Assert.True(code == 0, $"the coordinator exited with {code}\n{coordinator}\n{worker1}\n{worker2}\n{worker3}");
         JsonElement run = ClusterRuns.RunJson(outDirectory);
         Assert.Equal(FaultRuns.MaxSteps, run.GetProperty("steps").GetInt64());
