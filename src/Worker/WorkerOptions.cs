@@ -118,6 +118,24 @@ public sealed record WorkerOptions
         return Messages.CnnNode.SeedAddress(s[..colon].Trim('[', ']'), port, tls);
     }
 
+    /// <summary>
+    /// False when <paramref name="directory"/> exists but cannot be listed: it would look empty, and the worker would
+    /// try to download MNIST into it instead of saying what is wrong.
+    /// </summary>
+    public static bool CanList(string directory)
+    {
+        if (!Directory.Exists(directory)) return true;
+        try
+        {
+            _ = Directory.EnumerateFileSystemEntries(directory).Any();
+            return true;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Checks the settings; throws CnnUserException with one line naming the flag and variable at fault.</summary>
     public void Validate()
     {
@@ -130,5 +148,7 @@ public sealed record WorkerOptions
         if (Threads < 1) throw new CnnUserException($"--threads / {Env.Threads}: {Threads} must be at least 1");
         if (!Directory.Exists(DataDirectory) && File.Exists(DataDirectory))
             throw new CnnUserException($"--data / {Env.Data}: '{DataDirectory}' is a file, expected the directory of the MNIST IDX files");
+        if (!CanList(DataDirectory))
+            throw new CnnUserException($"--data / {Env.Data}: '{DataDirectory}' cannot be read (permission denied)");
     }
 }

@@ -92,6 +92,43 @@ public sealed class BadConfigurationTests(ClusterRuns runs)
         Assert.True(variable.WaitForExit(ClusterRuns.RunTimeout) == 0, variable.ToString());
     }
 
+    [Fact]
+    public void An_unreadable_data_directory_is_refused_by_both_hosts_before_anything_is_fetched()
+    {
+        // Root reads everything, so as root the programs run as `nobody` (through runuser); the directory would
+        // otherwise look empty and the hosts would go and download MNIST into it.
+        if (OperatingSystem.IsWindows()) return; // POSIX permissions; the multi-node tests run on Linux
+        string[] launcher = [];
+        if (System.Environment.IsPrivilegedProcess)
+        {
+            if (!File.Exists("/usr/sbin/runuser") && !File.Exists("/sbin/runuser")) return;
+            launcher = ["runuser", "-u", "nobody", "--", "env", "HOME=/tmp", "DOTNET_CLI_HOME=/tmp"];
+        }
+        string dir = runs.Scratch.Path("unreadable");
+        Directory.CreateDirectory(dir);
+        File.SetUnixFileMode(runs.Scratch.Root, (UnixFileMode)0b111_101_101);
+        File.SetUnixFileMode(dir, UnixFileMode.None);
+        using NodeProcess worker = NodeProcess.Start("worker (unreadable data)", Programs.Worker, ["--seed", "127.0.0.1:4053", "--data", dir], launcher: launcher);
+        using NodeProcess coordinator = NodeProcess.Start("coordinator (unreadable data)", Programs.Coordinator,
+            ["train", "--workers", "1", "--data", dir, "--out", Path.Combine("/tmp", $"cnn-unreadable-{Guid.NewGuid():N}")], launcher: launcher);
+        int workerCode, coordinatorCode;
+        try
+        {
+            workerCode = worker.WaitForExit(Timeout);
+            coordinatorCode = coordinator.WaitForExit(Timeout);
+        }
+        finally
+        {
+            File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+
+        Assert.True(workerCode == 2, worker.ToString());
+        Assert.True(coordinatorCode == 2, coordinator.ToString());
+        Assert.Equal($"cnn-worker: --data / CNN_DATA_DIR: '{dir}' cannot be read (permission denied)", Assert.Single(worker.ErrorLines));
+        Assert.Equal($"error: --data {dir}: the directory cannot be read (permission denied)", Assert.Single(coordinator.ErrorLines));
+        Assert.DoesNotContain("fetching", worker.Out);
+    }
+
     // DATA: the valid dataset; DAMAGED: a directory of the four file names holding garbage; CERT: a valid
     // certificate (for cases about the other files).
     private string[] Substitute(string[] values) => values.Select(v => v

@@ -55,16 +55,25 @@ public sealed class NodeProcess : IDisposable
     /// <summary>A name for messages.</summary>
     public string Name { get; }
 
-    /// <summary>Starts <c>dotnet <paramref name="dll"/> <paramref name="args"/></c> with <paramref name="environment"/> on top of a CNN_*-free environment.</summary>
-    public static NodeProcess Start(string name, string dll, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
+    /// <summary>
+    /// Starts <c>dotnet <paramref name="dll"/> <paramref name="args"/></c> with <paramref name="environment"/> on top of a
+    /// CNN_*-free environment, through <paramref name="launcher"/> when given (e.g. runuser, to drop root).
+    /// </summary>
+    public static NodeProcess Start(string name, string dll, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null,
+        IReadOnlyList<string>? launcher = null)
     {
-        var info = new ProcessStartInfo("dotnet")
+        var info = new ProcessStartInfo(launcher is { Count: > 0 } ? launcher[0] : "dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
             WorkingDirectory = Path.GetDirectoryName(dll)!,
         };
+        if (launcher is { Count: > 0 })
+        {
+            foreach (string a in launcher.Skip(1)) info.ArgumentList.Add(a);
+            info.ArgumentList.Add("dotnet");
+        }
         info.ArgumentList.Add(dll);
         foreach (string a in args) info.ArgumentList.Add(a);
         foreach (string key in info.Environment.Keys.Where(k => k.StartsWith("CNN_", StringComparison.Ordinal)).ToList()) info.Environment.Remove(key);

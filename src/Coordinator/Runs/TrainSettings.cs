@@ -106,6 +106,7 @@ public sealed record TrainSettings
         if (CheckpointEvery is int every) Positive("--checkpoint-every", every);
         if (KeepCheckpoints < 2) throw new CnnUserException($"--keep-checkpoints must be at least 2 (a damaged newest checkpoint needs one before it), got {KeepCheckpoints}");
         if (string.IsNullOrWhiteSpace(DataDirectory)) throw new CnnUserException("--data must name a directory");
+        if (!Worker.WorkerOptions.CanList(DataDirectory)) throw new CnnUserException($"--data {DataDirectory}: the directory cannot be read (permission denied)");
         ValidateMode();
         if (string.IsNullOrWhiteSpace(OutDirectory)) throw new CnnUserException("--out must name a directory");
     }
