@@ -89,6 +89,13 @@ internal static class WorkerProgram
         var stopping = new TaskCompletionSource();
         Console.CancelKeyPress += (_, e) => { e.Cancel = true; stopping.TrySetResult(); };
         AppDomain.CurrentDomain.ProcessExit += (_, _) => stopping.TrySetResult();
+        // SIGTERM (docker stop, scaling down) is a request to stop, not a lost cluster: seen here before the
+        // runtime's own handling shuts the ActorSystem down.
+        using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, context =>
+        {
+            context.Cancel = true; // the loop below stops the node and returns 0
+            stopping.TrySetResult();
+        });
         var backoff = TimeSpan.FromSeconds(1);
         // One ActorSystem per membership: when the cluster downs this node (the coordinator was lost and the Split
         // Brain Resolver kept the oldest side), the system ends by itself and a new one joins through the seeds
@@ -116,12 +123,12 @@ internal static class WorkerProgram
                 await node.StopAsync(TimeSpan.FromSeconds(5));
                 return 3;
             }
-            if (finished == stopping.Task)
+            string? reason = CoordinatedShutdown.Get(system).ShutdownReason?.GetType().Name;
+            if (finished == stopping.Task || stopping.Task.IsCompleted || reason == "ClrExitReason")
             {
                 await node.StopAsync(TimeSpan.FromSeconds(10));
                 return 0;
             }
-            string? reason = CoordinatedShutdown.Get(system).ShutdownReason?.GetType().Name;
             if (reason == "TlsHandshakeFailureReason")
             {
                 Console.Error.WriteLine($"cnn-worker {options.WorkerId}: the TLS handshake with the cluster failed (see the warning above: the certificates are not from the same CA?)");

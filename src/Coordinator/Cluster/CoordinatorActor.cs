@@ -87,6 +87,12 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             if (_state.Current?.Step == m.Step) _state.Accepted(m.Node, m.WorkerId, m.ComputeMilliseconds);
         });
         Receive<ParameterServerActor.StepApplied>(OnStepApplied);
+        Receive<ParameterServerActor.WorkerConnectionLost>(m =>
+        {
+            // The data plane saw the worker's connection close (a killed process resets it at once): that is faster
+            // than the failure detector. The worker comes back by registering again if it is still alive.
+            if (_state.Workers.FirstOrDefault(w => w.Id == m.WorkerId) is { } worker) Lose(worker, "its data plane connection closed");
+        });
         Receive<DeadlineTick>(OnDeadline);
         Receive<RunEvaluation>(OnRunEvaluation);
         Receive<EvaluationResult>(OnEvaluationResult);
@@ -235,19 +241,18 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         }
     }
 
-    // The step sent ahead becomes the current one. If the workers changed since, whoever's share changed is sent
-    // its new subtrees (a node computed twice is dropped as a duplicate by the parameter server).
+    // The step sent ahead becomes the current one, with the assignment that was sent: the workers may already
+    // have computed their nodes. Nodes of workers lost since are re-assigned whole to the others.
     private void Promote(StepAssignment sent)
     {
         if (_state.Workers.Count == 0) return;
         _stepStarted = Stopwatch.GetTimestamp();
-        StepAssignment plan = _state.PlanStep(sent.Step, sent.BatchIds);
-        foreach (var (worker, nodes) in plan.Work)
+        foreach (var (worker, nodes) in _state.Adopt(sent))
         {
-            List<TreeNode>? before = sent.Work.FirstOrDefault(w => w.Worker == worker).Nodes;
-            if (before is null || !before.SequenceEqual(nodes)) Send(worker, plan, nodes);
+            _events($"step {sent.Step}: {string.Join(", ", nodes)} re-assigned to worker {worker.Id}");
+            Send(worker, sent, nodes);
         }
-        Timers.StartSingleTimer("deadline", new DeadlineTick(plan.Step), _state.Deadline(_deadlineFloor));
+        Timers.StartSingleTimer("deadline", new DeadlineTick(sent.Step), _state.Deadline(_deadlineFloor));
     }
 
     private void OnDeadline(DeadlineTick tick)

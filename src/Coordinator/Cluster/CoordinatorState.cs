@@ -123,6 +123,28 @@ public sealed class CoordinatorState
         return plan;
     }
 
+    /// <summary>
+    /// Makes <paramref name="sent"/>, an assignment sent ahead (<see cref="Preview"/>), the current step, keeping
+    /// every node with the worker it was sent to: those workers may already have computed it, and a different cut
+    /// of the tree would overlap their contributions. Only the nodes of workers that have left are re-assigned,
+    /// whole; they are returned for sending. Workers that joined since take work from the next step.
+    /// </summary>
+    public IReadOnlyList<(WorkerSlot Worker, List<TreeNode> Nodes)> Adopt(StepAssignment sent)
+    {
+        _owner.Clear();
+        _done.Clear();
+        _stepCompute.Clear();
+        Current = sent;
+        var orphans = new List<TreeNode>();
+        foreach (var (worker, nodes) in sent.Work)
+            foreach (TreeNode node in nodes)
+            {
+                if (_workers.Contains(worker)) _owner[node] = worker;
+                else orphans.Add(node);
+            }
+        return orphans.Count == 0 ? [] : Reassign(orphans, exclude: null);
+    }
+
     /// <summary>The assignment <see cref="PlanStep"/> would make now, without making it (to send work ahead).</summary>
     public StepAssignment Preview(long step, int[] batch)
     {

@@ -39,6 +39,9 @@ public sealed class ParameterServerActor : ReceiveActor
     /// <summary>Coordinator to server: the worker is lost; close its data plane connection (do not wait for a write to time out).</summary>
     public sealed record DropWorker(string WorkerId);
 
+    /// <summary>Server to coordinator: a worker's data plane connection closed.</summary>
+    public sealed record WorkerConnectionLost(string WorkerId);
+
     /// <summary>Data plane to server: a worker's connection closed.</summary>
     public sealed record DataPlaneClosed(FrameConnection Connection, string WorkerId);
 
@@ -61,7 +64,10 @@ public sealed class ParameterServerActor : ReceiveActor
             _connections[m.Connection] = m.WorkerId;
             SendWeights(m.Connection, m.WorkerId);
         });
-        Receive<DataPlaneClosed>(m => _connections.Remove(m.Connection));
+        Receive<DataPlaneClosed>(m =>
+        {
+            if (_connections.Remove(m.Connection)) _coordinator.Tell(new WorkerConnectionLost(m.WorkerId));
+        });
         Receive<DropWorker>(m =>
         {
             foreach (var (connection, workerId) in _connections.Where(c => c.Value == m.WorkerId).ToList())

@@ -218,9 +218,21 @@ public static unsafe class Gemm
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ScatterAddRows(ReadOnlySpan<float> cols, ReadOnlySpan<int> rows, ReadOnlySpan<int> segments, int segmentLength, Span<float> x)
     {
-        if (Path != KernelPath.Avx512)
+        if (Path == KernelPath.Scalar)
         {
             GemmReference.ScatterAddRows(cols, rows, segments, segmentLength, x);
+            return;
+        }
+        if (Path == KernelPath.Avx2)
+        {
+            // The same element-wise additions in the same order, through TensorPrimitives' 256-bit loops.
+            int width = segments.Length * segmentLength;
+            for (int i = 0; i < rows.Length; i++)
+                for (int s = 0; s < segments.Length; s++)
+                {
+                    Span<float> dst = x.Slice(rows[i] + segments[s], segmentLength);
+                    System.Numerics.Tensors.TensorPrimitives.Add(dst, cols.Slice(i * width + s * segmentLength, segmentLength), dst);
+                }
             return;
         }
         int k = segments.Length * segmentLength;
