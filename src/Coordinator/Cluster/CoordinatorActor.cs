@@ -42,6 +42,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     public sealed record Stats(IReadOnlyList<WorkerStat> Workers, long Steps, double StepMilliseconds, double CriticalComputeMilliseconds);
 
     private sealed record DeadlineTick(long Step);
+    private sealed record AloneTick;
     private sealed record EvaluationTick(long EvaluationId);
     private sealed record JoinTimeout;
 
@@ -61,6 +62,12 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private long _version;
     private readonly Dictionary<string, (RegisterWorker Request, IActorRef Handle)> _registrations = [];
     private readonly Dictionary<Address, (RegisterWorker Request, IActorRef Handle)> _suspended = [];
+    private string? _alone;                                   // why the run waits for a worker, or null
+    private (RunStep Request, IActorRef ReplyTo)? _heldStep;
+    private (RunEvaluation Request, IActorRef ReplyTo)? _heldEvaluation;
+
+    /// <summary>How long a run without any worker waits for one to (re)join before it fails.</summary>
+    public static readonly TimeSpan AloneTimeout = TimeSpan.FromSeconds(60);
     private readonly string _dataPlaneEndpoint;
 
     /// <summary>
@@ -94,6 +101,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             if (_state.Workers.FirstOrDefault(w => w.Id == m.WorkerId) is { } worker) Lose(worker, "its data plane connection closed");
         });
         Receive<DeadlineTick>(OnDeadline);
+        Receive<AloneTick>(_ => OnAloneTimeout());
         Receive<RunEvaluation>(OnRunEvaluation);
         Receive<EvaluationResult>(OnEvaluationResult);
         Receive<EvaluationTick>(OnEvaluationDeadline);
@@ -147,6 +155,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             _log.Info("Worker {0} joined from {1} with {2} threads ({3} workers)", slot.Id, Sender.Path.Address, slot.Threads, _state.Workers.Count);
             _events($"worker {slot.Id} joined ({slot.Threads} threads)");
         }
+        if (_alone is not null) ResumeWithWorkers();
         if (_waiting is { } w && _state.Workers.Count >= w.Count)
         {
             Timers.Cancel("join");
@@ -186,7 +195,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         }
         if (_state.Workers.Count == 0)
         {
-            Sender.Tell(new RunFailed($"step {request.Step}: no workers are left"));
+            _heldStep = (request, Sender);
+            WaitForAnyWorker($"step {request.Step}: no workers are left");
             return;
         }
         _stepReplyTo = Sender;
@@ -272,7 +282,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     {
         if (_state.Workers.Count == 0)
         {
-            Sender.Tell(new RunFailed("evaluation: no workers are left"));
+            _heldEvaluation = (request, Sender);
+            WaitForAnyWorker("evaluation: no workers are left");
             return;
         }
         _evaluationReplyTo = Sender;
@@ -338,6 +349,65 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         if (_state.Find(terminated.ActorRef) is { } worker) Lose(worker, "stopped");
     }
 
+    // Every worker is gone (killed, or its node downed while it rejoins from a new one, as after a coordinator
+    // restart): the run waits for one to join instead of failing, and fails only after AloneTimeout.
+    private void WaitForAnyWorker(string why)
+    {
+        if (_alone is null)
+        {
+            _log.Warning("{0}; waiting up to {1:0}s for a worker to join", why, AloneTimeout.TotalSeconds);
+            _events($"no workers left; waiting up to {AloneTimeout.TotalSeconds:0}s for one to join");
+            Timers.StartSingleTimer("alone", new AloneTick(), AloneTimeout);
+        }
+        _alone = why;
+    }
+
+    private void ResumeWithWorkers()
+    {
+        _alone = null;
+        Timers.Cancel("alone");
+        if (_heldStep is { } held)
+        {
+            _heldStep = null;
+            Self.Tell(held.Request, held.ReplyTo);
+        }
+        else if (_state.Current is { } plan)
+        {
+            // The step in progress lost all its workers: its missing nodes go to the worker that joined.
+            foreach (var (target, nodes) in _state.LateNodes())
+            {
+                _events($"step {plan.Step}: {string.Join(", ", nodes)} re-assigned to worker {target.Id}");
+                Send(target, plan, nodes);
+            }
+            Timers.StartSingleTimer("deadline", new DeadlineTick(plan.Step), _state.Deadline(_deadlineFloor));
+        }
+        if (_heldEvaluation is { } evaluation)
+        {
+            _heldEvaluation = null;
+            Self.Tell(evaluation.Request, evaluation.ReplyTo);
+        }
+        else if (_evaluationReplyTo is not null && _evaluationTemplate is not null)
+        {
+            foreach (var (target, part) in _state.LateEvaluationParts())
+                ((IActorRef)target.Handle).Tell(_evaluationTemplate with { Start = part.Start, Count = part.Count });
+        }
+    }
+
+    private void OnAloneTimeout()
+    {
+        if (_alone is not { } why || _state.Workers.Count > 0) return;
+        string reason = $"{why}, and none joined within {AloneTimeout.TotalSeconds:0}s";
+        _stepReplyTo?.Tell(new RunFailed(reason));
+        _stepReplyTo = null;
+        _heldStep?.ReplyTo.Tell(new RunFailed(reason));
+        _heldStep = null;
+        _evaluationReplyTo?.Tell(new RunFailed(reason));
+        _evaluationReplyTo = null;
+        _heldEvaluation?.ReplyTo.Tell(new RunFailed(reason));
+        _heldEvaluation = null;
+        _alone = null;
+    }
+
     private void Lose(WorkerSlot worker, string how)
     {
         var reassigned = _state.Leave(worker.Id);
@@ -346,10 +416,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         _events($"lost worker {worker.Id} ({how})");
         if (_state.Workers.Count == 0)
         {
-            _stepReplyTo?.Tell(new RunFailed($"lost worker {worker.Id} ({how}) and no workers are left"));
-            _stepReplyTo = null;
-            _evaluationReplyTo?.Tell(new RunFailed($"lost worker {worker.Id} ({how}) and no workers are left"));
-            _evaluationReplyTo = null;
+            WaitForAnyWorker($"lost worker {worker.Id} ({how}) and no workers are left");
             return;
         }
         if (_state.Current is { } plan)
