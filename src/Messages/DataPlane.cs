@@ -227,14 +227,6 @@ public sealed class FrameConnection : IDisposable
         _stream.ReadExactly(MemoryMarshal.AsBytes(destination));
     }
 
-    /// <summary>Reads and drops a body.</summary>
-    public void Skip(FrameHeader header)
-    {
-        var scratch = new byte[Math.Min(header.BodyLength, 1 << 16)];
-        for (int left = header.BodyLength; left > 0; left -= scratch.Length)
-            _stream.ReadExactly(scratch.AsSpan(0, Math.Min(scratch.Length, left)));
-    }
-
     /// <inheritdoc/>
     public void Dispose() => _stream.Dispose();
 }

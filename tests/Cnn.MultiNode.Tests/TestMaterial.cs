@@ -49,42 +49,7 @@ public static class TestMaterial
     /// depends on its label, plus noise from a fixed LCG, so it is learnable and identical on every run.
     /// </summary>
     public static string WriteSyntheticMnist(string dir, int train = 1280, int test = 256)
-    {
-        Directory.CreateDirectory(dir);
-        uint state = 20261127;
-        WriteSplit(System.IO.Path.Combine(dir, "train-images-idx3-ubyte"), System.IO.Path.Combine(dir, "train-labels-idx1-ubyte"), train, ref state);
-        WriteSplit(System.IO.Path.Combine(dir, "t10k-images-idx3-ubyte"), System.IO.Path.Combine(dir, "t10k-labels-idx1-ubyte"), test, ref state);
-        return dir;
-    }
-
-    private static void WriteSplit(string imagesPath, string labelsPath, int count, ref uint state)
-    {
-        const int Rows = 28, Columns = 28;
-        var images = new byte[16 + count * Rows * Columns];
-        var labels = new byte[8 + count];
-        BinaryPrimitives.WriteInt32BigEndian(images, 0x0803);
-        BinaryPrimitives.WriteInt32BigEndian(images.AsSpan(4), count);
-        BinaryPrimitives.WriteInt32BigEndian(images.AsSpan(8), Rows);
-        BinaryPrimitives.WriteInt32BigEndian(images.AsSpan(12), Columns);
-        BinaryPrimitives.WriteInt32BigEndian(labels, 0x0801);
-        BinaryPrimitives.WriteInt32BigEndian(labels.AsSpan(4), count);
-        for (int i = 0; i < count; i++)
-        {
-            state = state * 1664525 + 1013904223;
-            int label = (int)(state >> 28) % 10;
-            labels[8 + i] = (byte)label;
-            int barRow = 2 + label * (Rows - 4) / 10;
-            for (int y = 0; y < Rows; y++)
-                for (int x = 0; x < Columns; x++)
-                {
-                    state = state * 1664525 + 1013904223;
-                    int noise = (int)(state >> 26);
-                    images[16 + (i * Rows + y) * Columns + x] = (byte)(Math.Abs(y - barRow) <= 1 ? 192 + noise : noise);
-                }
-        }
-        File.WriteAllBytes(imagesPath, images);
-        File.WriteAllBytes(labelsPath, labels);
-    }
+        => Cnn.Tests.Shared.SyntheticMnist.Write(dir, train, test, seed: 20261127);
 }
 
 /// <summary>A certificate authority for tests, issuing node certificates like deploy/certs.sh does.</summary>

@@ -80,10 +80,10 @@ public sealed class BatchNormalization : Layer
         int c = Input.Channels, rows = call.Batch * Input.Size / c;
         float[] x = call.Inputs[0], y = call.Output, w = call.Weights;
         ReadOnlySpan<float> gamma = w.AsSpan(SliceOffset(0), c), beta = w.AsSpan(SliceOffset(1), c);
+        var s = (Scratch)call.Scratch!;
         if (!call.Training)
         {
-            var scale = new float[c];
-            var shift = new float[c];
+            Span<float> scale = s.Temp, shift = s.Temp2;
             ReadOnlySpan<float> movingMean = w.AsSpan(SliceOffset(2), c), movingVariance = w.AsSpan(SliceOffset(3), c);
             for (int j = 0; j < c; j++)
             {
@@ -99,7 +99,6 @@ public sealed class BatchNormalization : Layer
             return;
         }
 
-        var s = (Scratch)call.Scratch!;
         Span<float> mean = s.Mean, variance = s.Variance, invStd = s.InvStd, diff = s.Temp;
         mean.Clear();
         for (int r = 0; r < rows; r++) TensorPrimitives.Add(mean, x.AsSpan(r * c, c), mean);

@@ -128,9 +128,6 @@ public sealed class LeafComputer : IDisposable
         return _runners.Select(r => r.Profile!).ToArray();
     }
 
-    /// <summary>The runner of the calling thread, for single-sample work such as feature maps.</summary>
-    public ModelRunner MainRunner => _runners[0];
-
     /// <inheritdoc/>
     public void Dispose() => _team.Dispose();
 }
