@@ -3,7 +3,10 @@
 //   g = gradientSum / batch;  m += (g - m)(1 - beta1);  v += (g*g - v)(1 - beta2);  w -= alpha * m / (sqrt(v) + eps)
 //   alpha = lr * sqrt(1 - beta2^t) / (1 - beta1^t), computed once per step by the caller.
 // Each lane performs the same IEEE operations in the same order as the scalar reference (no fma), so the
-// result is bit-identical to it.
+// result is bit-identical to it. One exception that changes no bit: when the batch is a power of two (64 by
+// default) the division g = gradientSum / batch becomes a multiplication by its reciprocal, which is exact
+// (2^-k is representable), so both round the same real number, subnormals included; it saves one of the two
+// vector divisions per element, the slowest instructions of the update.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using Cnn.Engine.Kernels.Reference;
@@ -24,9 +27,12 @@ public static class AdamKernel
         {
             Vector512<float> vb = Vector512.Create(batch), vAlpha = Vector512.Create(alpha), vEps = Vector512.Create(epsilon);
             Vector512<float> oneMinusB1 = Vector512.Create(1f - beta1), oneMinusB2 = Vector512.Create(1f - beta2);
+            bool exactReciprocal = IsExactReciprocal(batch);
+            Vector512<float> vInverse = Vector512.Create(1f / batch);
             for (; i + 16 <= n; i += 16)
             {
-                Vector512<float> g = Vector512.Create(gradientSum.Slice(i, 16)) / vb;
+                Vector512<float> sum = Vector512.Create(gradientSum.Slice(i, 16));
+                Vector512<float> g = exactReciprocal ? sum * vInverse : sum / vb;
                 Vector512<float> mi = Vector512.Create(m.Slice(i, 16));
                 Vector512<float> vi = Vector512.Create(v.Slice(i, 16));
                 mi += (g - mi) * oneMinusB1;
@@ -39,4 +45,8 @@ public static class AdamKernel
         }
         AdamReference.Update(w[i..], m[i..], v[i..], gradientSum[i..], batch, alpha, beta1, beta2, epsilon);
     }
+
+    /// <summary>True when x / <paramref name="batch"/> equals x * (1 / batch) for every float x: batch is a power of two whose reciprocal is a normal float.</summary>
+    public static bool IsExactReciprocal(float batch) =>
+        float.IsNormal(batch) && batch > 0 && (BitConverter.SingleToInt32Bits(batch) & 0x7FFFFF) == 0 && float.IsNormal(1f / batch);
 }
