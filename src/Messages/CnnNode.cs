@@ -22,6 +22,8 @@ using Akka.Configuration;
 using Akka.Event;
 using Akka.Hosting;
 using Akka.Remote.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 
 namespace Cnn.Messages;
 
@@ -124,6 +126,11 @@ public static class CnnNode
         }
         """;
 
+    // Akka's own reaction to SIGTERM and process exit (run its coordinated shutdown) would stop every node of the
+    // process at the first signal, the local cluster's workers in the middle of a step. The programs decide
+    // instead: `cnn train` finishes the step and saves a checkpoint, a worker host leaves the cluster and exits 0.
+    private const string ShutdownHocon = "akka.coordinated-shutdown.run-by-clr-shutdown-hook = off";
+
     /// <summary>Address scheme of remoting without TLS.</summary>
     public const string TcpScheme = "akka.tcp";
 
@@ -141,6 +148,26 @@ public static class CnnNode
         ArgumentOutOfRangeException.ThrowIfGreaterThan(port, 65_535);
         var bracketed = host.Contains(':') && !host.StartsWith('[') ? $"[{host}]" : host;
         return $"{(tls ? TlsScheme : TcpScheme)}://{SystemName}@{bracketed}:{port.ToString(CultureInfo.InvariantCulture)}";
+    }
+
+    /// <summary>
+    /// A host running one node configured by <see cref="WithCnnNode"/>. The host does not react to SIGINT or SIGTERM
+    /// (the default console lifetime would stop the node on them): the program that embeds the node decides what a
+    /// signal means, e.g. `cnn train` finishes its step and saves a checkpoint while its local workers keep working.
+    /// </summary>
+    public static IHost CreateHost(CnnNodeOptions options) => new HostBuilder()
+        .ConfigureServices(services =>
+        {
+            services.AddSingleton<IHostLifetime, EmbeddedLifetime>();
+            services.AddAkka(SystemName, builder => builder.WithCnnNode(options));
+        })
+        .Build();
+
+    private sealed class EmbeddedLifetime : IHostLifetime
+    {
+        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 
     /// <summary>
@@ -198,7 +225,7 @@ public static class CnnNode
             .WithCustomSerializer(CnnMessageSerializer.SerializerName, [typeof(ICnnMessage)],
                 system => new CnnMessageSerializer(system))
             .AddHocon(ConfigurationFactory.ParseString(string.Join('\n',
-                ClusterTimingHocon, SplitBrainHocon, HyperionHocon, LoggingHocon(options.LogLevel))), HoconAddMode.Prepend);
+                ClusterTimingHocon, SplitBrainHocon, HyperionHocon, ShutdownHocon, LoggingHocon(options.LogLevel))), HoconAddMode.Prepend);
         return builder;
     }
 
@@ -252,7 +279,7 @@ public static class CnnNode
             }
             """;
         return ConfigurationFactory.ParseString(string.Join('\n',
-            remoteAndCluster, ClusterTimingHocon, SplitBrainHocon, HyperionHocon, LoggingHocon(options.LogLevel)));
+            remoteAndCluster, ClusterTimingHocon, SplitBrainHocon, HyperionHocon, ShutdownHocon, LoggingHocon(options.LogLevel)));
     }
 
     /// <summary>The TLS objects HOCON cannot hold (the certificate and the CA check), for <see cref="Config"/> users.</summary>

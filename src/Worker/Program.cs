@@ -102,9 +102,7 @@ internal static class WorkerProgram
         // again, so a restarted coordinator (--resume) finds its workers without anyone restarting them.
         while (true)
         {
-            using IHost node = new HostBuilder()
-                .ConfigureServices(services => services.AddAkka(CnnNode.SystemName, builder => builder.WithCnnNode(nodeOptions)))
-                .Build();
+            using IHost node = CnnNode.CreateHost(nodeOptions);
             await node.StartAsync();
             var system = node.Services.GetRequiredService<ActorSystem>();
             var refused = new TaskCompletionSource<WorkerRefused>();

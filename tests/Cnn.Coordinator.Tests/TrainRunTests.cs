@@ -94,6 +94,26 @@ public sealed class TrainRunTests : IDisposable
     }
 
     [Fact]
+    public void Resume_with_only_the_run_directory_keeps_the_runs_epochs_max_steps_and_data_unless_given()
+    {
+        string outDir = _scratch.Path("plan");
+        Assert.Equal(0, RunCnn("train", "--no-cluster", "--data", _data, "--out", outDir, "--epochs", "3", "--batch-size", "32", "--max-steps", "2").ExitCode);
+
+        CliResult same = RunCnn("train", "--no-cluster", "--resume", "--out", outDir);
+
+        Assert.True(same.ExitCode == 0, same.Error);
+        Assert.Contains("Stopped after 2 steps (--max-steps 2)", same.Out);
+        Assert.Contains(_data, same.Out);
+        Assert.Equal(3, RunJson(outDir).GetProperty("epochs").GetInt32());
+
+        CliResult longer = RunCnn("train", "--no-cluster", "--resume", "--out", outDir, "--max-steps", "5");
+
+        Assert.True(longer.ExitCode == 0, longer.Error);
+        Assert.Equal(5, RunJson(outDir).GetProperty("steps").GetInt64());
+        Assert.Equal(3, RunJson(outDir).GetProperty("epochs").GetInt32());
+    }
+
+    [Fact]
     public void A_damaged_newest_checkpoint_falls_back_to_the_previous_one_and_still_ends_exact()
     {
         string straight = _scratch.Path("straight"), damaged = _scratch.Path("damaged");

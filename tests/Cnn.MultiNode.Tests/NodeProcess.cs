@@ -3,6 +3,7 @@
 // built in), with a clean CNN_* environment plus what the test sets, and their output captured line by line.
 // Dispose kills the whole process tree, so a failing test leaves nothing running.
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Reflection;
 using System.Text;
 
@@ -103,6 +104,15 @@ public sealed class NodeProcess : IDisposable
 
     /// <summary>The non-empty lines of stderr.</summary>
     public string[] ErrorLines => Error.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    /// <summary>Sends POSIX signal <paramref name="signal"/> (2 = SIGINT, 15 = SIGTERM) to the process.</summary>
+    public void Signal(int signal)
+    {
+        if (Kill(_process.Id, signal) != 0) throw new InvalidOperationException($"kill({_process.Id}, {signal}) failed: errno {Marshal.GetLastPInvokeError()}");
+    }
+
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
 
     /// <summary>True while the process runs.</summary>
     public bool IsRunning => !_process.HasExited;

@@ -34,9 +34,7 @@ public sealed class CoordinatorNode : IDisposable
     public static CoordinatorNode Start(TrainSettings settings, NodeTls? tls = null)
     {
         var options = new CnnNodeOptions { Role = CnnNode.CoordinatorRole, BindHost = settings.Host, BindPort = settings.Port, PublicHost = settings.PublicHost, Tls = tls };
-        IHost host = new HostBuilder()
-            .ConfigureServices(services => services.AddAkka(CnnNode.SystemName, builder => builder.WithCnnNode(options)))
-            .Build();
+        IHost host = CnnNode.CreateHost(options);
         try
         {
             host.StartAsync().GetAwaiter().GetResult();

@@ -73,9 +73,7 @@ public sealed class LocalCluster : IAsyncDisposable
 
     private static async Task<IHost> StartNodeAsync(CnnNodeOptions options)
     {
-        IHost host = new HostBuilder()
-            .ConfigureServices(services => services.AddAkka(CnnNode.SystemName, builder => builder.WithCnnNode(options)))
-            .Build();
+        IHost host = CnnNode.CreateHost(options);
         await host.StartAsync();
         return host;
     }

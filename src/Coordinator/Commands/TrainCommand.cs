@@ -61,7 +61,8 @@ public static class TrainCommand
         var tlsCa = new Option<string?>("--tls-ca") { Description = $"Multi-node: CA certificates to trust (default: those in the certificate file) [{WorkerOptions.Env.TlsAuthority}]" };
         var stepDeadline = new Option<double>("--step-deadline") { Description = "Smallest per-step deadline in seconds before late work is re-assigned", DefaultValueFactory = _ => 1 };
 
-        Option[] trajectory = [model, batchSize, microBatch, lr, seed, split];
+        // The options a checkpoint remembers: given on --resume they must agree (trajectory) or replace its plan (epochs, steps, data).
+        Option[] remembered = [model, batchSize, microBatch, lr, seed, split, epochs, maxSteps, data];
         var command = new Command("train", "Train a model (Keras-like progress; history.csv, checkpoints and run.json in --out).")
         {
             model, data, epochs, batchSize, microBatch, lr, seed, split, threads, maxSteps, output, resume, checkpointEvery, keepCheckpoints, noCluster,
@@ -102,7 +103,7 @@ public static class TrainCommand
                 DataPort = parse.GetValue(dataPort),
                 Tls = TlsFiles(parse, parse.GetValue(workers) is not null, tlsCert, tlsKey, tlsPassword, tlsCa),
             };
-            var given = trajectory.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToHashSet();
+            var given = remembered.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToHashSet();
             return Run(settings, given, io);
         });
         return command;
@@ -130,18 +131,25 @@ public static class TrainCommand
     {
         settings.Validate();
         NodeTls? tls = WorkerOptions.LoadTls(settings.Tls);
+        using var stop = new StopSignal(io.Error);
         try
         {
-            return RunAny(settings, tls, givenOptions, io);
+            return RunAny(settings, tls, givenOptions, io, stop.Token);
         }
         catch (RunFailedException e)
         {
             io.Error.WriteLine($"cnn: the run failed: {e.Message}");
             return 1;
         }
+        catch (RunInterruptedException e)
+        {
+            io.Out.Flush();
+            io.Error.WriteLine($"cnn: stopped by {StopSignal.Name(stop.Signal!.Value)} after step {e.Step}; its checkpoint is in {e.Directory}: continue with `cnn train --resume --out {e.Directory}`");
+            return StopSignal.ExitCode(stop.Signal.Value);
+        }
     }
 
-    private static int RunAny(TrainSettings settings, NodeTls? tls, IReadOnlySet<string> givenOptions, CliOutput io)
+    private static int RunAny(TrainSettings settings, NodeTls? tls, IReadOnlySet<string> givenOptions, CliOutput io, CancellationToken stop)
     {
         RunDirectory directory = RunDirectory.Prepare(settings.OutDirectory, settings.Resume);
         directory.KeepCheckpoints = settings.KeepCheckpoints;
@@ -214,7 +222,7 @@ public static class TrainCommand
             try
             {
                 var loop = new TrainingLoop(backend, model, settings, data, new RunReporter(io.Out, io.Interactive), directory);
-                RunSummary summary = loop.Run(state, checkpoint?.Info.Step);
+                RunSummary summary = loop.Run(state, checkpoint?.Info.Step, stop);
                 io.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{summary.Steps} steps in {summary.WallSeconds:F1}s, {summary.TrainImagesPerSecond:N0} training images/s; weightsSha256 {summary.WeightsSha256}"));
                 if (summary.Cluster is { } report)

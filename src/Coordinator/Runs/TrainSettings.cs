@@ -5,6 +5,9 @@
 // seed, validation split) come from the checkpoint: an option left out takes the checkpoint's value, an option
 // given with another value is refused, because the resumed run would silently stop matching the original one.
 // Epochs, --max-steps, threads and the checkpoint interval may change freely: they do not change the bits.
+// Left out, --epochs, --max-steps and --data also come from the checkpoint, so that a run stopped early (Ctrl-C,
+// SIGTERM) and resumed with just --resume --out DIR ends where the original run would have, on the same data
+// (the data's SHA-256 is checked either way).
 //
 // Deliberately not here: parsing (Commands/TrainCommand), data loading (TrainingData) and the mode switch
 // between single-process and cluster training.
@@ -124,8 +127,12 @@ public sealed record TrainSettings
                 $"{option} {mine} differs from the {theirs} of {checkpointPath}: leave it out to continue with the checkpoint's value, or train into a new --out"));
         }
 
+        (int? epochs, long? maxSteps, string? data) = Planned(info.ConfigJson);
         return this with
         {
+            DataDirectory = givenOptions.Contains("--data") || data is null ? DataDirectory : data,
+            Epochs = givenOptions.Contains("--epochs") ? Epochs : epochs ?? Epochs,
+            MaxSteps = givenOptions.Contains("--max-steps") ? MaxSteps : epochs is null ? MaxSteps : maxSteps,
             Model = Pick("--model", Model, modelName),
             BatchSize = Pick("--batch-size", BatchSize, info.BatchSize),
             MicroBatch = Pick("--micro-batch", MicroBatch, info.MicroBatch),
@@ -133,6 +140,27 @@ public sealed record TrainSettings
             Seed = Pick("--seed", Seed, info.Seed),
             ValidationSplit = Pick("--validation-split", ValidationSplit, info.ValidationSplit),
         };
+    }
+
+    // The --epochs, --max-steps and --data of the run that wrote a checkpoint (from the settings it stores), or
+    // nulls when they cannot be read (a checkpoint from elsewhere): then this session's values apply.
+    private static (int? Epochs, long? MaxSteps, string? Data) Planned(string configJson)
+    {
+        try
+        {
+            using var json = System.Text.Json.JsonDocument.Parse(configJson);
+            System.Text.Json.JsonElement root = json.RootElement;
+            if (root.ValueKind != System.Text.Json.JsonValueKind.Object) return (null, null, null);
+            string? data = root.TryGetProperty("dataDirectory", out var d) && d.ValueKind == System.Text.Json.JsonValueKind.String && d.GetString() is { Length: > 0 } dir
+                ? dir : null;
+            if (!root.TryGetProperty("epochs", out var e) || !e.TryGetInt32(out int epochs)) return (null, null, data);
+            long? maxSteps = root.TryGetProperty("maxSteps", out var m) && m.ValueKind == System.Text.Json.JsonValueKind.Number ? m.GetInt64() : null;
+            return (epochs, maxSteps, data);
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return (null, null, null);
+        }
     }
 
     private void ValidateMode()

@@ -10,6 +10,10 @@
 // Checkpoints: at every epoch end, every --checkpoint-every steps if given, and where the run stops. The same
 // position is never written twice, so checkpoint-prev.safetensors always holds an earlier step.
 //
+// A stop request (the token: Ctrl-C, SIGTERM) ends the run after the step in flight, and after the step announced
+// to the backend if there is one (a cluster may already be computing it, and will apply it), with a checkpoint
+// there; the epoch's partial row goes to history.csv without validation, and Run throws RunInterruptedException.
+//
 // Deliberately not here: parsing, data loading, the choice of backend and how the weights are computed.
 using System.Diagnostics;
 using System.Text.Json;
@@ -45,7 +49,7 @@ public sealed class TrainingLoop
     }
 
     /// <summary>Runs from <paramref name="state"/> (fresh, or read from a checkpoint) to the end; returns what run.json holds.</summary>
-    public RunSummary Run(RunState state, long? resumedFromStep)
+    public RunSummary Run(RunState state, long? resumedFromStep, CancellationToken stop = default)
     {
         var wall = Stopwatch.StartNew();
         if (resumedFromStep is long resumed) _lastCheckpointStep = resumed;
@@ -55,7 +59,7 @@ public sealed class TrainingLoop
         HistoryRow? partial = null;
         double? firstStepDone = null;
 
-        while (state.Epoch < _settings.Epochs && !LimitReached(state))
+        while (state.Epoch < _settings.Epochs && !LimitReached(state) && !stop.IsCancellationRequested)
         {
             int epoch = state.Epoch;
             _reporter.BeginEpoch(epoch, _settings.Epochs, stepsPerEpoch, state.StepInEpoch);
@@ -63,11 +67,13 @@ public sealed class TrainingLoop
             var epochClock = Stopwatch.StartNew();
             double sessionTrainSeconds = 0;
             long sessionImages = 0;
-            while (state.StepInEpoch < stepsPerEpoch && !LimitReached(state))
+            bool announced = false; // the next step was announced to the backend: it runs even after a stop request
+            while (state.StepInEpoch < stepsPerEpoch && !LimitReached(state) && (announced || !stop.IsCancellationRequested))
             {
                 int[] batch = EpochSchedule.Batch(order, state.StepInEpoch, _settings.BatchSize);
-                if (state.StepInEpoch + 1 < stepsPerEpoch && !(_settings.MaxSteps is long limit && state.Step + 1 >= limit))
-                    _backend.Announce(EpochSchedule.Batch(order, state.StepInEpoch + 1, _settings.BatchSize), state.Step + 1);
+                announced = state.StepInEpoch + 1 < stepsPerEpoch && !(_settings.MaxSteps is long limit && state.Step + 1 >= limit)
+                    && !stop.IsCancellationRequested;
+                if (announced) _backend.Announce(EpochSchedule.Batch(order, state.StepInEpoch + 1, _settings.BatchSize), state.Step + 1);
                 long start = Stopwatch.GetTimestamp();
                 StepMetrics metrics = _backend.Step(batch, state.Step);
                 double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
@@ -86,7 +92,8 @@ public sealed class TrainingLoop
             trainSecondsThisSession += sessionTrainSeconds;
 
             double secondsBeforeValidation = state.EpochSecondsBefore + epochClock.Elapsed.TotalSeconds;
-            LossAndAccuracy? validation = _data.ValidationIds.Length == 0 ? null : _backend.Evaluate(_data.TrainSource, _data.ValidationIds);
+            bool interrupted = state.StepInEpoch < stepsPerEpoch && !LimitReached(state);
+            LossAndAccuracy? validation = _data.ValidationIds.Length == 0 || interrupted ? null : _backend.Evaluate(_data.TrainSource, _data.ValidationIds);
             double epochSeconds = state.EpochSecondsBefore + epochClock.Elapsed.TotalSeconds;
             var row = new HistoryRow(
                 epoch + 1,
@@ -112,6 +119,10 @@ public sealed class TrainingLoop
                 _directory.WriteHistory(state.History.Append(row));
                 SaveCheckpoint(state, secondsBeforeValidation);
             }
+        }
+        if (stop.IsCancellationRequested && state.Epoch < _settings.Epochs && !LimitReached(state))
+        {
+            throw new RunInterruptedException(state.Step, _directory.Path);
         }
         if (LimitReached(state) && state.Epoch < _settings.Epochs)
         {
