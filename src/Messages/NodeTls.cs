@@ -49,7 +49,8 @@ public sealed record NodeTlsFiles
     public required string CertificatePath { get; init; }
     /// <summary>PEM private key, when not inside <see cref="CertificatePath"/>.</summary>
     public string? KeyPath { get; init; }
-    /// <summary>Password of the PKCS#12 file or of an encrypted PEM key.</summary>
+    /// <summary>Password of the PKCS#12 file or of an encrypted PEM key. Never serialized: run settings are stored in checkpoints.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
     public string? Password { get; init; }
     /// <summary>CA certificates to trust (PEM or DER); null: those bundled with the certificate.</summary>
     public string? AuthorityPath { get; init; }

@@ -113,6 +113,23 @@ public sealed class TrainRunTests : IDisposable
         Assert.Equal(3, RunJson(outDir).GetProperty("epochs").GetInt32());
     }
 
+    // Checkpoints store the run's settings (for --resume): a TLS key password must never be among them.
+    [Fact]
+    public void Stored_settings_keep_the_tls_files_but_not_the_password()
+    {
+        var settings = new Cnn.Coordinator.Runs.TrainSettings
+        {
+            Workers = 2, Tls = new Cnn.Messages.NodeTlsFiles { CertificatePath = "/certs/node.p12", Password = "s3cret-pass" },
+        };
+
+        string json = JsonSerializer.Serialize(settings, Cnn.Coordinator.Runs.RunJson.Options);
+        var back = JsonSerializer.Deserialize<Cnn.Coordinator.Runs.TrainSettings>(json, Cnn.Coordinator.Runs.RunJson.Options)!;
+
+        Assert.DoesNotContain("s3cret-pass", json);
+        Assert.Equal("/certs/node.p12", back.Tls!.CertificatePath);
+        Assert.Null(back.Tls.Password);
+    }
+
     [Fact]
     public void A_damaged_newest_checkpoint_falls_back_to_the_previous_one_and_still_ends_exact()
     {

@@ -127,12 +127,12 @@ public sealed record TrainSettings
                 $"{option} {mine} differs from the {theirs} of {checkpointPath}: leave it out to continue with the checkpoint's value, or train into a new --out"));
         }
 
-        (int? epochs, long? maxSteps, string? data) = Planned(info.ConfigJson);
+        TrainSettings? planned = Stored(info.ConfigJson);
         return this with
         {
-            DataDirectory = givenOptions.Contains("--data") || data is null ? DataDirectory : data,
-            Epochs = givenOptions.Contains("--epochs") ? Epochs : epochs ?? Epochs,
-            MaxSteps = givenOptions.Contains("--max-steps") ? MaxSteps : epochs is null ? MaxSteps : maxSteps,
+            Epochs = givenOptions.Contains("--epochs") || planned is null ? Epochs : planned.Epochs,
+            MaxSteps = givenOptions.Contains("--max-steps") || planned is null ? MaxSteps : planned.MaxSteps,
+            DataDirectory = givenOptions.Contains("--data") || planned is not { DataDirectory.Length: > 0 } ? DataDirectory : planned.DataDirectory,
             Model = Pick("--model", Model, modelName),
             BatchSize = Pick("--batch-size", BatchSize, info.BatchSize),
             MicroBatch = Pick("--micro-batch", MicroBatch, info.MicroBatch),
@@ -142,24 +142,17 @@ public sealed record TrainSettings
         };
     }
 
-    // The --epochs, --max-steps and --data of the run that wrote a checkpoint (from the settings it stores), or
-    // nulls when they cannot be read (a checkpoint from elsewhere): then this session's values apply.
-    private static (int? Epochs, long? MaxSteps, string? Data) Planned(string configJson)
+    // The settings of the run that wrote a checkpoint (stored with RunJson.Options when it was saved), or null
+    // when they cannot be read (a checkpoint from elsewhere): then this session's values apply.
+    private static TrainSettings? Stored(string configJson)
     {
         try
         {
-            using var json = System.Text.Json.JsonDocument.Parse(configJson);
-            System.Text.Json.JsonElement root = json.RootElement;
-            if (root.ValueKind != System.Text.Json.JsonValueKind.Object) return (null, null, null);
-            string? data = root.TryGetProperty("dataDirectory", out var d) && d.ValueKind == System.Text.Json.JsonValueKind.String && d.GetString() is { Length: > 0 } dir
-                ? dir : null;
-            if (!root.TryGetProperty("epochs", out var e) || !e.TryGetInt32(out int epochs)) return (null, null, data);
-            long? maxSteps = root.TryGetProperty("maxSteps", out var m) && m.ValueKind == System.Text.Json.JsonValueKind.Number ? m.GetInt64() : null;
-            return (epochs, maxSteps, data);
+            return System.Text.Json.JsonSerializer.Deserialize<TrainSettings>(configJson, RunJson.Options);
         }
         catch (System.Text.Json.JsonException)
         {
-            return (null, null, null);
+            return null;
         }
     }
 
