@@ -16,7 +16,8 @@
 #                            or older than its sources
 #
 # It waits for the coordinator, then stops the workers (SIGTERM, SIGKILL after 10 s) and exits with the
-# coordinator's exit code; Ctrl-C or any exit of the script stops every process it started. The run's
+# coordinator's exit code. SIGINT or SIGTERM to the script stops the coordinator first (it finishes its step and
+# saves a checkpoint, exit code 130/143, which the script returns), then the workers. The run's
 # artifacts land in --out; the logs (coordinator.log, worker-K.log) in --out/logs, or in a temp directory
 # when --out is not given. Linux routes all of 127.0.0.0/8 to loopback; elsewhere add the addresses first.
 set -euo pipefail
@@ -108,29 +109,42 @@ free_port() {
 port="$(free_port)"
 data_port="$(free_port "$port")"
 
-pids=()
 coordinator_pid=""
-stop_all() {
-  local pid
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for _ in $(seq 1 100); do
+worker_pids=()
+# SIGTERM to the given processes, SIGKILL to those still running after $1 seconds.
+stop_pids() {
+  local grace="$1" pid; shift
+  for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for _ in $(seq 1 $(( grace * 10 ))); do
     local alive=0
-    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && alive=1; done
     (( alive )) || return 0
     sleep 0.1
   done
-  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  for pid in "$@"; do kill -KILL "$pid" 2>/dev/null || true; done
+}
+# The coordinator first: on SIGTERM it finishes the step in flight, which needs its workers, and saves a
+# checkpoint there; then the workers.
+stop_all() {
+  if [[ -n "$coordinator_pid" ]]; then stop_pids 30 "$coordinator_pid"; fi
+  if (( ${#worker_pids[@]} > 0 )); then stop_pids 10 "${worker_pids[@]}"; fi
+}
+interrupted() {
+  echo "local-cluster.sh: interrupted; stopping the coordinator (it saves a checkpoint), then the workers" >&2
+  stop_all
+  local rc=130
+  if [[ -n "$coordinator_pid" ]]; then rc=0; wait "$coordinator_pid" 2>/dev/null || rc=$?; fi
+  echo "local-cluster.sh: the coordinator exited with code $rc; logs in $log_dir" >&2
+  exit "$rc"
 }
 trap 'stop_all' EXIT
-trap 'echo "local-cluster.sh: interrupted; stopping every process" >&2; exit 130' INT TERM
+trap 'interrupted' INT TERM
 
 echo "local-cluster.sh: coordinator on 127.0.0.1:$port (data plane $data_port), $workers workers x $threads threads; logs in $log_dir" >&2
 dotnet "$coordinator_dll" train --workers "$workers" --host 127.0.0.1 --port "$port" --data-port "$data_port" \
   "${tls_coordinator[@]}" "${train_args[@]}" > >(tee "$log_dir/coordinator.log") 2>&1 &
 coordinator_pid=$!
-pids+=("$coordinator_pid")
 
-worker_pids=()
 for (( k = 1; k <= workers; k++ )); do
   address="127.0.0.$(( k + 1 ))"
   (
@@ -140,7 +154,6 @@ for (( k = 1; k <= workers; k++ )); do
     if [[ -n "$tls_dir" ]]; then export CNN_TLS_CERT="$tls_dir/worker.p12"; unset CNN_TLS_KEY CNN_TLS_CA; fi
     exec dotnet "$worker_dll"
   ) > "$log_dir/worker-$k.log" 2>&1 &
-  pids+=("$!")
   worker_pids+=("$!")
 done
 

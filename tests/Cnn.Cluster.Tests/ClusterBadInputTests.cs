@@ -8,6 +8,7 @@ using System.Net;
 using System.Net.Sockets;
 using Cnn.Cluster.Tests.Support;
 using Cnn.Coordinator.Cluster;
+using Cnn.Coordinator.Runs;
 using Cnn.Coordinator.Tests;
 using Cnn.Engine.Kernels;
 using Cnn.Engine.Training;
@@ -41,6 +42,28 @@ public sealed class ClusterBadInputTests(SyntheticRun run)
         Assert.DoesNotContain(cluster.Events, e => e.StartsWith("worker worker-2 joined", StringComparison.Ordinal) || e.StartsWith("worker worker-3 joined", StringComparison.Ordinal));
         StepMetrics step = cluster.Backend.Step(run.Batch(0), 0);
         Assert.Equal(run.Reference(1).Metrics[0], step);
+    }
+
+    // A learning rate that makes training diverge: every worker computes NaN, which the parameter server refuses
+    // from any one worker; once two workers agree the run fails with one line, in seconds, instead of re-dealing
+    // the step until the loop's ask times out. --no-cluster says the same from its loss.
+    [Theory]
+    [InlineData("--local-workers", "2")]
+    [InlineData("--local-workers", "1")]
+    [InlineData("--no-cluster", "")]
+    public void A_diverging_run_fails_with_one_line_naming_the_step(string mode, string workers)
+    {
+        string outDir = run.Scratch.Path($"diverged{mode}{workers}");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+
+        CliResult result = RunCnn(["train", mode, .. workers.Length > 0 ? new[] { workers } : [], "--lr", "1e30", "--data", run.DataDirectory,
+            "--out", outDir, "--epochs", "1", "--max-steps", "10"]);
+
+        Assert.True(result.ExitCode == 1, $"exit code {result.ExitCode}\n{result.Out}\n{result.Error}");
+        string line = Assert.Single(result.ErrorLines);
+        Assert.StartsWith("cnn: the run failed: training diverged at step ", line);
+        Assert.Contains("lower --lr", line);
+        Assert.InRange(clock.Elapsed.TotalSeconds, 0, 120);
     }
 
     [Theory]

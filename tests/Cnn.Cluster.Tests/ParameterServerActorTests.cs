@@ -168,6 +168,9 @@ public sealed class ParameterServerActorTests(ITestOutputHelper output) : TestKi
         Assert.Contains("stale", staleReply.Reason);
         Assert.Contains("not finite", brokenReply.Reason);
         Assert.Contains("dense/bias", brokenReply.Reason);
+        // The coordinator hears of the non-finite one only (it fails the run when a second worker agrees), not of the stale one.
+        var notFinite = coordinator.ExpectMsg<ParameterServerActor.NotFiniteRejected>(Patience);
+        Assert.Equal((0L, new TreeNode(0, 1), "broken-worker"), (notFinite.Step, notFinite.Node, notFinite.WorkerId));
         coordinator.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
         ParameterServerActor.Snapshot before = Snapshot(server);
         Assert.Equal(0, before.Version);

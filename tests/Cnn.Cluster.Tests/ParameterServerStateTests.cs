@@ -367,6 +367,21 @@ public sealed class ParameterServerStateTests(OneStep step) : IClassFixture<OneS
     }
 
     [Fact]
+    public void First_chunks_under_ever_new_worker_ids_are_refused_once_a_batch_worth_is_being_assembled_and_the_step_still_completes()
+    {
+        ParameterServerState server = step.Server();
+        GradientSum sum = step.Sum(Root);
+        for (int i = 0; i < 2 * 8; i++)
+            Assert.IsType<ChunkOutcome.Partial>(server.Accept(Chunks(Header(sum, Floats, $"stranger-{i}"), sum.Gradients)[0]));
+
+        AssertRejected(server, server.Accept(Chunks(Header(sum, Floats, "stranger-16"), sum.Gradients)[0]), "16 contributions are being assembled already");
+
+        // The contributions being assembled still complete (the cap refuses new ones, it drops nothing).
+        List<ChunkOutcome> rest = Chunks(Header(sum, Floats, "stranger-0"), sum.Gradients).Skip(1).Select(server.Accept).ToList();
+        AssertReferenceStep(server, rest[^1]);
+    }
+
+    [Fact]
     public void A_chunk_resent_with_other_bytes_changes_nothing_the_first_copy_stands()
     {
         ParameterServerState server = step.Server();

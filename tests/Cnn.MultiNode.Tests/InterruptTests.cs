@@ -31,7 +31,7 @@ public sealed class InterruptTests(ClusterRuns runs)
 
             Assert.True(code == exitCode, $"exit code {code}, expected {exitCode}\n{run}");
             string stopped = Assert.Single(run.ErrorLines, l => l.StartsWith($"cnn: stopped by {name} after step ", StringComparison.Ordinal));
-            Assert.Contains($"cnn train --resume --out {outDirectory}", stopped);
+            Assert.Contains($"the same command with --resume (--out {outDirectory})", stopped);
             Assert.DoesNotContain("Exception", run.Error);
             Assert.DoesNotContain("Lost worker", run.Out);
             Assert.True(File.Exists(Path.Combine(outDirectory, "checkpoint.safetensors")), $"no checkpoint\n{run}");

@@ -29,9 +29,6 @@ public sealed record ClusterTransport(bool DataPlane, string? BindHost = null, i
     public static ClusterTransport Akka { get; } = new(false);
 }
 
-/// <summary>A run that cannot go on (workers lost, parameter server stopped): not a user mistake, but not a bug either.</summary>
-public sealed class RunFailedException(string message) : Exception(message);
-
 /// <summary>Trains through the coordinator and parameter server actors (see file header).</summary>
 public sealed class ClusterBackend : ITrainingBackend
 {

@@ -4,6 +4,11 @@
 // The logic lives in CoordinatorState; this class moves messages and timers.
 //
 // Requests from the loop (ClusterBackend) are local messages; each is answered with a result or RunFailed.
+//
+// Divergence: the parameter server refuses NaN or infinite contributions, which protects the weights from one
+// faulty worker, and the deadline then deals that work to another worker. When a second worker (or the only one)
+// also computes non-finite numbers for the same subtree, the numbers are what they are: training has diverged, and
+// the run fails with that reason instead of re-dealing the step forever.
 // Supervision: the parameter server is a child; if it stops, the run fails with a message (its weights
 // cannot be rebuilt here, a restart goes through --resume).
 using System.Diagnostics;
@@ -61,6 +66,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private long _evaluationId;
     private long _version;
     private readonly Dictionary<string, (RegisterWorker Request, IActorRef Handle)> _registrations = [];
+    private readonly Dictionary<TreeNode, HashSet<string>> _notFinite = []; // (open step) workers whose contribution for a node was NaN/Inf
     private readonly Dictionary<Address, (RegisterWorker Request, IActorRef Handle)> _suspended = [];
     private string? _alone;                                   // why the run waits for a worker, or null
     private (RunStep Request, IActorRef ReplyTo)? _heldStep;
@@ -94,6 +100,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             if (_state.Current?.Step == m.Step) _state.Accepted(m.Node, m.WorkerId, m.ComputeMilliseconds);
         });
         Receive<ParameterServerActor.StepApplied>(OnStepApplied);
+        Receive<ParameterServerActor.NotFiniteRejected>(OnNotFinite);
         Receive<ParameterServerActor.WorkerConnectionLost>(m =>
         {
             // The data plane saw the worker's connection close (a killed process resets it at once): that is faster
@@ -228,9 +235,19 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         ((IActorRef)worker.Handle).Tell(new ComputeGradients(_state.Plan.RunId, plan.Step, plan.Step, plan.BatchIds, _state.Plan.MicroBatch,
             nodes.Select(n => n.First).ToArray(), nodes.Select(n => n.Count).ToArray()));
 
+    private void OnNotFinite(ParameterServerActor.NotFiniteRejected m)
+    {
+        if (_state.Current?.Step != m.Step) return;
+        if (!_notFinite.TryGetValue(m.Node, out HashSet<string>? workers)) _notFinite[m.Node] = workers = [];
+        workers.Add(m.WorkerId);
+        if (workers.Count < Math.Min(2, _state.Workers.Count)) return; // one worker may be faulty: its work is re-dealt
+        Fail($"training diverged at step {m.Step}: workers {string.Join(" and ", workers.Order())} computed numbers that are not finite for leaves {m.Node} ({m.Reason}); lower --lr and train into a new --out, or --resume from the last checkpoint with a new plan");
+    }
+
     private void OnStepApplied(ParameterServerActor.StepApplied applied)
     {
         if (_state.Current?.Step != applied.Step) return;
+        _notFinite.Clear();
         Timers.Cancel("deadline");
         _state.StepApplied(Stopwatch.GetElapsedTime(_stepStarted).TotalSeconds);
         _version = applied.Version;
@@ -396,7 +413,14 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private void OnAloneTimeout()
     {
         if (_alone is not { } why || _state.Workers.Count > 0) return;
-        string reason = $"{why}, and none joined within {AloneTimeout.TotalSeconds:0}s";
+        Fail($"{why}, and none joined within {AloneTimeout.TotalSeconds:0}s");
+        _alone = null;
+    }
+
+    // Answers every request the loop is waiting on with RunFailed.
+    private void Fail(string reason)
+    {
+        Timers.Cancel("deadline");
         _stepReplyTo?.Tell(new RunFailed(reason));
         _stepReplyTo = null;
         _heldStep?.ReplyTo.Tell(new RunFailed(reason));
@@ -405,7 +429,6 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         _evaluationReplyTo = null;
         _heldEvaluation?.ReplyTo.Tell(new RunFailed(reason));
         _heldEvaluation = null;
-        _alone = null;
     }
 
     private void Lose(WorkerSlot worker, string how)

@@ -18,6 +18,9 @@ public sealed class ParameterServerActor : ReceiveActor
     /// <summary>Coordinator to server: open step <c>Step</c> for a batch of BatchSize samples.</summary>
     public sealed record BeginStep(long Step, int BatchSize, int MicroBatch);
 
+    /// <summary>Server to coordinator: a contribution for the open step was refused because its numbers are not finite.</summary>
+    public sealed record NotFiniteRejected(long Step, TreeNode Node, string WorkerId, string Reason);
+
     /// <summary>Server to coordinator: a contribution was accepted.</summary>
     public sealed record NodeAccepted(long Step, TreeNode Node, string WorkerId, double ComputeMilliseconds);
 
@@ -94,6 +97,7 @@ public sealed class ParameterServerActor : ReceiveActor
                 _log.Warning("Rejected a contribution of worker {0} for step {1} version {2} ({3}): {4}",
                     h.WorkerId, h.Step, h.Version, new TreeNode(h.NodeFirst, h.NodeCount), r.Reason);
                 replyTo?.Tell(new ContributionRejected(h.RunId, h.Step, h.Version, h.NodeFirst, h.NodeCount, r.Reason));
+                if (r.NotFinite) _coordinator.Tell(new NotFiniteRejected(h.Step, new TreeNode(h.NodeFirst, h.NodeCount), h.WorkerId, r.Reason));
                 break;
             case ChunkOutcome.Duplicate d:
                 _log.Debug("Dropped a duplicate of {0} from worker {1} for step {2}", d.Node, d.WorkerId, h.Step);

@@ -35,8 +35,11 @@ public abstract record ChunkOutcome
     /// <summary>A complete contribution for a subtree that is already covered: dropped.</summary>
     public sealed record Duplicate(TreeNode Node, string WorkerId) : ChunkOutcome;
 
-    /// <summary>Dropped, with the reason to log and send back.</summary>
-    public sealed record Rejected(string Reason) : ChunkOutcome;
+    /// <summary>
+    /// Dropped, with the reason to log and send back. <paramref name="NotFinite"/>: the numbers themselves are NaN or
+    /// infinite, which a faulty worker sends but also every worker once training has diverged.
+    /// </summary>
+    public sealed record Rejected(string Reason, bool NotFinite = false) : ChunkOutcome;
 
     /// <summary>A complete contribution was accepted; the step still waits for others.</summary>
     public sealed record Accepted(TreeNode Node, string WorkerId, double ComputeMilliseconds) : ChunkOutcome;
@@ -142,6 +145,10 @@ public sealed class ParameterServerState
 
         if (!_assemblies.TryGetValue(key, out Assembly? assembly))
         {
+            // Honest workers have at most one contribution per leaf in flight, plus the re-dealt copies of late
+            // ones; a sender inventing worker ids must not make the server rent a buffer for each.
+            if (_assemblies.Count >= 2 * _step!.LeafCount)
+                return Drop(key, $"{_assemblies.Count} contributions are being assembled already, the most a batch of {_step.LeafCount} leaves can have");
             assembly = new Assembly(RentBuffer(), chunkCount);
             _assemblies[key] = assembly;
         }
@@ -203,7 +210,7 @@ public sealed class ParameterServerState
         int expectedSamples = GradientTree.NodeSamples(node, _step.BatchSize, _step.MicroBatch).Count;
         if (h.Samples != expectedSamples)
             return Drop(key, $"{h.Samples} samples but {node} of a batch of {_step.BatchSize} has {expectedSamples}");
-        if (!double.IsFinite(h.LossSum)) return Drop(key, "the loss sum is not finite");
+        if (!double.IsFinite(h.LossSum)) return Drop(key, "the loss sum is not finite", notFinite: true);
         return null;
     }
 
@@ -216,7 +223,7 @@ public sealed class ParameterServerState
             string where = _layout.Slices.First(s => bad >= s.Offset && bad < s.Offset + s.Size).Name;
             float value = buffer[bad];
             ReturnBuffer(buffer);
-            return Drop((node, h.WorkerId), $"not finite: {value} in {where}");
+            return Drop((node, h.WorkerId), $"not finite: {value} in {where}", notFinite: true);
         }
         _accepted[node] = new GradientSum(node, buffer, h.LossSum, h.Correct, h.Samples);
         if (_accepted.Values.Sum(p => p.Node.Count) < _step!.LeafCount)
@@ -247,11 +254,11 @@ public sealed class ParameterServerState
     /// <summary>Nodes accepted so far in the open step.</summary>
     public IReadOnlyCollection<TreeNode> AcceptedNodes => _accepted.Keys;
 
-    private ChunkOutcome Drop((TreeNode, string) key, string reason)
+    private ChunkOutcome Drop((TreeNode, string) key, string reason, bool notFinite = false)
     {
         if (_assemblies.Remove(key, out Assembly? a)) ReturnBuffer(a.Buffer);
         _dropped.Add(key);
-        return new ChunkOutcome.Rejected(reason);
+        return new ChunkOutcome.Rejected(reason, notFinite);
     }
 
     private ChunkOutcome DropDuplicate((TreeNode, string) key, TreeNode node, string worker)

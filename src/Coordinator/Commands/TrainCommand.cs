@@ -144,7 +144,10 @@ public static class TrainCommand
         catch (RunInterruptedException e)
         {
             io.Out.Flush();
-            io.Error.WriteLine($"cnn: stopped by {StopSignal.Name(stop.Signal!.Value)} after step {e.Step}; its checkpoint is in {e.Directory}: continue with `cnn train --resume --out {e.Directory}`");
+            string signal = StopSignal.Name(stop.Signal!.Value);
+            io.Error.WriteLine(e.HasCheckpoint
+                ? $"cnn: stopped by {signal} after step {e.Step}; its checkpoint is in {e.Directory}: continue by running the same command with --resume (--out {e.Directory})"
+                : $"cnn: stopped by {signal} before the first step; there is nothing to resume");
             return StopSignal.ExitCode(stop.Signal.Value);
         }
     }
@@ -235,7 +238,7 @@ public static class TrainCommand
                 Release(backend, cluster, remote);
             }
         }
-        catch (CnnUserException)
+        catch (Exception e) when (e is CnnUserException or RunInterruptedException { HasCheckpoint: false })
         {
             directory.DiscardIfUnused();
             throw;

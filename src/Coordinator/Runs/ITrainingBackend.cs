@@ -11,6 +11,9 @@ using Cnn.Engine.Training;
 
 namespace Cnn.Coordinator.Runs;
 
+/// <summary>A run that cannot go on (workers lost, training diverged): not a user mistake, but not a bug either.</summary>
+public sealed class RunFailedException(string message) : Exception(message);
+
 /// <summary>Computes training steps and evaluations for the epoch loop.</summary>
 public interface ITrainingBackend : IDisposable
 {

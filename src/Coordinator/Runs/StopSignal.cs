@@ -60,12 +60,18 @@ public sealed class StopSignal : IDisposable
     }
 }
 
-/// <summary>Training stopped on request after <paramref name="Step"/> steps; the checkpoint of that step is in <paramref name="Directory"/>.</summary>
-public sealed class RunInterruptedException(long step, string directory) : Exception($"stopped after step {step}")
+/// <summary>
+/// Training stopped on request after <paramref name="step"/> steps; <paramref name="hasCheckpoint"/> when the run
+/// directory <paramref name="directory"/> holds a checkpoint of that step (false when no step was trained yet).
+/// </summary>
+public sealed class RunInterruptedException(long step, string directory, bool hasCheckpoint) : Exception($"stopped after step {step}")
 {
     /// <summary>Steps done (the checkpoint's position).</summary>
     public long Step { get; } = step;
 
-    /// <summary>The run directory holding the checkpoint.</summary>
+    /// <summary>The run directory.</summary>
     public string Directory { get; } = directory;
+
+    /// <summary>True when the directory holds a checkpoint of <see cref="Step"/>, so the run can be resumed.</summary>
+    public bool HasCheckpoint { get; } = hasCheckpoint;
 }

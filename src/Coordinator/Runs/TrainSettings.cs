@@ -5,9 +5,9 @@
 // seed, validation split) come from the checkpoint: an option left out takes the checkpoint's value, an option
 // given with another value is refused, because the resumed run would silently stop matching the original one.
 // Epochs, --max-steps, threads and the checkpoint interval may change freely: they do not change the bits.
-// Left out, --epochs, --max-steps and --data also come from the checkpoint, so that a run stopped early (Ctrl-C,
-// SIGTERM) and resumed with just --resume --out DIR ends where the original run would have, on the same data
-// (the data's SHA-256 is checked either way).
+// Left out, --epochs, --data and a --max-steps not yet reached also come from the checkpoint, so that a run
+// stopped early (Ctrl-C, SIGTERM) and resumed with just --resume ends where the original run would have, on the
+// same data (the data's SHA-256 is checked either way).
 //
 // Deliberately not here: parsing (Commands/TrainCommand), data loading (TrainingData) and the mode switch
 // between single-process and cluster training.
@@ -131,7 +131,9 @@ public sealed record TrainSettings
         return this with
         {
             Epochs = givenOptions.Contains("--epochs") || planned is null ? Epochs : planned.Epochs,
-            MaxSteps = givenOptions.Contains("--max-steps") || planned is null ? MaxSteps : planned.MaxSteps,
+            // The run's --max-steps only while it is still ahead (the run was stopped short of it): a run that
+            // reached its limit and is resumed without one goes on to --epochs.
+            MaxSteps = givenOptions.Contains("--max-steps") || planned?.MaxSteps is not long limit || limit <= info.Step ? MaxSteps : limit,
             DataDirectory = givenOptions.Contains("--data") || planned is not { DataDirectory.Length: > 0 } ? DataDirectory : planned.DataDirectory,
             Model = Pick("--model", Model, modelName),
             BatchSize = Pick("--batch-size", BatchSize, info.BatchSize),

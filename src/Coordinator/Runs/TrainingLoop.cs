@@ -10,8 +10,9 @@
 // Checkpoints: at every epoch end, every --checkpoint-every steps if given, and where the run stops. The same
 // position is never written twice, so checkpoint-prev.safetensors always holds an earlier step.
 //
-// A stop request (the token: Ctrl-C, SIGTERM) ends the run after the step in flight, and after the step announced
-// to the backend if there is one (a cluster may already be computing it, and will apply it), with a checkpoint
+// A step is announced to the backend (a cluster starts it early) only when no checkpoint comes first: the cluster
+// applies an announced step by itself, to the arrays a checkpoint reads. A stop request (the token: Ctrl-C,
+// SIGTERM) ends the run after the step in flight, and after the announced step if there is one, with a checkpoint
 // there; the epoch's partial row goes to history.csv without validation, and Run throws RunInterruptedException.
 //
 // Deliberately not here: parsing, data loading, the choice of backend and how the weights are computed.
@@ -71,19 +72,23 @@ public sealed class TrainingLoop
             while (state.StepInEpoch < stepsPerEpoch && !LimitReached(state) && (announced || !stop.IsCancellationRequested))
             {
                 int[] batch = EpochSchedule.Batch(order, state.StepInEpoch, _settings.BatchSize);
+                // Never across a checkpoint: a cluster applies an announced step on its own, to the very arrays a
+                // checkpoint reads, so the save would race it.
                 announced = state.StepInEpoch + 1 < stepsPerEpoch && !(_settings.MaxSteps is long limit && state.Step + 1 >= limit)
-                    && !stop.IsCancellationRequested;
+                    && !CheckpointAfter(state.Step + 1) && !stop.IsCancellationRequested;
                 if (announced) _backend.Announce(EpochSchedule.Batch(order, state.StepInEpoch + 1, _settings.BatchSize), state.Step + 1);
                 long start = Stopwatch.GetTimestamp();
                 StepMetrics metrics = _backend.Step(batch, state.Step);
                 double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+                if (!double.IsFinite(metrics.LossSum))
+                    throw new RunFailedException($"training diverged at step {state.Step}: the loss is {metrics.LossSum}; lower --lr and train into a new --out, or --resume from the last checkpoint with a new plan");
                 firstStepDone ??= (DateTime.Now - Process.GetCurrentProcess().StartTime).TotalSeconds;
                 state.Add(metrics, seconds);
                 sessionTrainSeconds += seconds;
                 sessionImages += metrics.Samples;
                 _reporter.Step(state.StepInEpoch, state.EpochSecondsBefore + epochClock.Elapsed.TotalSeconds, epochClock.Elapsed.TotalSeconds,
                     state.EpochLoss, state.EpochAccuracy, sessionImages / sessionTrainSeconds);
-                if (_settings.CheckpointEvery is int every && state.Step % every == 0 && state.StepInEpoch < stepsPerEpoch)
+                if (CheckpointAfter(state.Step) && state.StepInEpoch < stepsPerEpoch)
                 {
                     SaveCheckpoint(state, state.EpochSecondsBefore + epochClock.Elapsed.TotalSeconds);
                 }
@@ -113,7 +118,7 @@ public sealed class TrainingLoop
             }
             else
             {
-                // Stopped inside the epoch by --max-steps: the row goes to history.csv and run.json, but the
+                // Stopped inside the epoch (--max-steps, a stop signal): the row goes to history.csv (and run.json), but the
                 // checkpoint keeps only finished epochs, so a resume continues the epoch and writes its full row.
                 partial = row;
                 _directory.WriteHistory(state.History.Append(row));
@@ -122,7 +127,7 @@ public sealed class TrainingLoop
         }
         if (stop.IsCancellationRequested && state.Epoch < _settings.Epochs && !LimitReached(state))
         {
-            throw new RunInterruptedException(state.Step, _directory.Path);
+            throw new RunInterruptedException(state.Step, _directory.Path, hasCheckpoint: _lastCheckpointStep == state.Step);
         }
         if (LimitReached(state) && state.Epoch < _settings.Epochs)
         {
@@ -174,6 +179,9 @@ public sealed class TrainingLoop
     }
 
     private bool LimitReached(RunState state) => _settings.MaxSteps is long max && state.Step >= max;
+
+    // True when --checkpoint-every asks for a checkpoint once <paramref name="steps"/> steps are done.
+    private bool CheckpointAfter(long steps) => _settings.CheckpointEvery is int every && steps % every == 0;
 
     private void SaveCheckpoint(RunState state, double epochSeconds)
     {
