@@ -208,6 +208,12 @@ public sealed class FrameConnection : IDisposable
         return FrameHeader.Read(_readHeader);
     }
 
+    /// <summary>How long a blocking read may wait before it fails (null: forever), e.g. for a peer's Hello.</summary>
+    public TimeSpan? ReadTimeout
+    {
+        set => _socket.ReceiveTimeout = value is { } t ? (int)t.TotalMilliseconds : 0;
+    }
+
     /// <summary>Reads a Hello body: (run id, worker id).</summary>
     public (string RunId, string WorkerId) ReadHello(FrameHeader header)
     {

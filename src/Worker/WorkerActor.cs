@@ -46,7 +46,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
 
     private sealed record RegisterTick;
     private sealed record Computed(long Version, IReadOnlyList<GradientChunk> Chunks, Exception? Failure);
-    private sealed record WeightsArrived(long Version, float[] Weights);
+    private sealed record WeightsArrived(FrameConnection Connection, long Version, float[] Weights);
     private sealed record DataPlaneLost(FrameConnection Connection, string Reason);
     private sealed record Evaluated(EvaluateRange Request, LossAndAccuracy Result, Exception? Failure);
 
@@ -173,7 +173,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
                     if (header.Kind != FrameKind.Weights) throw new InvalidDataException($"a {header.Kind} frame where weights were expected");
                     float[] buffer = Rent(count);
                     connection.ReadTensor(header, buffer);
-                    self.Tell(new WeightsArrived(header.Version, buffer));
+                    self.Tell(new WeightsArrived(connection, header.Version, buffer));
                 }
             }
             catch (Exception e) when (e is IOException or InvalidDataException or ObjectDisposedException or System.Net.Sockets.SocketException)
@@ -191,7 +191,11 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         Receive<WorkerAccepted>(OnAccepted); // a restarted coordinator takes the worker back
         Receive<RegisterTick>(_ => { });
         Receive<WeightsChunk>(OnWeightsChunk);
-        Receive<WeightsArrived>(m => OnWeights(m.Version, m.Weights));
+        Receive<WeightsArrived>(m =>
+        {
+            if (m.Connection == _dataPlane) OnWeights(m.Version, m.Weights);
+            else _spare.Add(m.Weights); // read from an older connection (another run): stale
+        });
         Receive<DataPlaneLost>(m =>
         {
             if (m.Connection != _dataPlane) return; // an older connection

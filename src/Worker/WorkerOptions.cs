@@ -93,9 +93,6 @@ public sealed record WorkerOptions
     /// <summary>TLS files, or null for plain TCP.</summary>
     public Messages.NodeTlsFiles? Tls { get; init; }
 
-    /// <summary>Parses a seed given as host:port or as a full akka.tcp address into an akka.tcp address.</summary>
-    public static string ParseSeed(string seed) => ParseSeed(seed, tls: false);
-
     /// <summary>
     /// Parses a seed given as host:port or as a full address into an address of the cluster's scheme: akka.tcp, or
     /// akka.ssl.tcp when <paramref name="tls"/> (a full address of the other scheme is refused).

@@ -13,6 +13,7 @@ namespace Cnn.Coordinator.Cluster;
 /// <summary>The listening side of the tensor data plane (see file header).</summary>
 public sealed class DataPlaneServer : IDisposable
 {
+    private static readonly TimeSpan HelloTimeout = TimeSpan.FromSeconds(10);
     private readonly FrameListener _listener;
     private readonly string _runId;
     private readonly ParameterServerState _state;
@@ -61,8 +62,10 @@ public sealed class DataPlaneServer : IDisposable
         string worker = "?";
         try
         {
+            connection.ReadTimeout = HelloTimeout; // a peer that connects and says nothing must not hold this thread
             FrameHeader hello = connection.ReadHeader();
             (string runId, worker) = connection.ReadHello(hello);
+            connection.ReadTimeout = null; // from here a quiet connection is a worker between steps
             if (runId != _runId)
             {
                 _log.Warning("Data plane: refused a connection from {0} (worker {1}) for run {2}: this is run {3}", connection.Remote, worker, runId, _runId);

@@ -15,15 +15,6 @@ namespace Cnn.Engine.Models;
 /// <summary>Loss sum and correct count of a set of samples.</summary>
 public readonly record struct LossAndAccuracy(double LossSum, int Correct, int Samples);
 
-/// <summary>Time spent in each node's Forward and Backward, in Stopwatch ticks.</summary>
-public sealed class LayerProfile(int nodes)
-{
-    /// <summary>Ticks in Forward, per node.</summary>
-    public long[] ForwardTicks { get; } = new long[nodes];
-    /// <summary>Ticks in Backward, per node.</summary>
-    public long[] BackwardTicks { get; } = new long[nodes];
-}
-
 /// <summary>Per-thread executor of a model (see file header).</summary>
 public sealed class ModelRunner
 {
@@ -82,9 +73,6 @@ public sealed class ModelRunner
         }
     }
 
-    /// <summary>When set, every layer call adds its duration here (for `cnn bench --profile`).</summary>
-    public LayerProfile? Profile { get; set; }
-
     /// <summary>Largest batch a call may have.</summary>
     public int MaxBatch { get; }
 
@@ -122,10 +110,7 @@ public sealed class ModelRunner
             _dOutputs[last].AsSpan(0, batch * classes));
         for (int j = last; j >= 0; j--)
         {
-            _calls[j].Gradients = gradients;
-            long started = Profile is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
-            _model.Nodes[j].Layer.Backward(_calls[j]);
-            if (Profile is not null) Profile.BackwardTicks[j] += System.Diagnostics.Stopwatch.GetTimestamp() - started;
+            _model.Nodes[j].Layer.Backward(_calls[j]); // its Gradients were set by Forward
             int[] inputs = _model.Nodes[j].Inputs;
             for (int k = 0; k < inputs.Length; k++)
                 if (_addAfter[j][k] is { } temp)
@@ -187,9 +172,7 @@ public sealed class ModelRunner
             call.SampleIds = _ids;
             call.Step = step;
             call.Seed = seed;
-            long started = Profile is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
             _model.Nodes[j].Layer.Forward(call);
-            if (Profile is not null) Profile.ForwardTicks[j] += System.Diagnostics.Stopwatch.GetTimestamp() - started;
         }
     }
 }

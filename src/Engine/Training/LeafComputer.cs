@@ -121,13 +121,6 @@ public sealed class LeafComputer : IDisposable
         });
     }
 
-    /// <summary>Starts timing every layer call on every thread; returns one profile per thread.</summary>
-    public IReadOnlyList<LayerProfile> StartProfiling()
-    {
-        foreach (ModelRunner runner in _runners) runner.Profile = new LayerProfile(Model.Nodes.Count);
-        return _runners.Select(r => r.Profile!).ToArray();
-    }
-
     /// <inheritdoc/>
     public void Dispose() => _team.Dispose();
 }
