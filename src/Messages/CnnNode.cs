@@ -163,6 +163,67 @@ public static class CnnNode
         })
         .Build();
 
+    /// <summary>
+    /// Starts <paramref name="host"/> (made by <see cref="CreateHost"/> from <paramref name="options"/>). A port that
+    /// cannot be bound is a <see cref="NodeBindException"/> with the operating system's reason, not Akka's nested
+    /// stack traces: a fixed port is tried with a plain socket first (so Akka never logs the failure), and a bind that
+    /// fails anyway (the port taken in between) is recognised in the exception Akka.Hosting throws.
+    /// </summary>
+    public static async Task StartAsync(IHost host, CnnNodeOptions options)
+    {
+        if (options.BindPort != 0 && ListenFailure(options.BindHost, options.BindPort) is { } taken)
+            throw new NodeBindException(options.BindHost, options.BindPort, taken);
+        try
+        {
+            await host.StartAsync();
+        }
+        catch (Exception e) when (SocketFailure(e) is { } failure)
+        {
+            throw new NodeBindException(options.BindHost, options.BindPort, failure);
+        }
+    }
+
+    /// <summary>Why a listener cannot be bound to <paramref name="host"/>:<paramref name="port"/> now, or null when it can (or the host does not resolve here).</summary>
+    public static System.Net.Sockets.SocketException? ListenFailure(string host, int port)
+    {
+        IPAddress address;
+        if (!IPAddress.TryParse(host, out address!))
+        {
+            try
+            {
+                address = Dns.GetHostAddresses(host).FirstOrDefault()!;
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                return null; // Akka reports an unresolvable host itself
+            }
+            if (address is null) return null;
+        }
+        var listener = new System.Net.Sockets.TcpListener(address, port);
+        try
+        {
+            listener.Start();
+            return null;
+        }
+        catch (System.Net.Sockets.SocketException e)
+        {
+            return e;
+        }
+        finally
+        {
+            listener.Stop();
+        }
+    }
+
+    /// <summary>The socket error somewhere in <paramref name="e"/>'s causes (Akka wraps it in several AggregateExceptions), or null.</summary>
+    public static System.Net.Sockets.SocketException? SocketFailure(Exception? e) => e switch
+    {
+        null => null,
+        System.Net.Sockets.SocketException socket => socket,
+        AggregateException many => many.InnerExceptions.Select(SocketFailure).FirstOrDefault(s => s is not null),
+        _ => SocketFailure(e.InnerException),
+    };
+
     private sealed class EmbeddedLifetime : IHostLifetime
     {
         public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -340,4 +401,15 @@ public static class CnnNode
         "\"" + value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
 
     private static string Millis(TimeSpan t) => ((long)t.TotalMilliseconds).ToString(CultureInfo.InvariantCulture) + "ms";
+}
+
+/// <summary>A node could not listen at its address (the port is taken, or the address is not this machine's).</summary>
+public sealed class NodeBindException(string host, int port, System.Net.Sockets.SocketException cause)
+    : Exception($"cannot listen on {host}:{port.ToString(CultureInfo.InvariantCulture)} ({cause.Message})", cause)
+{
+    /// <summary>The address that was asked for.</summary>
+    public string Host { get; } = host;
+
+    /// <summary>The port that was asked for.</summary>
+    public int Port { get; } = port;
 }

@@ -103,7 +103,14 @@ internal static class WorkerProgram
         while (true)
         {
             using IHost node = CnnNode.CreateHost(nodeOptions);
-            await node.StartAsync();
+            try
+            {
+                await CnnNode.StartAsync(node, nodeOptions);
+            }
+            catch (NodeBindException e)
+            {
+                throw new CnnUserException($"--host / {WorkerOptions.Env.BindHost} {options.BindHost}, --port / {WorkerOptions.Env.BindPort} {options.BindPort}: {e.Message}", e);
+            }
             var system = node.Services.GetRequiredService<ActorSystem>();
             var refused = new TaskCompletionSource<WorkerRefused>();
             var listener = system.ActorOf(Props.Create(() => new RefusalListener(refused)));

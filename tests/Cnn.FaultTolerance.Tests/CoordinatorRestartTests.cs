@@ -26,7 +26,7 @@ public sealed partial class CoordinatorRestartTests(FaultRuns runs, ITestOutputH
         int port = TestMaterial.FreePort(), dataPort = TestMaterial.FreePort();
         var clock = Stopwatch.StartNew();
         using NodeProcess worker1 = runs.StartWorker(1, port), worker2 = runs.StartWorker(2, port), worker3 = runs.StartWorker(3, port);
-        using NodeProcess first = runs.StartCoordinator(outDirectory, workers: 3, port, dataPort, ["--checkpoint-every", $"{CheckpointEvery}"]);
+        using NodeProcess first = runs.StartCoordinatorOn(port, dataPort, outDirectory, workers: 3, ["--checkpoint-every", $"{CheckpointEvery}"]);
         using var firstLog = new CoordinatorLog(first, clock);
         int coordinatorPid = Signals.ChildWithArgument("--port", $"{port}");
 
@@ -37,7 +37,7 @@ public sealed partial class CoordinatorRestartTests(FaultRuns runs, ITestOutputH
         first.WaitForExit(TimeSpan.FromSeconds(30));
         long stepsBeforeKill = firstLog.LastStep; // the whole output is in: a step is printed as soon as it is done
 
-        using NodeProcess second = runs.StartCoordinator(outDirectory, workers: 3, port, dataPort, ["--checkpoint-every", $"{CheckpointEvery}", "--resume"]);
+        using NodeProcess second = runs.StartCoordinatorOn(port, dataPort, outDirectory, workers: 3, ["--checkpoint-every", $"{CheckpointEvery}", "--resume"]);
         using var secondLog = new CoordinatorLog(second, clock);
         int code;
         try
@@ -77,8 +77,7 @@ public sealed partial class CoordinatorRestartTests(FaultRuns runs, ITestOutputH
         // previous one step 152 (every 4 steps), so a resume from the previous one starts inside an epoch.
         const int StopAfter = 154, Previous = 152;
         {
-            int port = TestMaterial.FreePort(), dataPort = TestMaterial.FreePort();
-            using NodeProcess first = runs.StartCoordinator(outDirectory, workers: 2, port, dataPort, ["--checkpoint-every", $"{CheckpointEvery}"], maxSteps: StopAfter);
+            using NodeProcess first = runs.StartCoordinator(outDirectory, workers: 2, out int port, ["--checkpoint-every", $"{CheckpointEvery}"], maxSteps: StopAfter);
             using NodeProcess worker1 = runs.StartWorker(1, port), worker2 = runs.StartWorker(2, port);
             int firstCode = first.WaitForExit(FaultRuns.RunTimeout);
             Assert.True(firstCode == 0, $"the first session exited with {firstCode}\n{first}\n{worker1}\n{worker2}");
@@ -87,8 +86,7 @@ public sealed partial class CoordinatorRestartTests(FaultRuns runs, ITestOutputH
         Assert.True(File.Exists(Path.Combine(outDirectory, "checkpoint-prev.safetensors")), "the first session kept no previous checkpoint");
         using (var file = new FileStream(newest, FileMode.Open, FileAccess.ReadWrite)) file.SetLength(file.Length / 2);
 
-        int port2 = TestMaterial.FreePort(), dataPort2 = TestMaterial.FreePort();
-        using NodeProcess second = runs.StartCoordinator(outDirectory, workers: 2, port2, dataPort2, ["--checkpoint-every", $"{CheckpointEvery}", "--resume"]);
+        using NodeProcess second = runs.StartCoordinator(outDirectory, workers: 2, out int port2, ["--checkpoint-every", $"{CheckpointEvery}", "--resume"]);
         using NodeProcess worker1Again = runs.StartWorker(1, port2), worker2Again = runs.StartWorker(2, port2);
         int code = second.WaitForExit(FaultRuns.RunTimeout);
 

@@ -73,10 +73,17 @@ public sealed class FaultRuns : IDisposable
     public string ReferenceWeightsSha256 => _reference.Value;
 
     /// <summary>
-    /// Starts a coordinator (`cnn train --workers N` on 127.0.0.1:<paramref name="port"/>, data plane on
-    /// <paramref name="dataPort"/>) writing to <paramref name="outDirectory"/>, with <paramref name="extra"/> options.
+    /// Starts a coordinator (`cnn train --workers N` on 127.0.0.1, on a free <paramref name="port"/>) writing to
+    /// <paramref name="outDirectory"/>, with <paramref name="extra"/> options, and returns it once it listens.
     /// </summary>
-    public NodeProcess StartCoordinator(string outDirectory, int workers, int port, int dataPort, IEnumerable<string>? extra = null, int maxSteps = MaxSteps) =>
+    public NodeProcess StartCoordinator(string outDirectory, int workers, out int port, IEnumerable<string>? extra = null, int maxSteps = MaxSteps) =>
+        TestMaterial.StartListening((p, dataPort) => StartCoordinatorOn(p, dataPort, outDirectory, workers, extra, maxSteps), out port);
+
+    /// <summary>
+    /// Starts a coordinator on 127.0.0.1:<paramref name="port"/> (data plane on <paramref name="dataPort"/>), e.g. a
+    /// restarted one on its predecessor's address, where the workers look for it.
+    /// </summary>
+    public NodeProcess StartCoordinatorOn(int port, int dataPort, string outDirectory, int workers, IEnumerable<string>? extra = null, int maxSteps = MaxSteps) =>
         NodeProcess.Start("coordinator", Programs.Coordinator,
             ["train", "--workers", workers.ToString(), "--host", "127.0.0.1", "--port", port.ToString(), "--data-port", dataPort.ToString(),
              "--join-timeout", "90", .. TrainOptions(maxSteps), "--out", outDirectory, .. extra ?? []]);

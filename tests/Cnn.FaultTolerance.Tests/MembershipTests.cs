@@ -23,8 +23,7 @@ public sealed class MembershipTests(FaultRuns runs, ITestOutputHelper output)
         byte[] bytes = File.ReadAllBytes(images);
         bytes[16 + 100] ^= 0xFF;
         File.WriteAllBytes(images, bytes);
-        int port = TestMaterial.FreePort(), dataPort = TestMaterial.FreePort();
-        using NodeProcess coordinator = runs.StartCoordinator(runs.Scratch.Path("refused"), workers: 1, port, dataPort);
+        using NodeProcess coordinator = runs.StartCoordinator(runs.Scratch.Path("refused"), workers: 1, out int port);
         using NodeProcess stranger = runs.StartWorker(4, port, otherData);
 
         int code = stranger.WaitForExit(TimeSpan.FromSeconds(90));
@@ -42,9 +41,8 @@ public sealed class MembershipTests(FaultRuns runs, ITestOutputHelper output)
     {
         string reference = runs.ReferenceWeightsSha256;
         string outDirectory = runs.Scratch.Path("late-join");
-        int port = TestMaterial.FreePort(), dataPort = TestMaterial.FreePort();
         var clock = Stopwatch.StartNew();
-        using NodeProcess coordinator = runs.StartCoordinator(outDirectory, workers: 2, port, dataPort);
+        using NodeProcess coordinator = runs.StartCoordinator(outDirectory, workers: 2, out int port);
         using var log = new CoordinatorLog(coordinator, clock);
         using NodeProcess worker1 = runs.StartWorker(1, port), worker2 = runs.StartWorker(2, port);
 

@@ -24,9 +24,8 @@ public sealed class WorkerLossTests(FaultRuns runs, ITestOutputHelper output)
     {
         string reference = runs.ReferenceWeightsSha256;
         string outDirectory = runs.Scratch.Path("kill-worker");
-        int port = TestMaterial.FreePort(), dataPort = TestMaterial.FreePort();
         var clock = Stopwatch.StartNew();
-        using NodeProcess coordinator = runs.StartCoordinator(outDirectory, workers: 3, port, dataPort);
+        using NodeProcess coordinator = runs.StartCoordinator(outDirectory, workers: 3, out int port);
         using var log = new CoordinatorLog(coordinator, clock);
         using NodeProcess worker1 = runs.StartWorker(1, port), worker2 = runs.StartWorker(2, port), worker3 = runs.StartWorker(3, port);
         int victim = Signals.ChildWithEnvironment("CNN_WORKER_ID=worker-2");
@@ -62,9 +61,8 @@ public sealed class WorkerLossTests(FaultRuns runs, ITestOutputHelper output)
     {
         string reference = runs.ReferenceWeightsSha256;
         string outDirectory = runs.Scratch.Path("stop-worker");
-        int port = TestMaterial.FreePort(), dataPort = TestMaterial.FreePort();
         var clock = Stopwatch.StartNew();
-        using NodeProcess coordinator = runs.StartCoordinator(outDirectory, workers: 3, port, dataPort);
+        using NodeProcess coordinator = runs.StartCoordinator(outDirectory, workers: 3, out int port);
         using var log = new CoordinatorLog(coordinator, clock);
         using NodeProcess worker1 = runs.StartWorker(1, port), worker2 = runs.StartWorker(2, port), worker3 = runs.StartWorker(3, port);
         int frozen = Signals.ChildWithEnvironment("CNN_WORKER_ID=worker-2");

@@ -77,6 +77,45 @@ public sealed class BadConfigurationTests(ClusterRuns runs)
     }
 
     [Fact]
+    public void A_port_in_use_is_one_line_naming_the_flag_for_both_hosts_and_leaves_no_run_directory()
+    {
+        // Held for the whole test, so the port cannot be free when the programs bind it.
+        var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        try
+        {
+            string port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port.ToString();
+            foreach (string flag in (string[])["--port", "--data-port"])
+            {
+                string outDirectory = runs.Scratch.Path($"port-in-use-{Guid.NewGuid():N}");
+                using NodeProcess coordinator = NodeProcess.Start($"coordinator ({flag} in use)", Programs.Coordinator,
+                    ["train", "--workers", "1", "--host", "127.0.0.1", "--out", outDirectory, "--max-steps", "1", "--data", runs.DataDirectory,
+                     .. flag == "--port" ? (string[])["--port", port] : ["--port", TestMaterial.FreePort().ToString(), "--data-port", port]]);
+
+                int code = coordinator.WaitForExit(Timeout);
+
+                Assert.True(code == 2, $"{flag} in use: exit code {code}\n{coordinator}");
+                string line = Assert.Single(coordinator.ErrorLines);
+                Assert.StartsWith($"error: {(flag == "--port" ? "--host 127.0.0.1 --port" : "--data-port")} {port}: cannot listen on 127.0.0.1", line);
+                Assert.Contains("in use", line);
+                Assert.DoesNotContain("   at ", coordinator.Out);
+                Assert.False(Directory.Exists(outDirectory), $"{flag} in use left {outDirectory}");
+            }
+
+            using NodeProcess worker = NodeProcess.Start("worker (--port in use)", Programs.Worker,
+                ["--seed", "127.0.0.1:4053", "--host", "127.0.0.1", "--port", port, "--data", runs.DataDirectory]);
+            Assert.True(worker.WaitForExit(Timeout) == 2, worker.ToString());
+            string workerLine = Assert.Single(worker.ErrorLines);
+            Assert.StartsWith($"cnn-worker: --host / {WorkerOptions.Env.BindHost} 127.0.0.1, --port / {WorkerOptions.Env.BindPort} {port}: cannot listen on 127.0.0.1:{port}", workerLine);
+            Assert.DoesNotContain("   at ", worker.Out);
+        }
+        finally
+        {
+            taken.Stop();
+        }
+    }
+
+    [Fact]
     public void The_coordinator_refuses_a_certificate_outside_a_multi_node_run_but_ignores_the_variables_there()
     {
         string certificate = new TestAuthority("cnn test CA", runs.Scratch.Path("tls-local")).IssuePkcs12("coordinator");

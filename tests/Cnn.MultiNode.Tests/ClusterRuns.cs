@@ -47,12 +47,15 @@ public sealed class ClusterRuns : IDisposable
     /// <summary>weightsSha256 of the `--no-cluster --threads 2` run of <see cref="TrainOptions"/>.</summary>
     public string ReferenceWeightsSha256 => _reference.Value;
 
-    /// <summary>Starts a coordinator (`cnn train --workers N` on 127.0.0.1) with <paramref name="extra"/> options.</summary>
-    public NodeProcess StartCoordinator(string outDirectory, int workers, int port, IEnumerable<string>? extra = null, IReadOnlyDictionary<string, string>? environment = null) =>
-        NodeProcess.Start("coordinator", Programs.Coordinator,
-            ["train", "--workers", workers.ToString(), "--host", "127.0.0.1", "--port", port.ToString(), "--data-port", TestMaterial.FreePort().ToString(),
+    /// <summary>
+    /// Starts a coordinator (`cnn train --workers N` on 127.0.0.1, on a free <paramref name="port"/>) with
+    /// <paramref name="extra"/> options, and returns it once it listens.
+    /// </summary>
+    public NodeProcess StartCoordinator(string outDirectory, int workers, out int port, IEnumerable<string>? extra = null, IReadOnlyDictionary<string, string>? environment = null) =>
+        TestMaterial.StartListening((p, dataPort) => NodeProcess.Start("coordinator", Programs.Coordinator,
+            ["train", "--workers", workers.ToString(), "--host", "127.0.0.1", "--port", p.ToString(), "--data-port", dataPort.ToString(),
              "--join-timeout", "90", .. TrainOptions, "--out", outDirectory, .. extra ?? []],
-            environment);
+            environment), out port);
 
     /// <summary>
     /// Starts worker <paramref name="index"/> on 127.0.0.(index+1), configured through the environment variables

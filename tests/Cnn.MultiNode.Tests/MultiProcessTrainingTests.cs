@@ -15,8 +15,7 @@ public sealed class MultiProcessTrainingTests(ClusterRuns runs)
     {
         string reference = runs.ReferenceWeightsSha256;
         string outDirectory = runs.Scratch.Path("cluster");
-        int port = TestMaterial.FreePort();
-        using NodeProcess coordinator = runs.StartCoordinator(outDirectory, workers: 2, port);
+        using NodeProcess coordinator = runs.StartCoordinator(outDirectory, workers: 2, out int port);
         using NodeProcess worker1 = runs.StartWorker(1, port);
         using NodeProcess worker2 = runs.StartWorker(2, port);
 
@@ -43,11 +42,10 @@ public sealed class MultiProcessTrainingTests(ClusterRuns runs)
         string worker1Certificate = ca.IssuePkcs12("worker-1");
         (string worker2Certificate, string worker2Key) = ca.IssuePem("worker-2");
         string outDirectory = runs.Scratch.Path("cluster-tls");
-        int port = TestMaterial.FreePort();
 
         // The coordinator from its flag, the workers from the variables docker-compose.tls.yml sets: a PKCS#12
         // bundle alone, and PEM certificate, key and CA.
-        using NodeProcess coordinator = runs.StartCoordinator(outDirectory, workers: 2, port, ["--tls-cert", coordinatorCertificate]);
+        using NodeProcess coordinator = runs.StartCoordinator(outDirectory, workers: 2, out int port, ["--tls-cert", coordinatorCertificate]);
         using NodeProcess worker1 = runs.StartWorker(1, port, new Dictionary<string, string> { ["CNN_TLS_CERT"] = worker1Certificate });
         using NodeProcess worker2 = runs.StartWorker(2, port, new Dictionary<string, string>
         {

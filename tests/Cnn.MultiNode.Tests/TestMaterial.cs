@@ -45,6 +45,27 @@ public static class TestMaterial
     }
 
     /// <summary>
+    /// Starts a coordinator through <paramref name="start"/>(port, data port) on two free ports and returns it once it
+    /// listens (or has ended: the test's assertions report why). A port chosen free can be taken by another process
+    /// before the coordinator binds it (the test assemblies run side by side and open connections all the time); the
+    /// coordinator then exits with "cannot listen on", and it is started again on other ports.
+    /// </summary>
+    public static NodeProcess StartListening(Func<int, int, NodeProcess> start, out int port)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            port = FreePort();
+            int dataPort = FreePort();
+            if (dataPort == port) continue;
+            NodeProcess coordinator = start(port, dataPort);
+            if (coordinator.WaitForOutput("Coordinator listening at", TimeSpan.FromSeconds(60)) || attempt == 5
+                || !coordinator.Error.Contains("cannot listen on", StringComparison.Ordinal))
+                return coordinator;
+            coordinator.Dispose();
+        }
+    }
+
+    /// <summary>
     /// Writes the four IDX files of a 28x28 dataset into <paramref name="dir"/>: each image a bright bar whose row
     /// depends on its label, plus noise from a fixed LCG, so it is learnable and identical on every run.
     /// </summary>

@@ -15,8 +15,7 @@ public sealed class TlsRefusalTests(ClusterRuns runs)
     public void A_worker_without_a_certificate_cannot_join_and_the_coordinator_logs_the_refused_connection()
     {
         var ca = new TestAuthority("cnn test CA", runs.Scratch.Path("tls-plain"));
-        int port = TestMaterial.FreePort();
-        using NodeProcess coordinator = runs.StartCoordinator(runs.Scratch.Path("refuse-plain"), workers: 1, port, ["--tls-cert", ca.IssuePkcs12("coordinator")]);
+        using NodeProcess coordinator = runs.StartCoordinator(runs.Scratch.Path("refuse-plain"), workers: 1, out int port, ["--tls-cert", ca.IssuePkcs12("coordinator")]);
         Assert.True(coordinator.WaitForOutput("waiting up to", LogTimeout), coordinator.ToString());
         using NodeProcess plain = runs.StartWorker(1, port);
 
@@ -34,8 +33,7 @@ public sealed class TlsRefusalTests(ClusterRuns runs)
     {
         var ca = new TestAuthority("cnn test CA", runs.Scratch.Path("tls-ca"));
         var stranger = new TestAuthority("another CA", runs.Scratch.Path("tls-stranger"));
-        int port = TestMaterial.FreePort();
-        using NodeProcess coordinator = runs.StartCoordinator(runs.Scratch.Path("refuse-stranger"), workers: 1, port, ["--tls-cert", ca.IssuePkcs12("coordinator")]);
+        using NodeProcess coordinator = runs.StartCoordinator(runs.Scratch.Path("refuse-stranger"), workers: 1, out int port, ["--tls-cert", ca.IssuePkcs12("coordinator")]);
         Assert.True(coordinator.WaitForOutput("waiting up to", LogTimeout), coordinator.ToString());
         using NodeProcess worker = runs.StartWorker(1, port, new Dictionary<string, string> { ["CNN_TLS_CERT"] = stranger.IssuePkcs12("stranger") });
 

@@ -37,12 +37,12 @@ public sealed class CoordinatorNode : IDisposable
         IHost host = CnnNode.CreateHost(options);
         try
         {
-            host.StartAsync().GetAwaiter().GetResult();
+            CnnNode.StartAsync(host, options).GetAwaiter().GetResult();
         }
-        catch (Exception e) when (e is System.Net.Sockets.SocketException || e.InnerException is System.Net.Sockets.SocketException || e.GetType().Name.Contains("Remote", StringComparison.Ordinal))
+        catch (NodeBindException e)
         {
             host.Dispose();
-            throw new CnnUserException($"--host {settings.Host} --port {settings.Port}: cannot listen there ({e.GetBaseException().Message})");
+            throw new CnnUserException($"--host {settings.Host} --port {settings.Port}: {e.Message}", e);
         }
         var system = host.Services.GetRequiredService<ActorSystem>();
         var cluster = Akka.Cluster.Cluster.Get(system);
