@@ -36,7 +36,7 @@ public static class CheckpointInputs
     /// <summary>The --data option: the directory whose test images are used.</summary>
     public static Option<string> DataOption() => new("--data")
     {
-        Description = "Directory of the four IDX files; the test images (t10k) are used",
+        Description = "Directory of the MNIST IDX files; only the test images (t10k) are read",
         DefaultValueFactory = _ => MnistFetcher.DefaultCacheDirectory,
     };
 
@@ -67,7 +67,7 @@ public static class CheckpointInputs
     /// <exception cref="CnnUserException">The files are missing or damaged, empty, or of another image size.</exception>
     public static MnistDataset LoadTestSet(string directory, Model model)
     {
-        (_, MnistDataset test) = MnistDataset.LoadDirectory(directory);
+        MnistDataset test = MnistDataset.LoadTestSplit(directory);
         TrainingData.CheckShape(directory, "test", test, model);
         if (test.Count == 0) throw new CnnUserException($"{directory}: the test file holds no images");
         return test;

@@ -145,6 +145,26 @@ public sealed class MnistDataset
     }
 
     /// <summary>
+    /// Loads only the test split (t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, raw or ".gz") from a directory laid
+    /// out as for <see cref="LoadDirectory"/>: what evaluation and prediction need, without reading the training file.
+    /// </summary>
+    /// <exception cref="CnnUserException">The directory or a test file is missing, or a file is invalid.</exception>
+    public static MnistDataset LoadTestSplit(string dir)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(dir);
+        if (!Directory.Exists(dir))
+        {
+            throw new CnnUserException($"{dir}: data directory not found: run `cnn data fetch` to download MNIST, or point to a folder holding the IDX files");
+        }
+        var missing = new[] { TestImagesFile, TestLabelsFile }.Where(file => FindStandardFile(dir, file) is null).ToList();
+        if (missing.Count > 0)
+        {
+            throw new CnnUserException($"{dir}: missing {string.Join(", ", missing)} (raw or .gz): run `cnn data fetch` to download MNIST, or copy the files there");
+        }
+        return Load(FindStandardFile(dir, TestImagesFile)!, FindStandardFile(dir, TestLabelsFile)!, "test");
+    }
+
+    /// <summary>
     /// SHA-256 (lowercase hex) of the content, so that nodes can check they train on the same data.
     /// It covers, in order: count, rows and columns as little-endian int32, then the label bytes, then
     /// the image bytes. The name is not included, and raw and gzip copies of a file agree.

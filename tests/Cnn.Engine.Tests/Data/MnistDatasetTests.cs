@@ -125,6 +125,30 @@ public sealed class MnistDatasetTests : IDisposable
     }
 
     [Fact]
+    public void LoadTestSplit_reads_only_the_test_files_so_evaluation_works_without_the_training_split()
+    {
+        WriteSplit("t10k", count: 3, gzip: true);
+        IdxBuilder.Write(dir, "train-images-idx3-ubyte", [0, 1, 2]); // damaged, and its labels missing: LoadDirectory refuses them
+
+        MnistDataset test = MnistDataset.LoadTestSplit(dir);
+
+        Assert.Equal(("test", 3), (test.Name, test.Count));
+        Assert.Contains("missing train-labels-idx1-ubyte", Rejects(() => MnistDataset.LoadDirectory(dir)));
+    }
+
+    [Fact]
+    public void LoadTestSplit_names_the_missing_test_file_and_a_missing_directory()
+    {
+        WriteSplit("train", count: 5, gzip: false);
+        IdxBuilder.Write(dir, "t10k-labels-idx1-ubyte", IdxBuilder.Bytes([1], [3]));
+
+        Assert.Equal($"{dir}: missing t10k-images-idx3-ubyte (raw or .gz): run `cnn data fetch` to download MNIST, or copy the files there",
+            Rejects(() => MnistDataset.LoadTestSplit(dir)));
+        string nowhere = Path.Combine(dir, "nowhere");
+        Assert.StartsWith($"{nowhere}: data directory not found: run `cnn data fetch`", Rejects(() => MnistDataset.LoadTestSplit(nowhere)));
+    }
+
+    [Fact]
     public void Sha256_hashes_the_sizes_then_the_labels_then_the_images()
     {
         byte[] pixels = IdxBuilder.Sequence(2 * Rows * Columns);
