@@ -7,6 +7,13 @@
 // default) the division g = gradientSum / batch becomes a multiplication by its reciprocal, which is exact
 // (2^-k is representable), so both round the same real number, subnormals included; it saves one of the two
 // vector divisions per element, the slowest instructions of the update.
+//
+// m and v are stored flushed to zero when they fall below the smallest normal float (2^-126), as TensorFlow's
+// CPU kernels do by running with flush-to-zero. Without it, the first moment of a parameter whose gradient has
+// become zero (a dead ReLU unit) decays by beta1 a step until it is subnormal, and then sticks there for good:
+// m * (1 - beta1) rounds to zero, so m never reaches it. On x86 every vector operation that reads or produces a
+// subnormal takes a microcode assist; after two epochs of seed-cnn 9% of m was subnormal, spread over nearly
+// every vector, and the update took 14 times as long (measured: 37 us against 514 us for 46,661 parameters).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using Cnn.Engine.Kernels.Reference;
@@ -28,7 +35,7 @@ public static class AdamKernel
             Vector512<float> vb = Vector512.Create(batch), vAlpha = Vector512.Create(alpha), vEps = Vector512.Create(epsilon);
             Vector512<float> oneMinusB1 = Vector512.Create(1f - beta1), oneMinusB2 = Vector512.Create(1f - beta2);
             bool exactReciprocal = IsExactReciprocal(batch);
-            Vector512<float> vInverse = Vector512.Create(1f / batch);
+            Vector512<float> vInverse = Vector512.Create(1f / batch), minNormal = Vector512.Create(AdamReference.MinNormal);
             for (; i + 16 <= n; i += 16)
             {
                 Vector512<float> sum = Vector512.Create(gradientSum.Slice(i, 16));
@@ -37,6 +44,8 @@ public static class AdamKernel
                 Vector512<float> vi = Vector512.Create(v.Slice(i, 16));
                 mi += (g - mi) * oneMinusB1;
                 vi += (g * g - vi) * oneMinusB2;
+                mi = Vector512.ConditionalSelect(Vector512.LessThan(Vector512.Abs(mi), minNormal), Vector512<float>.Zero, mi);
+                vi = Vector512.ConditionalSelect(Vector512.LessThan(Vector512.Abs(vi), minNormal), Vector512<float>.Zero, vi);
                 Vector512<float> wi = Vector512.Create(w.Slice(i, 16)) - vAlpha * mi / (Vector512.Sqrt(vi) + vEps);
                 mi.CopyTo(m.Slice(i, 16));
                 vi.CopyTo(v.Slice(i, 16));

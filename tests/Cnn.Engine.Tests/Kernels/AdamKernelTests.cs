@@ -63,6 +63,46 @@ public sealed class AdamKernelTests
         KernelAssert.BitIdentical(vRef, v, $"Adam v, batch {batch}");
     }
 
+    // A first moment that decays towards zero (the parameter's gradient is zero) is stored as zero once it is
+    // subnormal, instead of sticking at a subnormal value for good; normal values, zeros, NaN and infinities
+    // pass unchanged, and kernel and reference agree on every bit, including for subnormal and NaN moments.
+    [Fact]
+    public void AdamKernel_stores_subnormal_moments_as_zero_like_the_reference_and_keeps_NaN()
+    {
+        const int length = 100;
+        float[] m = new float[length], v = new float[length], w = new float[length], gradientSum = new float[length];
+        for (int i = 0; i < length; i++)
+        {
+            m[i] = (i % 5) switch { 0 => 1e-30f, 1 => 1.2e-38f, 2 => -1e-39f, 3 => float.NaN, _ => 0.25f };
+            v[i] = (i % 5) switch { 0 => 1e-39f, 1 => 1e-20f, 2 => 1e-8f, 3 => 1e-8f, _ => float.Epsilon };
+            w[i] = 0.5f;
+        }
+        float[] wRef = (float[])w.Clone(), mRef = (float[])m.Clone(), vRef = (float[])v.Clone();
+
+        AdamReference.Update(wRef, mRef, vRef, gradientSum, 64f, 1e-3f, 0.9f, 0.999f, 1e-7f);
+        AdamKernel.Update(w, m, v, gradientSum, 64f, 1e-3f, 0.9f, 0.999f, 1e-7f);
+
+        KernelAssert.BitIdentical(wRef, w, "Adam w");
+        KernelAssert.BitIdentical(mRef, m, "Adam m");
+        KernelAssert.BitIdentical(vRef, v, "Adam v");
+        float Decayed(float x) => x + (0f - x) * (1f - 0.9f);
+        Assert.Equal(Decayed(1e-30f), m[0]);   // normal: the usual rule
+        Assert.True(float.IsSubnormal(Decayed(1.2e-38f)));
+        Assert.Equal(0f, m[1]);                // subnormal after the step: stored as zero
+        Assert.Equal(0, BitConverter.SingleToInt32Bits(m[2])); // -1e-39 * 0.9: +0, not -0
+        Assert.True(float.IsNaN(m[3]));
+        Assert.Equal(Decayed(0.25f), m[4]);
+        Assert.Equal(0f, v[0]);
+        Assert.Equal(0f, v[4]);
+        Assert.DoesNotContain(m.Concat(v), float.IsSubnormal);
+
+        // The decay of a dead parameter's moment ends at zero instead of at a subnormal fixed point.
+        float[] one = [1e-3f], moment = [0f], second = [0f], weight = [0f];
+        AdamReference.Update(weight, moment, second, one, 1f, 1e-3f, 0.9f, 0.999f, 1e-7f);
+        for (int step = 0; step < 2_000; step++) AdamReference.Update(weight, moment, second, [0f], 1f, 1e-3f, 0.9f, 0.999f, 1e-7f);
+        Assert.Equal(0f, moment[0]);
+    }
+
     [Theory]
     [InlineData(64f, true)]
     [InlineData(1f, true)]

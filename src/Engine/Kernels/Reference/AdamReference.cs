@@ -1,4 +1,5 @@
-// Scalar definition of the Adam step (Keras formulation); see AdamKernel for the formulas.
+// Scalar definition of the Adam step (Keras formulation); see AdamKernel for the formulas and for why m and v
+// are stored flushed to zero when they fall below the smallest normal float.
 namespace Cnn.Engine.Kernels.Reference;
 
 /// <summary>Scalar reference for <see cref="AdamKernel"/>.</summary>
@@ -12,9 +13,15 @@ public static class AdamReference
         for (int i = 0; i < w.Length; i++)
         {
             float g = gradientSum[i] / batch;
-            m[i] += (g - m[i]) * oneMinusB1;
-            v[i] += (g * g - v[i]) * oneMinusB2;
+            m[i] = FlushSubnormal(m[i] + (g - m[i]) * oneMinusB1);
+            v[i] = FlushSubnormal(v[i] + (g * g - v[i]) * oneMinusB2);
             w[i] -= alpha * m[i] / (MathF.Sqrt(v[i]) + epsilon);
         }
     }
+
+    /// <summary>The smallest positive normal float, 2^-126.</summary>
+    public const float MinNormal = 1.17549435E-38f;
+
+    /// <summary>+0 for a subnormal or zero <paramref name="x"/>, else <paramref name="x"/> itself (NaN and infinities included).</summary>
+    public static float FlushSubnormal(float x) => MathF.Abs(x) < MinNormal ? 0f : x;
 }
