@@ -37,10 +37,12 @@ public sealed class MultiProcessTrainingTests(ClusterRuns runs)
     public void A_cluster_with_mutual_tls_trains_to_the_same_weights_with_pkcs12_and_pem_certificates()
     {
         string reference = runs.ReferenceWeightsSha256;
-        var ca = new TestAuthority("cnn test CA", runs.Scratch.Path("tls-ok"));
-        string coordinatorCertificate = ca.IssuePkcs12("coordinator");
-        string worker1Certificate = ca.IssuePkcs12("worker-1");
-        (string worker2Certificate, string worker2Key) = ca.IssuePem("worker-2");
+        // Certificates as a user makes them, with deploy/certs.sh.
+        string certificates = TestMaterial.DeployCertificates(runs.Scratch.Path("tls-ok"), "coordinator", "worker-1", "worker-2");
+        string coordinatorCertificate = Path.Combine(certificates, "coordinator.p12");
+        string worker1Certificate = Path.Combine(certificates, "worker-1.p12");
+        (string worker2Certificate, string worker2Key) = (Path.Combine(certificates, "worker-2.pem"), Path.Combine(certificates, "worker-2.key"));
+        string caPem = Path.Combine(certificates, "ca.pem");
         string outDirectory = runs.Scratch.Path("cluster-tls");
 
         // The coordinator from its flag, the workers from the variables docker-compose.tls.yml sets: a PKCS#12
@@ -49,7 +51,7 @@ public sealed class MultiProcessTrainingTests(ClusterRuns runs)
         using NodeProcess worker1 = runs.StartWorker(1, port, new Dictionary<string, string> { ["CNN_TLS_CERT"] = worker1Certificate });
         using NodeProcess worker2 = runs.StartWorker(2, port, new Dictionary<string, string>
         {
-            ["CNN_TLS_CERT"] = worker2Certificate, ["CNN_TLS_KEY"] = worker2Key, ["CNN_TLS_CA"] = ca.CaPemPath,
+            ["CNN_TLS_CERT"] = worker2Certificate, ["CNN_TLS_KEY"] = worker2Key, ["CNN_TLS_CA"] = caPem,
         });
 
         int code = coordinator.WaitForExit(ClusterRuns.RunTimeout);

@@ -127,16 +127,7 @@ public sealed class NodeTlsTests : IDisposable
     public void Certificates_from_deploy_certs_sh_load_when_openssl_is_installed()
     {
         // deploy/certs.sh needs openssl; .ci/run installs it where it is missing, so its absence is a failure here.
-        Assert.True(File.Exists("/usr/bin/openssl") || File.Exists("/usr/local/bin/openssl"), "openssl is not installed: deploy/certs.sh cannot run (apt-get install -y openssl)");
-        string dir = _scratch.Path("certs");
-        var info = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in (string[])[Programs.File("deploy/certs.sh"), "--out", dir, "coordinator", "worker"]) info.ArgumentList.Add(a);
-        using (var script = Process.Start(info)!)
-        {
-            string error = script.StandardError.ReadToEnd();
-            script.WaitForExit();
-            Assert.True(script.ExitCode == 0, error);
-        }
+        string dir = TestMaterial.DeployCertificates(_scratch.Path("certs"), "coordinator", "worker");
 
         NodeTls coordinator = NodeTls.Load(new NodeTlsFiles { CertificatePath = Path.Combine(dir, "coordinator.p12") });
         NodeTls worker = NodeTls.Load(new NodeTlsFiles

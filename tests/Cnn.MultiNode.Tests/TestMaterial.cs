@@ -45,6 +45,23 @@ public static class TestMaterial
     }
 
     /// <summary>
+    /// Runs deploy/certs.sh --out <paramref name="dir"/> for <paramref name="names"/> (a dev CA and node certificates,
+    /// as a user makes them) and returns <paramref name="dir"/>. openssl is required: .ci/run installs it where missing.
+    /// </summary>
+    public static string DeployCertificates(string dir, params string[] names)
+    {
+        Xunit.Assert.True(File.Exists("/usr/bin/openssl") || File.Exists("/usr/local/bin/openssl"), "openssl is not installed: deploy/certs.sh cannot run (apt-get install -y openssl)");
+        var info = new System.Diagnostics.ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in (string[])[Programs.File("deploy/certs.sh"), "--out", dir, .. names]) info.ArgumentList.Add(a);
+        using var script = System.Diagnostics.Process.Start(info)!;
+        Task<string> error = script.StandardError.ReadToEndAsync();
+        script.StandardOutput.ReadToEnd();
+        script.WaitForExit();
+        Xunit.Assert.True(script.ExitCode == 0, $"deploy/certs.sh failed: {error.Result}");
+        return dir;
+    }
+
+    /// <summary>
     /// Starts a coordinator through <paramref name="start"/>(port, data port) on two free ports and returns it once it
     /// listens (or has ended: the test's assertions report why). A port chosen free can be taken by another process
     /// before the coordinator binds it (the test assemblies run side by side and open connections all the time); the
