@@ -100,16 +100,25 @@ internal static class WorkerProgram
         // One ActorSystem per membership: when the cluster downs this node (the coordinator was lost and the Split
         // Brain Resolver kept the oldest side), the system ends by itself and a new one joins through the seeds
         // again, so a restarted coordinator (--resume) finds its workers without anyone restarting them.
-        while (true)
+        System.Diagnostics.Stopwatch? bindFailing = null; // since the first of the current run of failed binds
+        for (bool first = true; ; first = false)
         {
             using IHost node = CnnNode.CreateHost(nodeOptions);
             try
             {
                 await CnnNode.StartAsync(node, nodeOptions);
+                bindFailing = null;
             }
             catch (NodeBindException e)
             {
-                throw new CnnUserException($"--host / {WorkerOptions.Env.BindHost} {options.BindHost}, --port / {WorkerOptions.Env.BindPort} {options.BindPort}: {e.Message}", e);
+                // At start a taken port is a configuration mistake. When joining again, the previous node of this
+                // process may still hold its fixed port (docker-compose gives every worker 4053) for a moment.
+                bindFailing ??= System.Diagnostics.Stopwatch.StartNew();
+                if (first || bindFailing.Elapsed > TimeSpan.FromSeconds(30))
+                    throw new CnnUserException($"--host / {WorkerOptions.Env.BindHost} {options.BindHost}, --port / {WorkerOptions.Env.BindPort} {options.BindPort}: {e.Message}", e);
+                Console.WriteLine($"cnn-worker {options.WorkerId}: {e.Message}; trying again in {backoff.TotalSeconds:0}s");
+                if (await Task.WhenAny(Task.Delay(backoff), stopping.Task) == stopping.Task) return 0;
+                continue;
             }
             var system = node.Services.GetRequiredService<ActorSystem>();
             var refused = new TaskCompletionSource<WorkerRefused>();

@@ -25,7 +25,8 @@ public sealed partial class CoordinatorRestartTests(FaultRuns runs, ITestOutputH
         string outDirectory = runs.Scratch.Path("kill-coordinator");
         int port = TestMaterial.FreePort(), dataPort = TestMaterial.FreePort();
         var clock = Stopwatch.StartNew();
-        using NodeProcess worker1 = runs.StartWorker(1, port), worker2 = runs.StartWorker(2, port), worker3 = runs.StartWorker(3, port);
+        // worker-3 binds a fixed port, as under docker-compose: when it joins again it binds that port again.
+        using NodeProcess worker1 = runs.StartWorker(1, port), worker2 = runs.StartWorker(2, port), worker3 = runs.StartWorker(3, port, bindPort: TestMaterial.FreePort());
         using NodeProcess first = runs.StartCoordinatorOn(port, dataPort, outDirectory, workers: 3, ["--checkpoint-every", $"{CheckpointEvery}"]);
         using var firstLog = new CoordinatorLog(first, clock);
         int coordinatorPid = Signals.ChildWithArgument("--port", $"{port}");

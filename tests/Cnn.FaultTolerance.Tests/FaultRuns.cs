@@ -90,10 +90,14 @@ public sealed class FaultRuns : IDisposable
 
     /// <summary>
     /// Starts worker-<paramref name="index"/> on 127.0.0.(index+1) with one thread, configured through the CNN_*
-    /// variables as docker-compose does, on this fixture's data or on <paramref name="dataDirectory"/>.
+    /// variables as docker-compose does, on this fixture's data or on <paramref name="dataDirectory"/>, bound to
+    /// <paramref name="bindPort"/> (0: any free port; docker-compose gives every worker the same fixed one).
     /// </summary>
-    public NodeProcess StartWorker(int index, int coordinatorPort, string? dataDirectory = null) =>
-        _harness.StartWorker(index, coordinatorPort, new Dictionary<string, string> { [WorkerOptions.Env.Data] = dataDirectory ?? DataDirectory });
+    public NodeProcess StartWorker(int index, int coordinatorPort, string? dataDirectory = null, int bindPort = 0) =>
+        _harness.StartWorker(index, coordinatorPort, new Dictionary<string, string>
+        {
+            [WorkerOptions.Env.Data] = dataDirectory ?? DataDirectory, [WorkerOptions.Env.BindPort] = bindPort.ToString(),
+        });
 
     /// <summary>run.json's cluster events: the step in progress (steps done) and what happened.</summary>
     public static List<(long Step, string What)> Events(JsonElement run) =>
