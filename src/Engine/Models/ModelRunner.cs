@@ -5,7 +5,6 @@
 // Fan-out (a node read by two later nodes, the skip connection) is handled statically: walking backward, the
 // last reader writes the node's output gradient directly and the earlier readers write into a temporary and
 // add it, always in the same order, so the result depends only on the graph.
-using System.Numerics.Tensors;
 using Cnn.Engine.Data;
 using Cnn.Engine.Kernels;
 using Cnn.Engine.Layers;
@@ -116,7 +115,7 @@ public sealed class ModelRunner
                 if (_addAfter[j][k] is { } temp)
                 {
                     int size = batch * _model.Nodes[inputs[k]].Layer.OutputShape.Size;
-                    TensorPrimitives.Add(_dOutputs[inputs[k]].AsSpan(0, size), temp.AsSpan(0, size), _dOutputs[inputs[k]].AsSpan(0, size));
+                    Accumulate.Add(_dOutputs[inputs[k]].AsSpan(0, size), temp.AsSpan(0, size));
                 }
         }
         return new LossAndAccuracy(loss, correct, batch);

@@ -4,7 +4,7 @@
 // right child of the rest. Whoever computes a set of whole subtrees sums inside them with Reduce, and whoever
 // completes the root calls Reduce on the subtree sums: the float additions happen in the same order whatever
 // the number of threads, workers or failures, so the bits are the same.
-using System.Numerics.Tensors;
+using Cnn.Engine.Kernels;
 
 namespace Cnn.Engine.Training;
 
@@ -176,8 +176,7 @@ public sealed class ReductionPlan
     {
         foreach (var (into, add) in _adds)
         {
-            Span<float> target = into.AsSpan(from, to - from);
-            TensorPrimitives.Add(target, add.AsSpan(from, to - from), target);
+            Accumulate.Add(into.AsSpan(from, to - from), add.AsSpan(from, to - from));
         }
     }
 }

@@ -261,21 +261,35 @@ public sealed class GemmTests
     }
 
     [Fact]
-    public void Gemm_ColumnSums_matches_the_reference_bit_for_bit()
+    public void Gemm_ColumnSums_matches_the_reference_bit_for_bit_on_every_path()
     {
+        // Column blocks of 32 and 16 (AVX-512), 8 (AVX2 and AVX-512) and single columns; rows up to a convolution's.
         var rng = new Random(301);
         int[] columns = Enumerable.Range(0, 71).Concat([100, 288, 1000]).ToArray();
-        foreach (int m in new[] { 0, 1, 2, 5, 6, 7, 13, 64, 100 })
-            foreach (int n in columns)
+        Gemm.KernelPath saved = Gemm.Path;
+        try
+        {
+            foreach (Gemm.KernelPath path in new[] { Gemm.BestPath, Gemm.KernelPath.Avx2 }.Distinct())
             {
-                float[] d = KernelAssert.UniformWithZeros(rng, m * n, 3f);
-                float[] expected = WithGuard(KernelAssert.Uniform(rng, n)), actual = (float[])expected.Clone();
+                if (path == Gemm.KernelPath.Avx2 && Gemm.BestPath == Gemm.KernelPath.Scalar) continue;
+                Gemm.Path = path;
+                foreach (int m in new[] { 0, 1, 2, 5, 6, 7, 13, 64, 100, 5408 })
+                    foreach (int n in m > 1000 ? [32, 64] : columns)
+                    {
+                        float[] d = KernelAssert.UniformWithZeros(rng, m * n, 3f);
+                        float[] expected = WithGuard(KernelAssert.Uniform(rng, n)), actual = (float[])expected.Clone();
 
-                GemmReference.ColumnSums(d, m, n, expected);
-                Gemm.ColumnSums(d, m, n, actual);
+                        GemmReference.ColumnSums(d, m, n, expected);
+                        Gemm.ColumnSums(d, m, n, actual);
 
-                KernelAssert.BitIdentical(expected, actual, $"ColumnSums M={m}, N={n}");
+                        KernelAssert.BitIdentical(expected, actual, $"ColumnSums {path} M={m}, N={n}");
+                    }
             }
+        }
+        finally
+        {
+            Gemm.Path = saved;
+        }
     }
 
     [Fact]
