@@ -198,4 +198,34 @@ public sealed class CnnNodeTests
 
         Assert.Throws<SerializationException>(() => serializer.ToBinary(new LocalNote("x", 1, [])));
     }
+
+    [Fact]
+    public void A_bind_failure_is_found_however_deep_Akka_Hosting_wraps_it_and_a_taken_port_is_reported_before_starting()
+    {
+        var refused = new System.Net.Sockets.SocketException((int)System.Net.Sockets.SocketError.AddressAlreadyInUse);
+        Exception wrapped = new AggregateException(new AggregateException(new InvalidOperationException("starting",
+            new AggregateException(new TimeoutException(), new Exception("remoting", refused)))));
+
+        Assert.Same(refused, CnnNode.SocketFailure(wrapped));
+        Assert.Null(CnnNode.SocketFailure(new AggregateException(new TimeoutException("no socket here"))));
+        Assert.Null(CnnNode.SocketFailure(null));
+
+        var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        try
+        {
+            int port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+            System.Net.Sockets.SocketException? failure = CnnNode.ListenFailure("127.0.0.1", port);
+            Assert.NotNull(failure);
+            Assert.Equal(System.Net.Sockets.SocketError.AddressAlreadyInUse, failure.SocketErrorCode);
+            var error = new NodeBindException("127.0.0.1", port, failure);
+            Assert.StartsWith($"cannot listen on 127.0.0.1:{port} (", error.Message);
+            Assert.DoesNotContain('\n', error.Message);
+        }
+        finally
+        {
+            taken.Stop();
+        }
+        Assert.Null(CnnNode.ListenFailure("127.0.0.1", 0)); // any free port can always be bound
+    }
 }
