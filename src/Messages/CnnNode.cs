@@ -186,19 +186,7 @@ public static class CnnNode
     /// <summary>Why a listener cannot be bound to <paramref name="host"/>:<paramref name="port"/> now, or null when it can (or the host does not resolve here).</summary>
     public static System.Net.Sockets.SocketException? ListenFailure(string host, int port)
     {
-        IPAddress address;
-        if (!IPAddress.TryParse(host, out address!))
-        {
-            try
-            {
-                address = Dns.GetHostAddresses(host).FirstOrDefault()!;
-            }
-            catch (System.Net.Sockets.SocketException)
-            {
-                return null; // Akka reports an unresolvable host itself
-            }
-            if (address is null) return null;
-        }
+        if (BindAddress(host) is not { } address) return null; // Akka reports an unresolvable host itself
         var listener = new System.Net.Sockets.TcpListener(address, port);
         try
         {
@@ -212,6 +200,20 @@ public static class CnnNode
         finally
         {
             listener.Stop();
+        }
+    }
+
+    /// <summary>The address a listener on <paramref name="host"/> binds: the literal, or the first the name resolves to; null when it does not resolve.</summary>
+    public static IPAddress? BindAddress(string host)
+    {
+        if (IPAddress.TryParse(host, out IPAddress? literal)) return literal;
+        try
+        {
+            return Dns.GetHostAddresses(host).FirstOrDefault();
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return null;
         }
     }
 

@@ -252,7 +252,7 @@ public sealed class FrameListener : IDisposable
     /// </summary>
     public FrameListener(string host, int port, Action<FrameConnection> accepted, NodeTls? tls = null, Action<EndPoint?, string>? refused = null)
     {
-        IPAddress address = IPAddress.TryParse(host, out IPAddress? ip) ? ip : Dns.GetHostAddresses(host)[0];
+        IPAddress address = CnnNode.BindAddress(host) ?? throw new SocketException((int)SocketError.HostNotFound);
         _listener = new TcpListener(address, port);
         _listener.Start();
         Port = ((IPEndPoint)_listener.LocalEndpoint).Port;

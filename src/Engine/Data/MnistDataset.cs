@@ -127,21 +127,8 @@ public sealed class MnistDataset
     /// <exception cref="CnnUserException">The directory or a file is missing, or a file is invalid.</exception>
     public static (MnistDataset Train, MnistDataset Test) LoadDirectory(string dir)
     {
-        ArgumentException.ThrowIfNullOrEmpty(dir);
-        if (!Directory.Exists(dir))
-        {
-            throw new CnnUserException($"{dir}: data directory not found: run `cnn data fetch` to download MNIST, or point to a folder holding the four IDX files");
-        }
-
-        var missing = StandardFileNames.Where(file => FindStandardFile(dir, file) is null).ToList();
-        if (missing.Count > 0)
-        {
-            throw new CnnUserException($"{dir}: missing {string.Join(", ", missing)} (raw or .gz): run `cnn data fetch` to download MNIST, or copy the files there");
-        }
-
-        MnistDataset train = Load(FindStandardFile(dir, TrainImagesFile)!, FindStandardFile(dir, TrainLabelsFile)!, "train");
-        MnistDataset test = Load(FindStandardFile(dir, TestImagesFile)!, FindStandardFile(dir, TestLabelsFile)!, "test");
-        return (train, test);
+        string[] paths = FindRequired(dir, StandardFileNames);
+        return (Load(paths[0], paths[1], "train"), Load(paths[2], paths[3], "test"));
     }
 
     /// <summary>
@@ -151,17 +138,26 @@ public sealed class MnistDataset
     /// <exception cref="CnnUserException">The directory or a test file is missing, or a file is invalid.</exception>
     public static MnistDataset LoadTestSplit(string dir)
     {
+        string[] paths = FindRequired(dir, [TestImagesFile, TestLabelsFile]);
+        return Load(paths[0], paths[1], "test");
+    }
+
+    // The paths of the standard files <paramref name="fileNames"/> in <paramref name="dir"/>, in that order; a
+    // missing directory or file is a user error that says how to get the data.
+    private static string[] FindRequired(string dir, string[] fileNames)
+    {
         ArgumentException.ThrowIfNullOrEmpty(dir);
         if (!Directory.Exists(dir))
         {
             throw new CnnUserException($"{dir}: data directory not found: run `cnn data fetch` to download MNIST, or point to a folder holding the IDX files");
         }
-        var missing = new[] { TestImagesFile, TestLabelsFile }.Where(file => FindStandardFile(dir, file) is null).ToList();
+        string?[] paths = fileNames.Select(file => FindStandardFile(dir, file)).ToArray();
+        var missing = fileNames.Where((_, i) => paths[i] is null).ToList();
         if (missing.Count > 0)
         {
             throw new CnnUserException($"{dir}: missing {string.Join(", ", missing)} (raw or .gz): run `cnn data fetch` to download MNIST, or copy the files there");
         }
-        return Load(FindStandardFile(dir, TestImagesFile)!, FindStandardFile(dir, TestLabelsFile)!, "test");
+        return paths!;
     }
 
     /// <summary>
