@@ -1,5 +1,6 @@
 // target[i] += add[i]: the element-wise sum behind the tree reduction of gradients (every worker and the
-// parameter server run it over the whole parameter buffer each step) and the fan-in of gradients in a graph.
+// parameter server run it over the whole parameter buffer each step), the fan-in of gradients in a graph, and the
+// col2im scatter on machines with AVX2 but not AVX-512.
 //
 // Our own loop rather than TensorPrimitives.Add, which computes the same bits: the library's loops are compiled
 // by the tiered JIT like any other code, so for the first seconds of a process they run unoptimized (tier 0, then

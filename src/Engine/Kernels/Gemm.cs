@@ -203,9 +203,10 @@ public static unsafe class Gemm
     }
 
     /// <summary>
-    /// sums[col] = sum over i ascending of D[i, col], for D (m, n) row-major: the bias gradient. Each column block
-    /// is summed in registers from zero, row by row, the reference's order (a convolution's D has thousands of rows
-    /// of 32 or 64 columns, so one library call per row cost more than the additions).
+    /// sums[col] = sum over i ascending of D[i, col], for D (m, n) row-major: the bias gradient, and batch
+    /// normalization's mean and beta gradient. Each column block is summed in registers from zero, row by row, the
+    /// reference's order (a convolution's D has thousands of rows of 32 or 64 columns, so one library call per row
+    /// cost more than the additions).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ColumnSums(ReadOnlySpan<float> d, int m, int n, Span<float> sums)
@@ -269,14 +270,11 @@ public static unsafe class Gemm
         }
         if (Path == KernelPath.Avx2)
         {
-            // The same element-wise additions in the same order, through TensorPrimitives' 256-bit loops.
+            // The same element-wise additions in the same order, through the Accumulate kernel.
             int width = segments.Length * segmentLength;
             for (int i = 0; i < rows.Length; i++)
                 for (int s = 0; s < segments.Length; s++)
-                {
-                    Span<float> dst = x.Slice(rows[i] + segments[s], segmentLength);
-                    System.Numerics.Tensors.TensorPrimitives.Add(dst, cols.Slice(i * width + s * segmentLength, segmentLength), dst);
-                }
+                    Accumulate.Add(x.Slice(rows[i] + segments[s], segmentLength), cols.Slice(i * width + s * segmentLength, segmentLength));
             return;
         }
         int k = segments.Length * segmentLength;

@@ -12,6 +12,7 @@
 // overwrites dGamma, dBeta and dx:
 //   dx = gamma / sqrt(var + eps) / R * (R * dy - sum(dy) - x-hat * sum(dy * x-hat)),  R = rows of the leaf.
 using System.Numerics.Tensors;
+using Cnn.Engine.Kernels;
 using Cnn.Engine.Models;
 
 namespace Cnn.Engine.Layers;
@@ -100,8 +101,7 @@ public sealed class BatchNormalization : Layer
         }
 
         Span<float> mean = s.Mean, variance = s.Variance, invStd = s.InvStd, diff = s.Temp;
-        mean.Clear();
-        for (int r = 0; r < rows; r++) TensorPrimitives.Add(mean, x.AsSpan(r * c, c), mean);
+        Gemm.ColumnSums(x, rows, c, mean);
         TensorPrimitives.Divide(mean, rows, mean);
         variance.Clear();
         for (int r = 0; r < rows; r++)
@@ -132,14 +132,9 @@ public sealed class BatchNormalization : Layer
         int c = Input.Channels, rows = call.Batch * Input.Size / c;
         float[] dy = call.DOutput;
         Span<float> dGamma = call.Gradients.AsSpan(SliceOffset(0), c), dBeta = call.Gradients.AsSpan(SliceOffset(1), c);
+        Gemm.ColumnSums(dy, rows, c, dBeta);
         dGamma.Clear();
-        dBeta.Clear();
-        for (int r = 0; r < rows; r++)
-        {
-            ReadOnlySpan<float> dyr = dy.AsSpan(r * c, c);
-            TensorPrimitives.Add(dBeta, dyr, dBeta);
-            TensorPrimitives.MultiplyAdd(dyr, s.XHat.AsSpan(r * c, c), dGamma, dGamma);
-        }
+        for (int r = 0; r < rows; r++) TensorPrimitives.MultiplyAdd(dy.AsSpan(r * c, c), s.XHat.AsSpan(r * c, c), dGamma, dGamma);
         if (call.DInputs[0] is not { } dx) return;
         // dx = k * (R * dy - dBeta - xhat * dGamma), k = gamma * invStd / R.
         Span<float> k = s.Temp, t = s.Temp2;
