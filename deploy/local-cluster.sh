@@ -7,7 +7,8 @@
 # The coordinator (`cnn train --workers N --host 127.0.0.1 --port P --data-port Q <your options>`) listens on
 # 127.0.0.1; worker k (Cnn.Worker) binds 127.0.0.(k+1), with the CNN_* variables docker-compose.yml sets:
 # CNN_SEED_NODES, CNN_BIND_HOST, CNN_BIND_PORT, CNN_PUBLIC_HOST, CNN_DATA_DIR, CNN_THREADS, CNN_WORKER_ID
-# (and CNN_TLS_* when TLS is on). P and Q are free ports found at start; workers take any free port.
+# (and CNN_TLS_* when TLS is on). P and Q are free ports found at start; workers take any free port. Like the
+# image (deploy/Dockerfile), every process runs with DOTNET_TieredCompilation=0 (see deploy/README.md).
 #
 #   --threads-per-worker T   compute threads of each worker (default: cores / N, at least 1)
 #   --tls DIR                mutual TLS with DIR/coordinator.p12 and DIR/worker.p12 (from deploy/certs.sh);
@@ -139,6 +140,10 @@ interrupted() {
 }
 trap 'stop_all' EXIT
 trap 'interrupted' INT TERM
+
+# The runtime setting the image sets: methods are compiled fully optimised once, instead of three processes
+# compiling them in tiers on the same cores during the first epoch.
+export DOTNET_TieredCompilation="${DOTNET_TieredCompilation:-0}"
 
 echo "local-cluster.sh: coordinator on 127.0.0.1:$port (data plane $data_port), $workers workers x $threads threads; logs in $log_dir" >&2
 dotnet "$coordinator_dll" train --workers "$workers" --host 127.0.0.1 --port "$port" --data-port "$data_port" \
