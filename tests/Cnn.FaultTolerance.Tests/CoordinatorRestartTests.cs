@@ -1,10 +1,13 @@
 // A coordinator that dies (kill -9 in the middle of an epoch) or leaves a damaged newest checkpoint behind: started
 // again with --resume on the same --out, it continues from the newest valid checkpoint, its worker processes come
 // back on their own, and the run ends with the weights of the undisturbed run (the checkpoint holds weights,
-// Adam m/v/t, step, epoch and the shuffle's position).
+// Adam m/v/t, step, epoch and the shuffle's position). A worker whose fixed port is still taken when it joins
+// again retries the bind (the test holds the port for 3 s) instead of exiting.
 //
 // Measured, not asserted (see Measurements): steps redone after the restart and the time without progress.
 using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Cnn.MultiNode.Tests;
@@ -26,7 +29,8 @@ public sealed partial class CoordinatorRestartTests(FaultRuns runs, ITestOutputH
         int port = TestMaterial.FreePort(), dataPort = TestMaterial.FreePort();
         var clock = Stopwatch.StartNew();
         // worker-3 binds a fixed port, as under docker-compose: when it joins again it binds that port again.
-        using NodeProcess worker1 = runs.StartWorker(1, port), worker2 = runs.StartWorker(2, port), worker3 = runs.StartWorker(3, port, bindPort: TestMaterial.FreePort());
+        int worker3Port = TestMaterial.FreePort();
+        using NodeProcess worker1 = runs.StartWorker(1, port), worker2 = runs.StartWorker(2, port), worker3 = runs.StartWorker(3, port, bindPort: worker3Port);
         using NodeProcess first = runs.StartCoordinatorOn(port, dataPort, outDirectory, workers: 3, ["--checkpoint-every", $"{CheckpointEvery}"]);
         using var firstLog = new CoordinatorLog(first, clock);
         int coordinatorPid = Signals.ChildWithArgument("--port", $"{port}");
@@ -37,6 +41,9 @@ public sealed partial class CoordinatorRestartTests(FaultRuns runs, ITestOutputH
         Signals.Send(coordinatorPid, Signals.Signal.Kill);
         first.WaitForExit(TimeSpan.FromSeconds(30));
         long stepsBeforeKill = firstLog.LastStep; // the whole output is in: a step is printed as soon as it is done
+        // As soon as worker-3's node lets its fixed port go, something else holds it for a while (as the previous node
+        // of a restarting process still can): the worker's bind fails, and it must try again instead of exiting.
+        using var holder = new PortHolder(new IPEndPoint(IPAddress.Parse("127.0.0.4"), worker3Port), hold: TimeSpan.FromSeconds(3), within: TimeSpan.FromSeconds(60));
 
         using NodeProcess second = runs.StartCoordinatorOn(port, dataPort, outDirectory, workers: 3, ["--checkpoint-every", $"{CheckpointEvery}", "--resume"]);
         using var secondLog = new CoordinatorLog(second, clock);
@@ -66,6 +73,59 @@ public sealed partial class CoordinatorRestartTests(FaultRuns runs, ITestOutputH
         {
             Assert.True(worker.IsRunning, $"{worker.Name} is no longer running\n{worker}");
             Assert.Contains($"[cluster] worker {worker.Name} joined", second.Out);
+        }
+        Assert.True(holder.Held, $"the test never got worker-3's port {worker3Port} to hold after the kill\n{worker3}");
+        Assert.Contains($"cannot listen on 127.0.0.4:{worker3Port}", worker3.Out);
+        Assert.Contains("trying again in", worker3.Out);
+    }
+
+    // Binds an endpoint as soon as it is free (polling), keeps it for a while, then lets it go.
+    private sealed class PortHolder : IDisposable
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _task;
+        private volatile bool _held;
+
+        public PortHolder(IPEndPoint endpoint, TimeSpan hold, TimeSpan within)
+        {
+            _task = Task.Run(async () =>
+            {
+                var deadline = Stopwatch.StartNew();
+                while (deadline.Elapsed < within && !_stop.IsCancellationRequested)
+                {
+                    var listener = new TcpListener(endpoint);
+                    try
+                    {
+                        listener.Start();
+                    }
+                    catch (SocketException)
+                    {
+                        listener.Dispose();
+                        await Task.Delay(10);
+                        continue;
+                    }
+                    _held = true;
+                    try
+                    {
+                        await Task.Delay(hold, _stop.Token);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                    }
+                    listener.Dispose();
+                    return;
+                }
+            });
+        }
+
+        /// <summary>True once the endpoint was held.</summary>
+        public bool Held => _held;
+
+        public void Dispose()
+        {
+            _stop.Cancel();
+            _task.Wait(TimeSpan.FromSeconds(10));
+            _stop.Dispose();
         }
     }
 
