@@ -15,6 +15,7 @@ using System.Diagnostics;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Event;
+using Cnn.Coordinator.Runs;
 using Cnn.Engine.Models;
 using Cnn.Engine.Training;
 using Cnn.Messages;
@@ -241,7 +242,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         if (!_notFinite.TryGetValue(m.Node, out HashSet<string>? workers)) _notFinite[m.Node] = workers = [];
         workers.Add(m.WorkerId);
         if (workers.Count < Math.Min(2, _state.Workers.Count)) return; // one worker may be faulty: its work is re-dealt
-        Fail($"training diverged at step {m.Step}: workers {string.Join(" and ", workers.Order())} computed numbers that are not finite for leaves {m.Node} ({m.Reason}); lower --lr and train into a new --out, or --resume from the last checkpoint with a new plan");
+        Fail(RunFailedException.Diverged(m.Step, $"workers {string.Join(" and ", workers.Order())} computed numbers that are not finite for leaves {m.Node} ({m.Reason})"));
     }
 
     private void OnStepApplied(ParameterServerActor.StepApplied applied)

@@ -12,7 +12,15 @@ using Cnn.Engine.Training;
 namespace Cnn.Coordinator.Runs;
 
 /// <summary>A run that cannot go on (workers lost, training diverged): not a user mistake, but not a bug either.</summary>
-public sealed class RunFailedException(string message) : Exception(message);
+public sealed class RunFailedException(string message) : Exception(message)
+{
+    /// <summary>
+    /// The reason for a run whose numbers stopped being finite at <paramref name="step"/> (<paramref name="evidence"/>:
+    /// what showed it), with what to do: one wording for every mode.
+    /// </summary>
+    public static string Diverged(long step, string evidence) =>
+        $"training diverged at step {step}: {evidence}; lower --lr and train into a new --out, or --resume from the last checkpoint with a new plan";
+}
 
 /// <summary>Computes training steps and evaluations for the epoch loop.</summary>
 public interface ITrainingBackend : IDisposable

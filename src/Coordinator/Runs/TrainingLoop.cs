@@ -81,7 +81,7 @@ public sealed class TrainingLoop
                 StepMetrics metrics = _backend.Step(batch, state.Step);
                 double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
                 if (!double.IsFinite(metrics.LossSum))
-                    throw new RunFailedException($"training diverged at step {state.Step}: the loss is {metrics.LossSum}; lower --lr and train into a new --out, or --resume from the last checkpoint with a new plan");
+                    throw new RunFailedException(RunFailedException.Diverged(state.Step, $"the loss is {metrics.LossSum}"));
                 firstStepDone ??= (DateTime.Now - Process.GetCurrentProcess().StartTime).TotalSeconds;
                 state.Add(metrics, seconds);
                 sessionTrainSeconds += seconds;
