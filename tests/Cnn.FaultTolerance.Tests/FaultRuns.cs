@@ -84,9 +84,7 @@ public sealed class FaultRuns : IDisposable
     /// restarted one on its predecessor's address, where the workers look for it.
     /// </summary>
     public NodeProcess StartCoordinatorOn(int port, int dataPort, string outDirectory, int workers, IEnumerable<string>? extra = null, int maxSteps = MaxSteps) =>
-        NodeProcess.Start("coordinator", Programs.Coordinator,
-            ["train", "--workers", workers.ToString(), "--host", "127.0.0.1", "--port", port.ToString(), "--data-port", dataPort.ToString(),
-             "--join-timeout", "90", .. TrainOptions(maxSteps), "--out", outDirectory, .. extra ?? []]);
+        ClusterRuns.StartCoordinatorOn(port, dataPort, outDirectory, workers, TrainOptions(maxSteps), extra);
 
     /// <summary>
     /// Starts worker-<paramref name="index"/> on 127.0.0.(index+1) with one thread, configured through the CNN_*

@@ -52,10 +52,19 @@ public sealed class ClusterRuns : IDisposable
     /// <paramref name="extra"/> options, and returns it once it listens.
     /// </summary>
     public NodeProcess StartCoordinator(string outDirectory, int workers, out int port, IEnumerable<string>? extra = null, IReadOnlyDictionary<string, string>? environment = null) =>
-        TestMaterial.StartListening((p, dataPort) => NodeProcess.Start("coordinator", Programs.Coordinator,
-            ["train", "--workers", workers.ToString(), "--host", "127.0.0.1", "--port", p.ToString(), "--data-port", dataPort.ToString(),
-             "--join-timeout", "90", .. TrainOptions, "--out", outDirectory, .. extra ?? []],
-            environment), out port);
+        TestMaterial.StartListening((p, dataPort) => StartCoordinatorOn(p, dataPort, outDirectory, workers, TrainOptions, extra, environment), out port);
+
+    /// <summary>
+    /// Starts a coordinator (`cnn train --workers N` on 127.0.0.1:<paramref name="port"/>, data plane on
+    /// <paramref name="dataPort"/>) training with <paramref name="trainOptions"/> and <paramref name="extra"/> into
+    /// <paramref name="outDirectory"/>, without waiting for it.
+    /// </summary>
+    public static NodeProcess StartCoordinatorOn(int port, int dataPort, string outDirectory, int workers, IEnumerable<string> trainOptions,
+        IEnumerable<string>? extra = null, IReadOnlyDictionary<string, string>? environment = null) =>
+        NodeProcess.Start("coordinator", Programs.Coordinator,
+            ["train", "--workers", workers.ToString(), "--host", "127.0.0.1", "--port", port.ToString(), "--data-port", dataPort.ToString(),
+             "--join-timeout", "90", .. trainOptions, "--out", outDirectory, .. extra ?? []],
+            environment);
 
     /// <summary>
     /// Starts worker <paramref name="index"/> on 127.0.0.(index+1), configured through the environment variables
