@@ -91,33 +91,17 @@ public sealed class BatchNormalization : Layer
                 scale[j] = gamma[j] / MathF.Sqrt(movingVariance[j] + Epsilon);
                 shift[j] = beta[j] - movingMean[j] * scale[j];
             }
-            for (int r = 0; r < rows; r++)
-            {
-                Span<float> yr = y.AsSpan(r * c, c);
-                TensorPrimitives.Multiply(x.AsSpan(r * c, c), scale, yr);
-                TensorPrimitives.Add(yr, shift, yr);
-            }
+            BatchNormKernel.ScaleShift(x, rows, c, scale, shift, y);
             return;
         }
 
-        Span<float> mean = s.Mean, variance = s.Variance, invStd = s.InvStd, diff = s.Temp;
+        Span<float> mean = s.Mean, variance = s.Variance, invStd = s.InvStd;
         Gemm.ColumnSums(x, rows, c, mean);
         TensorPrimitives.Divide(mean, rows, mean);
-        variance.Clear();
-        for (int r = 0; r < rows; r++)
-        {
-            TensorPrimitives.Subtract(x.AsSpan(r * c, c), mean, diff);
-            TensorPrimitives.MultiplyAdd(diff, diff, variance, variance);
-        }
+        BatchNormKernel.SquaredDeviationSums(x, rows, c, mean, variance);
         TensorPrimitives.Divide(variance, rows, variance);
         for (int j = 0; j < c; j++) invStd[j] = 1f / MathF.Sqrt(variance[j] + Epsilon);
-        for (int r = 0; r < rows; r++)
-        {
-            Span<float> xHat = s.XHat.AsSpan(r * c, c);
-            TensorPrimitives.Subtract(x.AsSpan(r * c, c), mean, xHat);
-            TensorPrimitives.Multiply(xHat, invStd, xHat);
-            TensorPrimitives.MultiplyAdd(xHat, gamma, beta, y.AsSpan(r * c, c));
-        }
+        BatchNormKernel.Normalize(x, rows, c, mean, invStd, gamma, beta, s.XHat, y);
         if (call.Gradients.Length > 0)
         {
             TensorPrimitives.Multiply(mean, call.Batch, call.Gradients.AsSpan(SliceOffset(2), c));
@@ -133,21 +117,12 @@ public sealed class BatchNormalization : Layer
         float[] dy = call.DOutput;
         Span<float> dGamma = call.Gradients.AsSpan(SliceOffset(0), c), dBeta = call.Gradients.AsSpan(SliceOffset(1), c);
         Gemm.ColumnSums(dy, rows, c, dBeta);
-        dGamma.Clear();
-        for (int r = 0; r < rows; r++) TensorPrimitives.MultiplyAdd(dy.AsSpan(r * c, c), s.XHat.AsSpan(r * c, c), dGamma, dGamma);
+        BatchNormKernel.ProductSums(dy, s.XHat, rows, c, dGamma);
         if (call.DInputs[0] is not { } dx) return;
         // dx = k * (R * dy - dBeta - xhat * dGamma), k = gamma * invStd / R.
-        Span<float> k = s.Temp, t = s.Temp2;
+        Span<float> k = s.Temp;
         TensorPrimitives.Multiply(call.Weights.AsSpan(SliceOffset(0), c), s.InvStd, k);
         TensorPrimitives.Divide(k, rows, k);
-        for (int r = 0; r < rows; r++)
-        {
-            Span<float> dxr = dx.AsSpan(r * c, c);
-            TensorPrimitives.Multiply(dy.AsSpan(r * c, c), rows, t);
-            TensorPrimitives.Subtract(t, dBeta, t);
-            TensorPrimitives.Multiply(s.XHat.AsSpan(r * c, c), dGamma, dxr);
-            TensorPrimitives.Subtract(t, dxr, t);
-            TensorPrimitives.Multiply(t, k, dxr);
-        }
+        BatchNormKernel.InputGradient(dy, s.XHat, rows, c, dBeta, dGamma, k, dx);
     }
 }
