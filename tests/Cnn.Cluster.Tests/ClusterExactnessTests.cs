@@ -4,7 +4,8 @@
 // same loss sums and correct counts at every step. 12 steps of 64 on 409 training images cross an epoch boundary
 // and include the epoch's partial last batch (25 samples, 4 leaves: with 4 workers, one leaf each). Through the
 // real `cnn train` path, a local-cluster run stopped by --max-steps and resumed from its checkpoint on another
-// number of workers and the other transport also ends with the --no-cluster weights and history.
+// number of workers and the other transport also ends with the --no-cluster weights and history, and the residual
+// model (batch normalisation, skip Add) on 3 workers ends with the --no-cluster weights and test loss.
 using System.Text.Json;
 using Cnn.Cluster.Tests.Support;
 using Cnn.Coordinator.Tests;
@@ -80,5 +81,28 @@ public sealed class ClusterExactnessTests(SyntheticRun run)
         string[] historyA = File.ReadAllLines(Path.Combine(single, "history.csv")), historyB = File.ReadAllLines(Path.Combine(split, "history.csv"));
         Assert.Equal(historyA.Length, historyB.Length);
         for (int i = 0; i < historyA.Length; i++) Assert.Equal(historyA[i].Split(',')[..5], historyB[i].Split(',')[..5]);
+    }
+
+    [Fact]
+    public void Cnn_train_of_the_residual_model_on_a_local_cluster_ends_with_the_no_cluster_weights_and_test_loss()
+    {
+        // seed-resnet adds batch normalisation (per-leaf statistics, moving averages folded in by the optimizer, the
+        // inference scale-and-shift in the distributed test evaluation) and the skip Add to the path checked above.
+        string single = run.Scratch.Path("resnet-no-cluster"), cluster = run.Scratch.Path("resnet-cluster");
+        string[] common = ["--model", "seed-resnet", "--data", run.DataDirectory, "--epochs", "1", "--max-steps", "4", "--seed", SyntheticRun.Seed.ToString()];
+
+        CliResult local = RunCnn(["train", "--no-cluster", "--out", single, .. common]);
+        CliResult distributed = RunCnn(["train", "--local-workers", "3", "--out", cluster, .. common]);
+
+        Assert.True(local.ExitCode == 0, local.Error);
+        Assert.True(distributed.ExitCode == 0, $"{distributed.Error}\n{distributed.Out}");
+        JsonElement a = JsonDocument.Parse(File.ReadAllText(Path.Combine(single, "run.json"))).RootElement;
+        JsonElement b = JsonDocument.Parse(File.ReadAllText(Path.Combine(cluster, "run.json"))).RootElement;
+        Assert.Equal(3, b.GetProperty("workers").GetInt32());
+        Assert.Equal(("seed-resnet", "seed-resnet"), (a.GetProperty("model").GetString(), b.GetProperty("model").GetString()));
+        Assert.Equal(4, b.GetProperty("steps").GetInt32());
+        Assert.Equal(a.GetProperty("weightsSha256").GetString(), b.GetProperty("weightsSha256").GetString());
+        Assert.Equal(a.GetProperty("testLoss").GetDouble(), b.GetProperty("testLoss").GetDouble());
+        Assert.Equal(a.GetProperty("testAccuracy").GetDouble(), b.GetProperty("testAccuracy").GetDouble());
     }
 }
