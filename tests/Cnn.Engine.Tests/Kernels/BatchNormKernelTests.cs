@@ -85,19 +85,23 @@ public sealed class BatchNormKernelTests
     [Fact]
     public void The_reference_rounds_each_operation_and_sums_rows_in_order()
     {
-        // Two rows of one channel: ((x0 - m)^2 rounded) + ((x1 - m)^2 rounded), not a fused multiply-add.
-        float[] x = [1.1f, 2.3f], mean = [0.7f], sums = new float[1];
-        BatchNormReference.SquaredDeviationSums(x, 2, 1, mean, sums);
-        float d0 = 1.1f - 0.7f, d1 = 2.3f - 0.7f;
-        float first = d0 * d0 + 0f;
-        Assert.Equal(BitConverter.SingleToInt32Bits(d1 * d1 + first), BitConverter.SingleToInt32Bits(sums[0]));
+        // Values for which a fused multiply-add gives other bits (checked first), so a fused reference fails here.
+        static int Bits(float v) => BitConverter.SingleToInt32Bits(v);
 
+        // Two rows of one channel: ((x0 - m)^2 rounded) + ((x1 - m)^2 rounded), in row order.
+        float[] x = [0.2f, 1.2f], mean = [0.15f], sums = new float[1];
+        float d0 = x[0] - mean[0], d1 = x[1] - mean[0];
+        float first = d0 * d0 + 0f;
+        Assert.NotEqual(Bits(d1 * d1 + first), Bits(MathF.FusedMultiplyAdd(d1, d1, first)));
+        BatchNormReference.SquaredDeviationSums(x, 2, 1, mean, sums);
+        Assert.Equal(Bits(d1 * d1 + first), Bits(sums[0]));
+
+        // dx = ((dy * R - dBeta) - xHat * dGamma) * k, every operation rounded.
+        float t = 0.3f * 6f - 0.2f;
+        Assert.NotEqual(Bits((t - 1.7f * 0.9f) * 1.3f), Bits(MathF.FusedMultiplyAdd(-1.7f, 0.9f, t) * 1.3f));
         float[] dx = new float[1];
         BatchNormReference.InputGradient([0.3f], [1.7f], 6f, [0.2f], [0.9f], [1.3f], dx);
-        float t = 0.3f * 6f;
-        t -= 0.2f;
-        float u = 1.7f * 0.9f;
-        Assert.Equal(BitConverter.SingleToInt32Bits((t - u) * 1.3f), BitConverter.SingleToInt32Bits(dx[0]));
+        Assert.Equal(Bits((t - 1.7f * 0.9f) * 1.3f), Bits(dx[0]));
     }
 
     [Fact]
