@@ -15,7 +15,7 @@ public static unsafe class BatchNormKernel
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SquaredDeviationSums(ReadOnlySpan<float> x, int rows, int channels, ReadOnlySpan<float> mean, Span<float> sums)
     {
-        Check(x.Length, rows, channels, mean.Length, sums.Length);
+        Check(rows, channels, x.Length, Shortest(mean.Length, sums.Length));
         int col = 0;
         fixed (float* px = x, pm = mean, ps = sums)
         {
@@ -66,8 +66,7 @@ public static unsafe class BatchNormKernel
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ProductSums(ReadOnlySpan<float> a, ReadOnlySpan<float> b, int rows, int channels, Span<float> sums)
     {
-        Check(a.Length, rows, channels, channels, sums.Length);
-        Check(b.Length, rows, channels, channels, sums.Length);
+        Check(rows, channels, Shortest(a.Length, b.Length), sums.Length);
         int col = 0;
         long offset = (long)rows * channels;
         fixed (float* pa = a, pb = b, ps = sums)
@@ -110,8 +109,7 @@ public static unsafe class BatchNormKernel
     public static void Normalize(ReadOnlySpan<float> x, int rows, int channels, ReadOnlySpan<float> mean, ReadOnlySpan<float> invStd,
         ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta, Span<float> xHat, Span<float> y)
     {
-        Check(x.Length, rows, channels, Math.Min(Math.Min(mean.Length, invStd.Length), Math.Min(gamma.Length, beta.Length)), channels);
-        Check(Math.Min(xHat.Length, y.Length), rows, channels, channels, channels);
+        Check(rows, channels, Shortest(x.Length, xHat.Length, y.Length), Shortest(mean.Length, invStd.Length, gamma.Length, beta.Length));
         fixed (float* px = x, pm = mean, pi = invStd, pg = gamma, pb = beta, ph = xHat, py = y)
         {
             for (int r = 0; r < rows; r++)
@@ -146,8 +144,7 @@ public static unsafe class BatchNormKernel
     public static void InputGradient(ReadOnlySpan<float> dy, ReadOnlySpan<float> xHat, int rows, int channels, ReadOnlySpan<float> dBeta,
         ReadOnlySpan<float> dGamma, ReadOnlySpan<float> k, Span<float> dx)
     {
-        Check(Math.Min(dy.Length, xHat.Length), rows, channels, Math.Min(Math.Min(dBeta.Length, dGamma.Length), k.Length), channels);
-        Check(dx.Length, rows, channels, channels, channels);
+        Check(rows, channels, Shortest(dy.Length, xHat.Length, dx.Length), Shortest(dBeta.Length, dGamma.Length, k.Length));
         float count = rows;
         fixed (float* pdy = dy, ph = xHat, pdb = dBeta, pdg = dGamma, pk = k, pdx = dx)
         {
@@ -183,8 +180,7 @@ public static unsafe class BatchNormKernel
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ScaleShift(ReadOnlySpan<float> x, int rows, int channels, ReadOnlySpan<float> scale, ReadOnlySpan<float> shift, Span<float> y)
     {
-        Check(x.Length, rows, channels, Math.Min(scale.Length, shift.Length), channels);
-        Check(y.Length, rows, channels, channels, channels);
+        Check(rows, channels, Shortest(x.Length, y.Length), Shortest(scale.Length, shift.Length));
         fixed (float* px = x, ps = scale, pt = shift, py = y)
         {
             for (int r = 0; r < rows; r++)
@@ -203,9 +199,17 @@ public static unsafe class BatchNormKernel
         }
     }
 
-    private static void Check(int dataLength, int rows, int channels, int parameterLength, int outputLength)
+    // Every (rows, channels) span must hold rows * channels floats and every per-channel span channels floats.
+    private static void Check(int rows, int channels, int shortestData, int shortestPerChannel)
     {
-        if (rows < 0 || channels < 1 || dataLength < (long)rows * channels || parameterLength < channels || outputLength < channels)
-            throw new ArgumentException($"batch normalisation of {rows} x {channels} needs {(long)rows * channels} floats of data and {channels} per parameter");
+        if (rows < 0 || channels < 1 || shortestData < (long)rows * channels || shortestPerChannel < channels)
+            throw new ArgumentException($"batch normalisation of {rows} x {channels} needs {(long)rows * channels} floats of data and {channels} per channel");
+    }
+
+    private static int Shortest(params ReadOnlySpan<int> lengths)
+    {
+        int shortest = int.MaxValue;
+        foreach (int length in lengths) shortest = Math.Min(shortest, length);
+        return shortest;
     }
 }
