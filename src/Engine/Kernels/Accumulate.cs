@@ -17,7 +17,7 @@ namespace Cnn.Engine.Kernels;
 public static class Accumulate
 {
     /// <summary>target[i] += add[i] for every i; the spans have the same length and must not overlap unless equal.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     public static void Add(Span<float> target, ReadOnlySpan<float> add)
     {
         if (add.Length != target.Length) throw new ArgumentException($"adding {add.Length} floats to {target.Length}", nameof(add));

@@ -10,7 +10,7 @@ namespace Cnn.Engine.Kernels;
 public static class Activations
 {
     /// <summary>dx[i] = y[i] &gt; 0 ? dy[i] : 0. dx may alias dy.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     public static void ReluBackward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
     {
         int n = y.Length;

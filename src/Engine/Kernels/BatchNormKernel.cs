@@ -12,7 +12,7 @@ namespace Cnn.Engine.Kernels;
 public static unsafe class BatchNormKernel
 {
     /// <summary>sums[j] = Σ over rows, in order, of (x[r, j] - mean[j])².</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     public static void SquaredDeviationSums(ReadOnlySpan<float> x, int rows, int channels, ReadOnlySpan<float> mean, Span<float> sums)
     {
         Check(rows, channels, x.Length, Shortest(mean.Length, sums.Length));
@@ -63,7 +63,7 @@ public static unsafe class BatchNormKernel
     }
 
     /// <summary>sums[j] = Σ over rows, in order, of a[r, j] * b[r, j].</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     public static void ProductSums(ReadOnlySpan<float> a, ReadOnlySpan<float> b, int rows, int channels, Span<float> sums)
     {
         Check(rows, channels, Shortest(a.Length, b.Length), sums.Length);
@@ -105,7 +105,7 @@ public static unsafe class BatchNormKernel
     }
 
     /// <summary>Per element: xHat = (x - mean[j]) * invStd[j]; y = xHat * gamma[j] + beta[j].</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     public static void Normalize(ReadOnlySpan<float> x, int rows, int channels, ReadOnlySpan<float> mean, ReadOnlySpan<float> invStd,
         ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta, Span<float> xHat, Span<float> y)
     {
@@ -140,7 +140,7 @@ public static unsafe class BatchNormKernel
     /// The input gradient, per element: dx = (dy * rows - dBeta[j] - xHat * dGamma[j]) * k[j], each operation rounded in
     /// that order. dx may alias dy.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     public static void InputGradient(ReadOnlySpan<float> dy, ReadOnlySpan<float> xHat, int rows, int channels, ReadOnlySpan<float> dBeta,
         ReadOnlySpan<float> dGamma, ReadOnlySpan<float> k, Span<float> dx)
     {
@@ -177,7 +177,7 @@ public static unsafe class BatchNormKernel
     }
 
     /// <summary>Inference, per element: y = x * scale[j] + shift[j]. y may alias x.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     public static void ScaleShift(ReadOnlySpan<float> x, int rows, int channels, ReadOnlySpan<float> scale, ReadOnlySpan<float> shift, Span<float> y)
     {
         Check(rows, channels, Shortest(x.Length, y.Length), Shortest(scale.Length, shift.Length));

@@ -58,7 +58,7 @@ public static unsafe class Gemm
     /// A(i, k) = a[rows[i] + segments[k / segmentLength] + k % segmentLength] and B is (K, n) row-major.
     /// C is (rows.Length, n) row-major. <paramref name="bias"/> has n elements when init is Bias.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     public static void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<int> rows, ReadOnlySpan<int> segments, int segmentLength,
         ReadOnlySpan<float> b, int n, Span<float> c, ReadOnlySpan<float> bias, GemmInit init, bool relu)
     {
@@ -128,7 +128,7 @@ public static unsafe class Gemm
     /// dW[k, 0:n] (= or +=) sum over i of A(i, k) * D[i, 0:n], with A indexed as in <see cref="Multiply"/> and D
     /// (rows.Length, n) row-major; dW is (K, n) row-major. The sum runs over i in ascending order.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     public static void MultiplyTransposedA(ReadOnlySpan<float> a, ReadOnlySpan<int> rows, ReadOnlySpan<int> segments, int segmentLength,
         ReadOnlySpan<float> d, int n, Span<float> c, bool accumulate)
     {
@@ -208,7 +208,7 @@ public static unsafe class Gemm
     /// reference's order (a convolution's D has thousands of rows of 32 or 64 columns, so one library call per row
     /// cost more than the additions).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     public static void ColumnSums(ReadOnlySpan<float> d, int m, int n, Span<float> sums)
     {
         if (d.Length < (long)m * n || sums.Length < n) throw new ArgumentException($"D needs {(long)m * n} floats and sums {n}");
@@ -260,7 +260,7 @@ public static unsafe class Gemm
     /// x[rows[i] + segments[s] + j] += cols[i, s * segmentLength + j], rows in ascending order: the adjoint of the
     /// indirect read (col2im), used for the input gradient of a convolution.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     public static void ScatterAddRows(ReadOnlySpan<float> cols, ReadOnlySpan<int> rows, ReadOnlySpan<int> segments, int segmentLength, Span<float> x)
     {
         if (Path == KernelPath.Scalar)

@@ -17,7 +17,7 @@ public static unsafe class MaxPool
     /// x: (batch, height, width, channels); y and argmax: (batch, height / pool, width / pool, channels).
     /// argmax holds the index into x of each maximum.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     public static void Forward(ReadOnlySpan<float> x, int batch, int height, int width, int channels, int pool, Span<float> y, Span<int> argmax)
     {
         if (!Vector512.IsHardwareAccelerated || channels % 16 != 0)
@@ -62,7 +62,7 @@ public static unsafe class MaxPool
     /// arguments are those of x. When <paramref name="y"/> (the pooled output) is given, dy[i] passes only where
     /// y[i] &gt; 0: the ReLU backward of the layer before, fused, for pooling that follows a ReLU.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     public static void Backward(ReadOnlySpan<float> dy, ReadOnlySpan<int> argmax, int batch, int height, int width, int channels, int pool, Span<float> dx,
         ReadOnlySpan<float> y = default)
     {

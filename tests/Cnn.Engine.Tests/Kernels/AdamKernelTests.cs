@@ -114,4 +114,13 @@ public sealed class AdamKernelTests
     [InlineData(float.NaN, false)]
     public void IsExactReciprocal_accepts_only_positive_powers_of_two(float batch, bool expected) =>
         Assert.Equal(expected, AdamKernel.IsExactReciprocal(batch));
+
+    [Fact]
+    public void AdamKernel_Update_refuses_buffers_of_different_lengths()
+    {
+        float[] four = new float[4], three = new float[3];
+        var e = Assert.Throws<ArgumentException>(() => AdamKernel.Update(four, four, three, four, 64f, 1e-3f, 0.9f, 0.999f, 1e-7f));
+        Assert.Contains("4, 4, 3 and 4", e.Message);
+        Assert.Throws<ArgumentException>(() => AdamKernel.Update(new float[32], new float[32], new float[32], new float[31], 64f, 1e-3f, 0.9f, 0.999f, 1e-7f));
+    }
 }
