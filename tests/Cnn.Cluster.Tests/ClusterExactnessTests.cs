@@ -20,7 +20,7 @@ namespace Cnn.Cluster.Tests;
 [Collection(ClusterCollection.Name)]
 public sealed class ClusterExactnessTests(SyntheticRun run)
 {
-    private const int Steps = 12;
+    private const int Steps = 12, StepsBeforeBaseline = 5;
 
     [Theory]
     [InlineData(1, 2, "tcp")]
@@ -33,7 +33,9 @@ public sealed class ClusterExactnessTests(SyntheticRun run)
         RunResult reference = run.Reference(Steps);
         await using ClusterRun cluster = await ClusterRun.StartAsync(run, workers, threadsPerWorker, transport == "akka" ? ClusterTransport.Akka : ClusterTransport.Tcp);
 
-        List<StepMetrics> metrics = run.Train(cluster.Backend, 0, Steps);
+        List<StepMetrics> metrics = run.Train(cluster.Backend, 0, StepsBeforeBaseline);
+        var baseline = cluster.Backend.Stats();
+        metrics.AddRange(run.Train(cluster.Backend, StepsBeforeBaseline, Steps));
 
         Assert.Equal(reference.Metrics, metrics);
         Assert.Equal(reference.WeightsSha256, Checkpoint.WeightsSha256(cluster.Backend.Weights));
@@ -42,6 +44,16 @@ public sealed class ClusterExactnessTests(SyntheticRun run)
         // Every worker took part (a late one may see some of its subtrees raced by backups, so no exact count).
         Assert.All(stats.Workers, w => Assert.True(w.Contributions > 0, $"{w.Id} made no accepted contribution in {Steps} steps"));
         Assert.Equal(Steps, stats.Steps);
+        // The report over the steps after a baseline (what `cnn bench` prints) covers those steps only.
+        var whole = cluster.Backend.Report();
+        var since = cluster.Backend.Report(baseline);
+        Assert.Equal(Steps, whole.Steps);
+        Assert.Equal(Steps - StepsBeforeBaseline, since.Steps);
+        Assert.InRange(since.MeanStepMilliseconds, since.MeanComputeMilliseconds, double.MaxValue);
+        double expectedStep = (stats.StepMilliseconds - baseline.StepMilliseconds) / (Steps - StepsBeforeBaseline);
+        Assert.Equal(expectedStep, since.MeanStepMilliseconds, 9);
+        Assert.True(since.TensorBytesPerStepPerWorker >= 2L * 4 * cluster.Backend.Weights.Length / workers,
+            $"{since.TensorBytesPerStepPerWorker} tensor bytes a step a worker");
     }
 
     [Fact]

@@ -151,16 +151,24 @@ public sealed class ClusterBackend : ITrainingBackend
     public CoordinatorActor.Stats Stats() => Ask<CoordinatorActor.Stats>(new CoordinatorActor.StatsRequest(), TimeSpan.FromSeconds(30));
 
     /// <inheritdoc/>
-    public BackendReport Report()
+    public BackendReport Report() => Report(null);
+
+    /// <summary>
+    /// The report of the steps applied since <paramref name="baseline"/> (from <see cref="Stats"/>), or of the whole
+    /// session when it is null: step-time split and bytes over those steps only (the worker list stays cumulative).
+    /// </summary>
+    public BackendReport Report(CoordinatorActor.Stats? baseline)
     {
         CoordinatorActor.Stats stats = Stats();
-        long steps = Math.Max(1, stats.Steps);
-        double step = stats.StepMilliseconds / steps, compute = stats.CriticalComputeMilliseconds / steps;
+        long applied = stats.Steps - (baseline?.Steps ?? 0), steps = Math.Max(1, applied);
+        double step = (stats.StepMilliseconds - (baseline?.StepMilliseconds ?? 0)) / steps;
+        double compute = (stats.CriticalComputeMilliseconds - (baseline?.CriticalComputeMilliseconds ?? 0)) / steps;
         // Per step a worker receives the new weights and sends one gradient per subtree it computed.
         long tensorBytes = Weights.Length * 4L;
-        double contributionsPerWorkerStep = stats.Workers.Count == 0 ? 1 : stats.Workers.Average(w => (double)w.Contributions / steps);
+        long ContributionsBefore(WorkerStat w) => baseline?.Workers.FirstOrDefault(b => b.Id == w.Id)?.Contributions ?? 0;
+        double contributionsPerWorkerStep = stats.Workers.Count == 0 ? 1 : stats.Workers.Average(w => (double)(w.Contributions - ContributionsBefore(w)) / steps);
         long bytes = tensorBytes + (long)Math.Round(contributionsPerWorkerStep * tensorBytes);
-        return new BackendReport(stats.Workers, stats.Steps, step, compute, Math.Max(0, step - compute), step > 0 ? Math.Max(0, step - compute) / step : 0,
+        return new BackendReport(stats.Workers, applied, step, compute, Math.Max(0, step - compute), step > 0 ? Math.Max(0, step - compute) / step : 0,
             bytes, _transport, Events);
     }
 
