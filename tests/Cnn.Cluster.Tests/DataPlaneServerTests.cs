@@ -43,6 +43,19 @@ public sealed class DataPlaneServerTests : TestKit
     }
 
     // The server closed the connection: the client's next read ends with an IOException (end of stream or reset).
+    // The server may refuse a connection (its Hello, or a header) and close it while the frame is still being
+    // written: the write then fails with a broken pipe, which is the refusal this test expects, not an error.
+    private static void WriteUnlessClosed(FrameConnection connection, FrameHeader header, float[] body)
+    {
+        try
+        {
+            connection.Write(header, body);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
     private static void AssertClosedByServer(FrameConnection connection)
     {
         Task<FrameHeader> read = Task.Run(connection.ReadHeader);
@@ -69,7 +82,7 @@ public sealed class DataPlaneServerTests : TestKit
     public void A_connection_for_another_run_is_closed_and_nothing_of_it_reaches_the_parameter_server()
     {
         using FrameConnection stranger = Connect("run-guessed", "intruder");
-        stranger.Write(new FrameHeader(FrameKind.Gradient, 0, 0, 0, 8, 8, 64, 0, 1.0, 1.0, 0), Gradient(Floats));
+        WriteUnlessClosed(stranger, new FrameHeader(FrameKind.Gradient, 0, 0, 0, 8, 8, 64, 0, 1.0, 1.0, 0), Gradient(Floats));
 
         AssertClosedByServer(stranger);
         _parameterServer.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
@@ -85,7 +98,7 @@ public sealed class DataPlaneServerTests : TestKit
         _parameterServer.ExpectMsg<ParameterServerActor.DataPlaneJoined>(Patience);
         var header = new FrameHeader(fault == "weights frame" ? FrameKind.Weights : FrameKind.Gradient, 0, 0, 0, 8, 8, 64, 0, 1.0, 1.0, 0);
 
-        connection.Write(header, Gradient(fault switch { "short gradient" => Floats - 1, "long gradient" => Floats + 1, _ => Floats }));
+        WriteUnlessClosed(connection, header, Gradient(fault switch { "short gradient" => Floats - 1, "long gradient" => Floats + 1, _ => Floats }));
 
         var closed = _parameterServer.ExpectMsg<ParameterServerActor.DataPlaneClosed>(Patience);
         Assert.Equal("worker-1", closed.WorkerId);
