@@ -46,15 +46,15 @@ public static class AdamKernel
             ref float pg = ref MemoryMarshal.GetReference(gradientSum);
             Vector512<float> vb = Vector512.Create(batch), vAlpha = Vector512.Create(alpha), vEps = Vector512.Create(epsilon);
             Vector512<float> oneMinusB1 = Vector512.Create(1f - beta1), oneMinusB2 = Vector512.Create(1f - beta2);
-            Vector512<float> minNormal = Vector512.Create(AdamReference.MinNormal);
-            // g = sum / batch, or sum * (1 / batch) when that is exact (see the file header): chosen once, not per vector.
+            Vector512<float> minNormal = Vector512.Create(AdamReference.MinNormal), inverse = Vector512.Create(1f / batch);
+            // g = sum * (1 / batch) when that is exact (see the file header), else sum / batch: a loop-invariant,
+            // always-predicted branch.
             bool exactReciprocal = IsExactReciprocal(batch);
-            Vector512<float> scale = exactReciprocal ? Vector512.Create(1f / batch) : Vector512<float>.One;
             for (; i + 16 <= n; i += 16)
             {
                 nuint at = (nuint)i;
                 Vector512<float> sum = Vector512.LoadUnsafe(ref pg, at);
-                Vector512<float> g = exactReciprocal ? sum * scale : sum / vb;
+                Vector512<float> g = exactReciprocal ? sum * inverse : sum / vb;
                 Vector512<float> mi = Vector512.LoadUnsafe(ref pm, at);
                 Vector512<float> vi = Vector512.LoadUnsafe(ref pv, at);
                 mi += (g - mi) * oneMinusB1;
