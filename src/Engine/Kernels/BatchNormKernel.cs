@@ -2,6 +2,7 @@
 // TensorPrimitives call per row (a row is only `channels` floats: 32 in seed-resnet, two 512-bit vectors, so the
 // per-call overhead dominated). Each element gets exactly the operations of BatchNormReference, in the same order,
 // and the column sums accumulate over the rows in order, so the bits do not depend on the vector width.
+using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using Cnn.Engine.Kernels.Reference;
@@ -15,7 +16,7 @@ public static unsafe class BatchNormKernel
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     public static void SquaredDeviationSums(ReadOnlySpan<float> x, int rows, int channels, ReadOnlySpan<float> mean, Span<float> sums)
     {
-        Check(rows, channels, x.Length, Shortest(mean.Length, sums.Length));
+        Check(rows, channels, x.Length, Math.Min(mean.Length, sums.Length));
         int col = 0;
         fixed (float* px = x, pm = mean, ps = sums)
         {
@@ -66,7 +67,7 @@ public static unsafe class BatchNormKernel
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     public static void ProductSums(ReadOnlySpan<float> a, ReadOnlySpan<float> b, int rows, int channels, Span<float> sums)
     {
-        Check(rows, channels, Shortest(a.Length, b.Length), sums.Length);
+        Check(rows, channels, Math.Min(a.Length, b.Length), sums.Length);
         int col = 0;
         long offset = (long)rows * channels;
         fixed (float* pa = a, pb = b, ps = sums)
@@ -109,7 +110,7 @@ public static unsafe class BatchNormKernel
     public static void Normalize(ReadOnlySpan<float> x, int rows, int channels, ReadOnlySpan<float> mean, ReadOnlySpan<float> invStd,
         ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta, Span<float> xHat, Span<float> y)
     {
-        Check(rows, channels, Shortest(x.Length, xHat.Length, y.Length), Shortest(mean.Length, invStd.Length, gamma.Length, beta.Length));
+        Check(rows, channels, TensorPrimitives.Min<int>([x.Length, xHat.Length, y.Length]), TensorPrimitives.Min<int>([mean.Length, invStd.Length, gamma.Length, beta.Length]));
         fixed (float* px = x, pm = mean, pi = invStd, pg = gamma, pb = beta, ph = xHat, py = y)
         {
             for (int r = 0; r < rows; r++)
@@ -144,7 +145,7 @@ public static unsafe class BatchNormKernel
     public static void InputGradient(ReadOnlySpan<float> dy, ReadOnlySpan<float> xHat, int rows, int channels, ReadOnlySpan<float> dBeta,
         ReadOnlySpan<float> dGamma, ReadOnlySpan<float> k, Span<float> dx)
     {
-        Check(rows, channels, Shortest(dy.Length, xHat.Length, dx.Length), Shortest(dBeta.Length, dGamma.Length, k.Length));
+        Check(rows, channels, TensorPrimitives.Min<int>([dy.Length, xHat.Length, dx.Length]), TensorPrimitives.Min<int>([dBeta.Length, dGamma.Length, k.Length]));
         float count = rows;
         fixed (float* pdy = dy, ph = xHat, pdb = dBeta, pdg = dGamma, pk = k, pdx = dx)
         {
@@ -180,7 +181,7 @@ public static unsafe class BatchNormKernel
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     public static void ScaleShift(ReadOnlySpan<float> x, int rows, int channels, ReadOnlySpan<float> scale, ReadOnlySpan<float> shift, Span<float> y)
     {
-        Check(rows, channels, Shortest(x.Length, y.Length), Shortest(scale.Length, shift.Length));
+        Check(rows, channels, Math.Min(x.Length, y.Length), Math.Min(scale.Length, shift.Length));
         fixed (float* px = x, ps = scale, pt = shift, py = y)
         {
             for (int r = 0; r < rows; r++)
@@ -204,12 +205,5 @@ public static unsafe class BatchNormKernel
     {
         if (rows < 0 || channels < 1 || shortestData < (long)rows * channels || shortestPerChannel < channels)
             throw new ArgumentException($"batch normalisation of {rows} x {channels} needs {(long)rows * channels} floats of data and {channels} per channel");
-    }
-
-    private static int Shortest(params ReadOnlySpan<int> lengths)
-    {
-        int shortest = int.MaxValue;
-        foreach (int length in lengths) shortest = Math.Min(shortest, length);
-        return shortest;
     }
 }
