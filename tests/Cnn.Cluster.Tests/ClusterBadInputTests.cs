@@ -11,6 +11,7 @@ using Cnn.Coordinator.Cluster;
 using Cnn.Coordinator.Runs;
 using Cnn.Coordinator.Tests;
 using Cnn.Engine.Kernels;
+using Cnn.Engine.Models;
 using Cnn.Engine.Training;
 using Xunit;
 using static Cnn.Coordinator.Tests.TestSupport;
@@ -42,6 +43,21 @@ public sealed class ClusterBadInputTests(SyntheticRun run)
         Assert.DoesNotContain(cluster.Events, e => e.StartsWith("worker worker-2 joined", StringComparison.Ordinal) || e.StartsWith("worker worker-3 joined", StringComparison.Ordinal));
         StepMetrics step = cluster.Backend.Step(run.Batch(0), 0);
         Assert.Equal(run.Reference(1).Metrics[0], step);
+    }
+
+    // Workers drop an evaluation range outside their set, so the coordinator would re-deal it for ever (a `cnn bench`
+    // of 1,000 test images on a smaller test set did): the backend refuses such ids before anything is sent.
+    [Fact]
+    public async Task An_evaluation_past_the_end_of_the_set_is_refused_at_once_and_the_cluster_still_evaluates()
+    {
+        await using ClusterRun cluster = await ClusterRun.StartAsync(run, workers: 1, threadsPerWorker: 1, ClusterTransport.Tcp);
+        int count = run.Data.TestSource.Count;
+
+        var refused = Assert.Throws<ArgumentOutOfRangeException>(() => cluster.Backend.Evaluate(run.Data.TestSource, Enumerable.Range(count - 10, 20).ToArray()));
+        LossAndAccuracy all = cluster.Backend.Evaluate(run.Data.TestSource, Enumerable.Range(0, count).ToArray());
+
+        Assert.Contains($"outside the Test set of {count}", refused.Message);
+        Assert.Equal(count, all.Samples);
     }
 
     // A learning rate that makes training diverge: every worker computes NaN, which the parameter server refuses

@@ -144,6 +144,8 @@ public sealed class ClusterBackend : ITrainingBackend
         if (ids.Length == 0) return new LossAndAccuracy(0, 0, 0);
         for (int i = 1; i < ids.Length; i++)
             if (ids[i] != ids[0] + i) throw new ArgumentException("the cluster evaluates contiguous id ranges");
+        // Workers drop a range outside their set, and the evaluation would be re-dealt for ever.
+        if (ids[0] < 0 || ids[^1] >= data.Count) throw new ArgumentOutOfRangeException(nameof(ids), $"ids {ids[0]}..{ids[^1]} are outside the {set} set of {data.Count}");
         return Ask<CoordinatorActor.EvaluationDone>(new CoordinatorActor.RunEvaluation(set, ids[0], ids.Length), _requestTimeout).Result;
     }
 
