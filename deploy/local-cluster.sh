@@ -3,6 +3,7 @@
 #
 #   deploy/local-cluster.sh --workers N [--threads-per-worker T] [--tls DIR] [--no-build] -- <cnn train options>
 #   e.g. deploy/local-cluster.sh --workers 2 -- --epochs 1 --max-steps 30 --seed 5 --data DIR --out DIR
+#   deploy/local-cluster.sh --bench --workers N [...] -- <cnn bench options>
 #
 # The coordinator (`cnn train --workers N --host 127.0.0.1 --port P --data-port Q <your options>`) listens on
 # 127.0.0.1; worker k (Cnn.Worker) binds 127.0.0.(k+1), with the CNN_* variables docker-compose.yml sets:
@@ -15,6 +16,11 @@
 #                            CNN_TLS_* variables already exported are passed on as they are
 #   --no-build               do not build; by default `dotnet build -c Release` runs when a program is missing
 #                            or older than its sources
+#   --bench                  the coordinator runs `cnn bench --workers N` instead of `cnn train`: the cluster's
+#                            throughput against --no-cluster with the workers' threads, in the same process and
+#                            run, repeats alternating (see cnn bench --help). The coordinator then keeps the
+#                            runtime's default tiered compilation, as `cnn` has it, so that the --no-cluster side is
+#                            the reference path as users run it; the workers still run as the image runs them.
 #
 # It waits for the coordinator, then stops the workers (SIGTERM, SIGKILL after 10 s) and exits with the
 # coordinator's exit code. SIGINT or SIGTERM to the script stops the coordinator first (it finishes its step and
@@ -28,12 +34,14 @@ workers=""
 threads=""
 tls_dir=""
 build=1
+command=train
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --workers) workers="${2:-}"; shift 2 ;;
     --threads-per-worker) threads="${2:-}"; shift 2 ;;
     --tls) tls_dir="${2:-}"; shift 2 ;;
     --no-build) build=0; shift ;;
+    --bench) command=bench; shift ;;
     --) shift; break ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "local-cluster.sh: unknown option '$1' (options of cnn train go after --; see --help)" >&2; exit 2 ;;
@@ -49,7 +57,7 @@ fi
 for a in "${train_args[@]}"; do
   case "$a" in
     --workers|--host|--port|--data-port|--local-workers|--no-cluster|--threads-per-worker)
-      echo "local-cluster.sh: '$a' is set by this script; leave it out of the cnn train options" >&2; exit 2 ;;
+      echo "local-cluster.sh: '$a' is set by this script; leave it out of the cnn $command options" >&2; exit 2 ;;
   esac
 done
 
@@ -143,10 +151,12 @@ trap 'interrupted' INT TERM
 
 # The runtime setting the image sets: methods are compiled fully optimised once, instead of three processes
 # compiling them in tiers on the same cores during the first epoch.
+coordinator_env=()
+if [[ "$command" == bench && -z "${DOTNET_TieredCompilation:-}" ]]; then coordinator_env=(env -u DOTNET_TieredCompilation); fi
 export DOTNET_TieredCompilation="${DOTNET_TieredCompilation:-0}"
 
-echo "local-cluster.sh: coordinator on 127.0.0.1:$port (data plane $data_port), $workers workers x $threads threads; logs in $log_dir" >&2
-dotnet "$coordinator_dll" train --workers "$workers" --host 127.0.0.1 --port "$port" --data-port "$data_port" \
+echo "local-cluster.sh: coordinator ($command) on 127.0.0.1:$port (data plane $data_port), $workers workers x $threads threads; logs in $log_dir" >&2
+"${coordinator_env[@]}" dotnet "$coordinator_dll" "$command" --workers "$workers" --host 127.0.0.1 --port "$port" --data-port "$data_port" \
   "${tls_coordinator[@]}" "${train_args[@]}" > >(tee "$log_dir/coordinator.log") 2>&1 &
 coordinator_pid=$!
 

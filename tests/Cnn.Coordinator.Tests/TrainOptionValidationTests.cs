@@ -134,6 +134,20 @@ public sealed class TrainOptionValidationTests : IDisposable
         Assert.Contains("--threads must be at least 1", Assert.Single(result.ErrorLines));
     }
 
+    [Theory]
+    [InlineData(new[] { "--workers", "2", "--local-workers", "2" }, "choose one: --local-workers N (in-process) or --workers N (worker processes)")]
+    [InlineData(new[] { "--workers", "0" }, "--workers must be at least 1, got 0")]
+    [InlineData(new[] { "--workers", "9" }, "--workers 9 is more than the 8 leaves of a batch")]
+    [InlineData(new[] { "--workers", "2", "--port", "4053", "--data-port", "4053" }, "--data-port 4053 must be a port (1 to 65535) other than --port 4053")]
+    [InlineData(new[] { "--workers", "2", "--join-timeout", "0" }, "--join-timeout must be positive, got 0")]
+    public void Bench_through_worker_processes_with_bad_options_gives_exit_code_2_before_it_listens(string[] args, string expected)
+    {
+        CliResult result = RunCnn(["bench", .. args]);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains(expected, Assert.Single(result.ErrorLines));
+    }
+
     [Fact]
     public void No_command_at_all_gives_exit_code_2()
     {

@@ -29,16 +29,22 @@ public sealed class BadConfigurationTests(ClusterRuns runs)
         { "data directory with damaged files", ["--seed", "127.0.0.1:4053", "--data", "DAMAGED"], [], "DAMAGED/train-images-idx3-ubyte" },
     };
 
-    public static TheoryData<string, string[], string[], string> CoordinatorCases => new()
+    // Both commands that run a coordinator node for worker processes: `cnn train --workers` and `cnn bench --workers`.
+    public static TheoryData<string, string, string[], string[], string> CoordinatorCases()
     {
-        { "unparsable bind address", ["--host", "no such host!"], [], "--host 'no such host!' is not a host name or IP address" },
-        { "port out of range", ["--port", "70000"], [], "--port 70000 is not a port" },
-        { "missing certificate flag", ["--tls-cert", Missing], [], $"--tls-cert / CNN_TLS_CERT: '{Missing}': no such file" },
-        { "missing certificate variable", [], [$"{WorkerOptions.Env.TlsCertificate}={Missing}"], $"--tls-cert / CNN_TLS_CERT: '{Missing}': no such file" },
-        { "missing CA file", ["--tls-cert", "CERT", "--tls-ca", "/nonexistent/ca.pem"], [], "--tls-ca / CNN_TLS_CA: '/nonexistent/ca.pem': no such file" },
-        { "data directory that is a file", ["--data", "DATA/train-images-idx3-ubyte"], [], "DATA/train-images-idx3-ubyte" },
-        { "data directory with damaged files", ["--data", "DAMAGED"], [], "DAMAGED/train-images-idx3-ubyte" },
-    };
+        var data = new TheoryData<string, string, string[], string[], string>();
+        foreach (string command in (string[])["train", "bench"])
+        {
+            data.Add(command, "unparsable bind address", ["--host", "no such host!"], [], "--host 'no such host!' is not a host name or IP address");
+            data.Add(command, "port out of range", ["--port", "70000"], [], "--port 70000 is not a port");
+            data.Add(command, "missing certificate flag", ["--tls-cert", Missing], [], $"--tls-cert / CNN_TLS_CERT: '{Missing}': no such file");
+            data.Add(command, "missing certificate variable", [], [$"{WorkerOptions.Env.TlsCertificate}={Missing}"], $"--tls-cert / CNN_TLS_CERT: '{Missing}': no such file");
+            data.Add(command, "missing CA file", ["--tls-cert", "CERT", "--tls-ca", "/nonexistent/ca.pem"], [], "--tls-ca / CNN_TLS_CA: '/nonexistent/ca.pem': no such file");
+            data.Add(command, "data directory that is a file", ["--data", "DATA/train-images-idx3-ubyte"], [], "DATA/train-images-idx3-ubyte");
+            data.Add(command, "data directory with damaged files", ["--data", "DAMAGED"], [], "DAMAGED/train-images-idx3-ubyte");
+        }
+        return data;
+    }
 
     [Theory]
     [MemberData(nameof(WorkerCases))]
@@ -57,12 +63,12 @@ public sealed class BadConfigurationTests(ClusterRuns runs)
 
     [Theory]
     [MemberData(nameof(CoordinatorCases))]
-    public void The_coordinator_refuses_bad_configuration_with_one_line_and_exit_code_2(string name, string[] args, string[] environment, string expected)
+    public void The_coordinator_refuses_bad_configuration_with_one_line_and_exit_code_2(string command, string name, string[] args, string[] environment, string expected)
     {
         string outDirectory = runs.Scratch.Path($"bad-{Guid.NewGuid():N}");
         string[] given = Substitute(args);
-        using NodeProcess coordinator = NodeProcess.Start($"coordinator ({name})", Programs.Coordinator,
-            ["train", "--workers", "1", "--out", outDirectory, "--max-steps", "1",
+        using NodeProcess coordinator = NodeProcess.Start($"coordinator ({command}, {name})", Programs.Coordinator,
+            [command, "--workers", "1", .. command == "train" ? ["--out", outDirectory, "--max-steps", "1"] : (string[])[],
              .. given.Contains("--port") ? [] : (string[])["--port", TestMaterial.FreePort().ToString()],
              .. given.Contains("--data") ? [] : (string[])["--data", runs.DataDirectory], .. given],
             Environment(environment));

@@ -6,7 +6,7 @@
 // With --local-workers N the same figures are measured through an in-process cluster of N workers
 // (--threads-per-worker T each, default 1): training through the coordinator, the data plane and the parameter
 // server with the next step sent ahead as `cnn train` does, inference as a distributed evaluation of 1,000 test
-// images. In the same run and alternating repeat by repeat, --no-cluster with N x T threads is measured too, and
+// images (all of them when the test set is smaller). In the same run and alternating repeat by repeat, --no-cluster with N x T threads is measured too, and
 // the median of the per-repeat ratios (each cluster repeat against the --no-cluster repeat right after it) is
 // printed with the cluster's step-time split and bytes per step over the measured repeats. Both paths first warm
 // up, in alternation, for at least 200 steps and then until two rounds of 50 steps of each in a row take less
@@ -15,6 +15,9 @@
 // steps were not enough: 1.4 s of compilation still fell into the repeats. The figure is the steady state a run
 // of minutes sees (the first-step time is measured separately); the output says how long the warm-up took and how
 // much the JIT compiled during the repeats.
+// With --workers N (and the multi-node options of `cnn train --workers N`) the cluster is a coordinator node in
+// this process and N worker processes that join it, as `deploy/local-cluster.sh --bench` starts them; --no-cluster
+// then runs with as many threads as the workers have in total. Everything else is measured the same way.
 // Real MNIST is used when --data (default: the cache) holds all four files, otherwise deterministic synthetic
 // images of the model's input size; the output says which. The median, not the mean, because the machine is
 // shared and a neighbour's burst should not move the figure.
@@ -32,6 +35,7 @@ using Cnn.Engine.IO;
 using Cnn.Engine.Kernels;
 using Cnn.Engine.Models;
 using Cnn.Engine.Training;
+using Cnn.Messages;
 
 namespace Cnn.Coordinator.Commands;
 
@@ -60,11 +64,23 @@ public static class BenchCommand
         var data = new Option<string>("--data") { Description = "Directory of the four IDX files (synthetic data when incomplete)", DefaultValueFactory = _ => MnistFetcher.DefaultCacheDirectory };
         var localWorkers = new Option<int?>("--local-workers") { Description = "Measure through an in-process cluster of N workers, beside --no-cluster with the same threads" };
         var threadsPerWorker = new Option<int>("--threads-per-worker") { Description = "Threads of each local worker", DefaultValueFactory = _ => 1 };
+        var multiNode = new MultiNodeOptions("Measure through a coordinator node that waits for N worker processes (deploy/local-cluster.sh --bench), beside --no-cluster with their threads");
         var command = new Command("bench", "Measure training and inference throughput and peak memory.") { model, threads, json, data, localWorkers, threadsPerWorker };
+        foreach (Option option in multiNode.All) command.Options.Add(option);
         command.SetAction(parse =>
         {
             int threadCount = parse.GetValue(threads);
             if (threadCount < 1) throw new CnnUserException($"--threads must be at least 1, got {threadCount}");
+            if (multiNode.Workers(parse) is not null)
+            {
+                if (parse.GetValue(localWorkers) is not null) throw new CnnUserException("choose one: --local-workers N (in-process) or --workers N (worker processes)");
+                TrainSettings settings = multiNode.ReadInto(new TrainSettings { Model = parse.GetValue(model)!, DataDirectory = parse.GetValue(data)!, BatchSize = BatchSize, MicroBatch = MicroBatch }, parse);
+                settings.ValidateMode();
+                ClusterBenchResult remote = MeasureRemote(Presets.Create(settings.Model), settings, io.Error);
+                if (parse.GetValue(json)) io.Out.WriteLine(JsonSerializer.Serialize(remote, RunJson.Options));
+                else PrintCluster(remote, io.Out);
+                return 0;
+            }
             if (parse.GetValue(localWorkers) is int workers)
             {
                 int perWorker = parse.GetValue(threadsPerWorker);
@@ -127,79 +143,17 @@ public static class BenchCommand
     /// <summary>The --local-workers measurement (see file header).</summary>
     public static ClusterBenchResult MeasureCluster(Model model, int workers, int threadsPerWorker, string dataDirectory)
     {
-        if (!MnistFetcher.HasAll(dataDirectory)) throw new CnnUserException($"cnn bench --local-workers needs MNIST in {dataDirectory}: run `cnn data fetch` or give --data");
-        TrainingData data = TrainingData.Load(dataDirectory, model, 0.2, TextWriter.Null);
+        TrainingData data = LoadMnist(model, dataDirectory, "--local-workers");
         long processStart = Stopwatch.GetTimestamp();
-        float[] clusterWeights = model.Parameters.Initialize(1), localWeights = model.Parameters.Initialize(1);
         var cluster = LocalCluster.StartAsync().GetAwaiter().GetResult();
         try
         {
-            using var backend = new ClusterBackend(cluster.CoordinatorSystem, model, clusterWeights, new Adam(model.Parameters), data, MicroBatch, 1, workers,
-                TimeSpan.FromSeconds(1), _ => { }, ClusterTransport.Tcp);
-            cluster.AddWorkersAsync(workers, threadsPerWorker, new Cnn.Worker.WorkerData(data.TrainSource, data.TestSource, ClusterBackend.WorkerDataSha(data)),
-                Numerics.Fingerprint).GetAwaiter().GetResult();
-            backend.WaitForWorkers(workers, TimeSpan.FromSeconds(60));
-            using var local = new LocalBackend(model, localWeights, new Adam(model.Parameters), data.TrainSource, workers * threadsPerWorker, MicroBatch, 1);
-
-            var clusterBatches = new BatchCycle(data.TrainCount);
-            var localBatches = new BatchCycle(data.TrainCount);
-            long clusterStep = 0, localStep = 0;
-            double firstStepSeconds = 0;
-            double RunSteps(ITrainingBackend b, BatchCycle batches, ref long step, int count)
+            return MeasureThrough(model, data, cluster.CoordinatorSystem, ClusterTransport.Tcp, workers, "local cluster", processStart, backend =>
             {
-                long start = Stopwatch.GetTimestamp();
-                for (int i = 0; i < count; i++)
-                {
-                    int[] batch = batches.Next();
-                    // Announce only steps that will be asked for: an announced step is computed and applied.
-                    if (i + 1 < count) b.Announce(batches.Peek(), step + 1);
-                    b.Step(batch, step++);
-                }
-                return count * BatchSize / Stopwatch.GetElapsedTime(start).TotalSeconds;
-            }
-            RunSteps(backend, clusterBatches, ref clusterStep, 1);
-            firstStepSeconds = Stopwatch.GetElapsedTime(processStart).TotalSeconds;
-            RunSteps(backend, clusterBatches, ref clusterStep, ClusterWarmupSteps - 1);
-            RunSteps(local, localBatches, ref localStep, ClusterWarmupSteps);
-            // Two quiet rounds in a row: after one, methods may still be waiting for the tiering delay.
-            for (int quiet = 0; quiet < 2 && localStep < ClusterWarmupMaxSteps;)
-            {
-                TimeSpan jitBefore = System.Runtime.JitInfo.GetCompilationTime();
-                RunSteps(backend, clusterBatches, ref clusterStep, ClusterWarmupRound);
-                RunSteps(local, localBatches, ref localStep, ClusterWarmupRound);
-                quiet = System.Runtime.JitInfo.GetCompilationTime() - jitBefore < QuietJit ? quiet + 1 : 0;
-            }
-            long warmupSteps = localStep;
-            CoordinatorActor.Stats baseline = backend.Stats();
-            TimeSpan jitAtStart = System.Runtime.JitInfo.GetCompilationTime();
-            var clusterRuns = new double[ClusterRepeats];
-            var localRuns = new double[ClusterRepeats];
-            for (int r = 0; r < ClusterRepeats; r++)
-            {
-                clusterRuns[r] = RunSteps(backend, clusterBatches, ref clusterStep, StepsPerRepeat);
-                localRuns[r] = RunSteps(local, localBatches, ref localStep, StepsPerRepeat);
-            }
-            double jitDuringRepeats = (System.Runtime.JitInfo.GetCompilationTime() - jitAtStart).TotalMilliseconds;
-            BackendReport report = backend.Report(baseline);
-
-            int[] ids = Enumerable.Range(0, InferenceBatch).ToArray();
-            backend.Evaluate(data.TestSource, ids);
-            var inference = new double[Repeats];
-            for (int r = 0; r < Repeats; r++)
-            {
-                long start = Stopwatch.GetTimestamp();
-                backend.Evaluate(data.TestSource, ids);
-                inference[r] = InferenceBatch / Stopwatch.GetElapsedTime(start).TotalSeconds;
-            }
-            double clusterMedian = Median(clusterRuns), localMedian = Median(localRuns);
-            return new ClusterBenchResult(model.Name, workers, threadsPerWorker,
-                new ThroughputResult(BatchSize, (int)warmupSteps, ClusterRepeats, StepsPerRepeat, clusterMedian, clusterRuns),
-                new ThroughputResult(BatchSize, (int)warmupSteps, ClusterRepeats, StepsPerRepeat, localMedian, localRuns),
-                Median(clusterRuns.Zip(localRuns, (c, l) => c / l).ToArray()),
-                new ThroughputResult(InferenceBatch, 1, Repeats, 1, Median(inference), inference),
-                firstStepSeconds, report,
-                Checkpoint.WeightsSha256(clusterWeights) == Checkpoint.WeightsSha256(localWeights) && clusterStep == localStep,
-                new MemoryResult(PeakResidentBytes(), GC.GetGCMemoryInfo().HeapSizeBytes), MachineInfo.Current, jitDuringRepeats);
+                cluster.AddWorkersAsync(workers, threadsPerWorker, new Cnn.Worker.WorkerData(data.TrainSource, data.TestSource, ClusterBackend.WorkerDataSha(data)),
+                    Numerics.Fingerprint).GetAwaiter().GetResult();
+                backend.WaitForWorkers(workers, TimeSpan.FromSeconds(60));
+            });
         }
         finally
         {
@@ -207,19 +161,111 @@ public static class BenchCommand
         }
     }
 
+    /// <summary>The --workers measurement: a coordinator node bound as <paramref name="settings"/> say, and worker processes (see file header).</summary>
+    public static ClusterBenchResult MeasureRemote(Model model, TrainSettings settings, TextWriter progress)
+    {
+        TrainingData data = LoadMnist(model, settings.DataDirectory, "--workers");
+        NodeTls? tls = Cnn.Worker.WorkerOptions.LoadTls(settings.Tls);
+        long processStart = Stopwatch.GetTimestamp();
+        using CoordinatorNode node = CoordinatorNode.Start(settings, tls);
+        progress.WriteLine($"cnn bench: coordinator listening at {node.Address}{(tls is null ? "" : " with mutual TLS")}; waiting up to {settings.JoinTimeoutSeconds:0}s for {settings.Workers} workers");
+        return MeasureThrough(model, data, node.System, new ClusterTransport(true, settings.Host, settings.DataPort, tls), settings.Workers!.Value,
+            $"coordinator and {settings.Workers} worker processes{(tls is null ? "" : ", mutual TLS")}", processStart,
+            backend => backend.WaitForWorkers(settings.Workers.Value, TimeSpan.FromSeconds(settings.JoinTimeoutSeconds)));
+    }
+
+    private static TrainingData LoadMnist(Model model, string dataDirectory, string mode)
+    {
+        if (!MnistFetcher.HasAll(dataDirectory)) throw new CnnUserException($"cnn bench {mode} needs MNIST in {dataDirectory}: run `cnn data fetch` or give --data");
+        return TrainingData.Load(dataDirectory, model, 0.2, TextWriter.Null);
+    }
+
+    // Both cluster measurements once the coordinator's ActorSystem is up: `join` brings the workers in, then the
+    // cluster and --no-cluster with the workers' threads in total are measured as the file header says.
+    private static ClusterBenchResult MeasureThrough(Model model, TrainingData data, Akka.Actor.ActorSystem system, ClusterTransport transport, int workers,
+        string topology, long processStart, Action<ClusterBackend> join)
+    {
+        float[] clusterWeights = model.Parameters.Initialize(1), localWeights = model.Parameters.Initialize(1);
+        using var backend = new ClusterBackend(system, model, clusterWeights, new Adam(model.Parameters), data, MicroBatch, 1, workers,
+            TimeSpan.FromSeconds(1), _ => { }, transport);
+        join(backend);
+        int[] workerThreads = backend.Stats().Workers.Select(w => w.Threads).ToArray();
+        using var local = new LocalBackend(model, localWeights, new Adam(model.Parameters), data.TrainSource, workerThreads.Sum(), MicroBatch, 1);
+
+        var clusterBatches = new BatchCycle(data.TrainCount);
+        var localBatches = new BatchCycle(data.TrainCount);
+        long clusterStep = 0, localStep = 0;
+        double firstStepSeconds = 0;
+        double RunSteps(ITrainingBackend b, BatchCycle batches, ref long step, int count)
+        {
+            long start = Stopwatch.GetTimestamp();
+            for (int i = 0; i < count; i++)
+            {
+                int[] batch = batches.Next();
+                // Announce only steps that will be asked for: an announced step is computed and applied.
+                if (i + 1 < count) b.Announce(batches.Peek(), step + 1);
+                b.Step(batch, step++);
+            }
+            return count * BatchSize / Stopwatch.GetElapsedTime(start).TotalSeconds;
+        }
+        RunSteps(backend, clusterBatches, ref clusterStep, 1);
+        firstStepSeconds = Stopwatch.GetElapsedTime(processStart).TotalSeconds;
+        RunSteps(backend, clusterBatches, ref clusterStep, ClusterWarmupSteps - 1);
+        RunSteps(local, localBatches, ref localStep, ClusterWarmupSteps);
+        // Two quiet rounds in a row: after one, methods may still be waiting for the tiering delay.
+        for (int quiet = 0; quiet < 2 && localStep < ClusterWarmupMaxSteps;)
+        {
+            TimeSpan jitBefore = System.Runtime.JitInfo.GetCompilationTime();
+            RunSteps(backend, clusterBatches, ref clusterStep, ClusterWarmupRound);
+            RunSteps(local, localBatches, ref localStep, ClusterWarmupRound);
+            quiet = System.Runtime.JitInfo.GetCompilationTime() - jitBefore < QuietJit ? quiet + 1 : 0;
+        }
+        long warmupSteps = localStep;
+        CoordinatorActor.Stats baseline = backend.Stats();
+        TimeSpan jitAtStart = System.Runtime.JitInfo.GetCompilationTime();
+        var clusterRuns = new double[ClusterRepeats];
+        var localRuns = new double[ClusterRepeats];
+        for (int r = 0; r < ClusterRepeats; r++)
+        {
+            clusterRuns[r] = RunSteps(backend, clusterBatches, ref clusterStep, StepsPerRepeat);
+            localRuns[r] = RunSteps(local, localBatches, ref localStep, StepsPerRepeat);
+        }
+        double jitDuringRepeats = (System.Runtime.JitInfo.GetCompilationTime() - jitAtStart).TotalMilliseconds;
+        BackendReport report = backend.Report(baseline);
+
+        int[] ids = Enumerable.Range(0, Math.Min(InferenceBatch, data.TestSource.Count)).ToArray();
+        backend.Evaluate(data.TestSource, ids);
+        var inference = new double[Repeats];
+        for (int r = 0; r < Repeats; r++)
+        {
+            long start = Stopwatch.GetTimestamp();
+            backend.Evaluate(data.TestSource, ids);
+            inference[r] = ids.Length / Stopwatch.GetElapsedTime(start).TotalSeconds;
+        }
+        double clusterMedian = Median(clusterRuns), localMedian = Median(localRuns);
+        return new ClusterBenchResult(model.Name, topology, workers, workerThreads.Max(), workerThreads.Sum(),
+            new ThroughputResult(BatchSize, (int)warmupSteps, ClusterRepeats, StepsPerRepeat, clusterMedian, clusterRuns),
+            new ThroughputResult(BatchSize, (int)warmupSteps, ClusterRepeats, StepsPerRepeat, localMedian, localRuns),
+            Median(clusterRuns.Zip(localRuns, (c, l) => c / l).ToArray()),
+            new ThroughputResult(ids.Length, 1, Repeats, 1, Median(inference), inference),
+            firstStepSeconds, report,
+            Checkpoint.WeightsSha256(clusterWeights) == Checkpoint.WeightsSha256(localWeights) && clusterStep == localStep,
+            new MemoryResult(PeakResidentBytes(), GC.GetGCMemoryInfo().HeapSizeBytes), MachineInfo.Current, jitDuringRepeats);
+    }
+
     private static void PrintCluster(ClusterBenchResult r, TextWriter output)
     {
         static string N(double value) => value.ToString("N0", CultureInfo.InvariantCulture);
         static string F(double value) => value.ToString("F2", CultureInfo.InvariantCulture);
-        output.WriteLine($"cnn bench: {r.Model}, local cluster of {r.Workers} workers x {r.ThreadsPerWorker} threads vs --no-cluster --threads {r.Workers * r.ThreadsPerWorker}, MNIST, same run, repeats alternating");
+        output.WriteLine($"cnn bench: {r.Model}, {r.Topology}, {r.Workers} workers x {r.ThreadsPerWorker} threads vs --no-cluster --threads {r.Threads}, MNIST, same run, repeats alternating");
         output.WriteLine($"training   cluster    {N(r.Training.ImagesPerSecond),8} images/s  ({string.Join(" ", r.Training.Runs.Select(N))})");
         output.WriteLine($"training   no-cluster {N(r.NoClusterTraining.ImagesPerSecond),8} images/s  ({string.Join(" ", r.NoClusterTraining.Runs.Select(N))})");
         output.WriteLine($"warm-up    {r.Training.WarmupCalls:N0} steps each, until two rounds of {ClusterWarmupRound} steps of each took under {QuietJit.TotalMilliseconds:F0} ms of JIT compilation; {F(r.JitMillisecondsDuringRepeats)} ms of it during the {ClusterRepeats} x {StepsPerRepeat} measured steps each");
         output.WriteLine($"ratio      {r.Ratio.ToString("P1", CultureInfo.InvariantCulture)} of --no-cluster (median of the repeat pairs); weights after the same steps identical: {(r.SameWeights ? "yes" : "NO")}");
         output.WriteLine($"inference  cluster    {N(r.Inference.ImagesPerSecond),8} images/s  (distributed evaluation of {r.Inference.Batch:N0} images)");
         output.WriteLine($"step       {F(r.Cluster.MeanStepMilliseconds)} ms: {F(r.Cluster.MeanComputeMilliseconds)} ms compute on the critical path, {F(r.Cluster.MeanCommunicationMilliseconds)} ms communication ({r.Cluster.CommunicationShare.ToString("P1", CultureInfo.InvariantCulture)}); {N(r.Cluster.TensorBytesPerStepPerWorker)} tensor bytes per step per worker ({r.Cluster.Transport})");
-        output.WriteLine($"start-up   first step done {F(r.FirstStepSeconds)} s after the cluster started");
-        output.WriteLine($"memory     peak RSS {(r.Memory.PeakResidentBytes is long b ? (b / 1048576.0).ToString("F1", CultureInfo.InvariantCulture) + " MB" : "n/a")}");
+        output.WriteLine($"start-up   first step done {F(r.FirstStepSeconds)} s after the coordinator node started");
+        output.WriteLine($"memory     peak RSS of this process {(r.Memory.PeakResidentBytes is long b ? (b / 1048576.0).ToString("F1", CultureInfo.InvariantCulture) + " MB" : "n/a")}");
     }
 
     private static void Print(BenchResult r, TextWriter output)
@@ -306,7 +352,8 @@ public static class BenchCommand
 }
 
 /// <summary>What `cnn bench --local-workers` measures (see file header).</summary>
-public sealed record ClusterBenchResult(string Model, int Workers, int ThreadsPerWorker, ThroughputResult Training, ThroughputResult NoClusterTraining,
+/// <remarks>ThreadsPerWorker is the most any worker has; Threads, the workers' total, is what --no-cluster ran with.</remarks>
+public sealed record ClusterBenchResult(string Model, string Topology, int Workers, int ThreadsPerWorker, int Threads, ThroughputResult Training, ThroughputResult NoClusterTraining,
     double Ratio, ThroughputResult Inference, double FirstStepSeconds, BackendReport Cluster, bool SameWeights, MemoryResult Memory, MachineInfo Machine,
     double JitMillisecondsDuringRepeats);
 

@@ -47,18 +47,9 @@ public static class TrainCommand
         var noCluster = new Option<bool>("--no-cluster") { Description = "Train in this process on local threads (the reference path)" };
         var localWorkers = new Option<int?>("--local-workers") { Description = "Train on an in-process cluster of N worker nodes over loopback TCP (default mode, N = 2)" };
         var threadsPerWorker = new Option<int?>("--threads-per-worker") { Description = "Threads of each local worker (default: cores / workers)" };
-        var workers = new Option<int?>("--workers") { Description = "Multi-node: wait for N worker processes to join this coordinator, then train" };
-        var host = new Option<string>("--host") { Description = "Multi-node: address the coordinator binds", DefaultValueFactory = _ => "127.0.0.1" };
-        var port = new Option<int>("--port") { Description = "Multi-node: port the coordinator binds", DefaultValueFactory = _ => 4053 };
-        var publicHost = new Option<string?>("--public-host") { Description = "Multi-node: host name workers reach the coordinator by" };
-        var joinTimeout = new Option<double>("--join-timeout") { Description = "Seconds to wait for the workers", DefaultValueFactory = _ => 60 };
+        var multiNode = new MultiNodeOptions("Multi-node: wait for N worker processes to join this coordinator, then train");
         var transport = new Option<string>("--transport") { Description = "How tensors travel in a cluster: tcp (data plane) or akka (chunked messages)", DefaultValueFactory = _ => "tcp" };
         transport.AcceptOnlyFromAmong("tcp", "akka");
-        var dataPort = new Option<int>("--data-port") { Description = "Multi-node: port of the tensor data plane", DefaultValueFactory = _ => 4054 };
-        var tlsCert = new Option<string?>("--tls-cert") { Description = $"Multi-node: this node's certificate, PEM or PKCS#12; turns mutual TLS on [{WorkerOptions.Env.TlsCertificate}]" };
-        var tlsKey = new Option<string?>("--tls-key") { Description = $"Multi-node: PEM private key of the certificate, when not in the certificate file [{WorkerOptions.Env.TlsKey}]" };
-        var tlsPassword = new Option<string?>("--tls-password") { Description = $"Multi-node: password of the PKCS#12 file or the encrypted key [{WorkerOptions.Env.TlsPassword}]" };
-        var tlsCa = new Option<string?>("--tls-ca") { Description = $"Multi-node: CA certificates to trust (default: those in the certificate file) [{WorkerOptions.Env.TlsAuthority}]" };
         var stepDeadline = new Option<double>("--step-deadline") { Description = "Smallest per-step deadline in seconds before late work is re-assigned", DefaultValueFactory = _ => 1 };
 
         // The options a checkpoint remembers: given on --resume they must agree (trajectory) or replace its plan (epochs, steps, data).
@@ -66,9 +57,9 @@ public static class TrainCommand
         var command = new Command("train", "Train a model (Keras-like progress; history.csv, checkpoints and run.json in --out).")
         {
             model, data, epochs, batchSize, microBatch, lr, seed, split, threads, maxSteps, output, resume, checkpointEvery, keepCheckpoints, noCluster,
-            localWorkers, threadsPerWorker, workers, host, port, publicHost, joinTimeout, stepDeadline, transport, dataPort,
-            tlsCert, tlsKey, tlsPassword, tlsCa,
+            localWorkers, threadsPerWorker, stepDeadline, transport,
         };
+        foreach (Option option in multiNode.All) command.Options.Add(option);
         command.SetAction(parse =>
         {
             string? outDirectory = parse.GetValue(output);
@@ -93,16 +84,10 @@ public static class TrainCommand
                 NoCluster = parse.GetValue(noCluster),
                 LocalWorkers = parse.GetValue(localWorkers),
                 ThreadsPerWorker = parse.GetValue(threadsPerWorker),
-                Workers = parse.GetValue(workers),
-                Host = parse.GetValue(host)!,
-                Port = parse.GetValue(port),
-                PublicHost = parse.GetValue(publicHost),
-                JoinTimeoutSeconds = parse.GetValue(joinTimeout),
                 StepDeadlineSeconds = parse.GetValue(stepDeadline),
                 Transport = parse.GetValue(transport)!,
-                DataPort = parse.GetValue(dataPort),
-                Tls = TlsFiles(parse, parse.GetValue(workers) is not null, tlsCert, tlsKey, tlsPassword, tlsCa),
             };
+            settings = multiNode.ReadInto(settings, parse);
             var given = remembered.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToHashSet();
             return Run(settings, given, io);
         });
@@ -110,18 +95,7 @@ public static class TrainCommand
     }
 
     /// <summary>The environment variables <c>cnn train</c> reads (in multi-node mode); flags win over them.</summary>
-    public static IReadOnlyList<string> EnvironmentVariables { get; } =
-        [WorkerOptions.Env.TlsCertificate, WorkerOptions.Env.TlsKey, WorkerOptions.Env.TlsPassword, WorkerOptions.Env.TlsAuthority];
-
-    // The TLS files from the flags, or in multi-node mode from the CNN_TLS_* variables the worker host reads too
-    // (a deployment sets them once for every node); elsewhere the variables are ignored, so a shell that exports
-    // them can still train locally.
-    private static NodeTlsFiles? TlsFiles(ParseResult parse, bool multiNode, params Option<string?>[] options)
-    {
-        static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
-        string?[] values = options.Select((o, i) => parse.GetValue(o) ?? (multiNode ? Env(EnvironmentVariables[i]) : null)).ToArray();
-        return WorkerOptions.TlsFiles(values[0], values[1], values[2], values[3]);
-    }
+    public static IReadOnlyList<string> EnvironmentVariables => MultiNodeOptions.EnvironmentVariables;
 
     /// <summary>
     /// Validates <paramref name="settings"/> and trains; <paramref name="givenOptions"/> names the options set on the

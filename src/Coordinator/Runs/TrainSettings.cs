@@ -158,7 +158,8 @@ public sealed record TrainSettings
         }
     }
 
-    private void ValidateMode()
+    /// <summary>Throws a one-line <see cref="CnnUserException"/> for the first mode or multi-node option that cannot work.</summary>
+    public void ValidateMode()
     {
         int modes = (NoCluster ? 1 : 0) + (LocalWorkers is not null ? 1 : 0) + (Workers is not null ? 1 : 0);
         if (modes > 1) throw new CnnUserException("choose one mode: --no-cluster, --local-workers N or --workers N");
