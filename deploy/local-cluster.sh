@@ -9,7 +9,8 @@
 # 127.0.0.1; worker k (Cnn.Worker) binds 127.0.0.(k+1), with the CNN_* variables docker-compose.yml sets:
 # CNN_SEED_NODES, CNN_BIND_HOST, CNN_BIND_PORT, CNN_PUBLIC_HOST, CNN_DATA_DIR, CNN_THREADS, CNN_WORKER_ID
 # (and CNN_TLS_* when TLS is on). P and Q are free ports found at start; workers take any free port. Like the
-# image (deploy/Dockerfile), every process runs with DOTNET_TieredCompilation=0 (see deploy/README.md).
+# image (deploy/Dockerfile), every process runs with the runtime's default settings; DOTNET_* variables
+# exported before the script (DOTNET_TieredCompilation=0 for short runs, see deploy/README.md) pass on to all.
 #
 #   --threads-per-worker T   compute threads of each worker (default: cores / N, at least 1)
 #   --tls DIR                mutual TLS with DIR/coordinator.p12 and DIR/worker.p12 (from deploy/certs.sh);
@@ -18,9 +19,7 @@
 #                            or older than its sources
 #   --bench                  the coordinator runs `cnn bench --workers N` instead of `cnn train`: the cluster's
 #                            throughput against --no-cluster with the workers' threads, in the same process and
-#                            run, repeats alternating (see cnn bench --help). The coordinator then keeps the
-#                            runtime's default tiered compilation, as `cnn` has it, so that the --no-cluster side is
-#                            the reference path as users run it; the workers still run as the image runs them.
+#                            run, repeats alternating (see cnn bench --help)
 #
 # It waits for the coordinator, then stops the workers (SIGTERM, SIGKILL after 10 s) and exits with the
 # coordinator's exit code. SIGINT or SIGTERM to the script stops the coordinator first (it finishes its step and
@@ -149,14 +148,8 @@ interrupted() {
 trap 'stop_all' EXIT
 trap 'interrupted' INT TERM
 
-# The runtime setting the image sets: methods are compiled fully optimised once, instead of three processes
-# compiling them in tiers on the same cores during the first epoch.
-coordinator_env=()
-if [[ "$command" == bench && -z "${DOTNET_TieredCompilation:-}" ]]; then coordinator_env=(env -u DOTNET_TieredCompilation); fi
-export DOTNET_TieredCompilation="${DOTNET_TieredCompilation:-0}"
-
 echo "local-cluster.sh: coordinator ($command) on 127.0.0.1:$port (data plane $data_port), $workers workers x $threads threads; logs in $log_dir" >&2
-"${coordinator_env[@]}" dotnet "$coordinator_dll" "$command" --workers "$workers" --host 127.0.0.1 --port "$port" --data-port "$data_port" \
+dotnet "$coordinator_dll" "$command" --workers "$workers" --host 127.0.0.1 --port "$port" --data-port "$data_port" \
   "${tls_coordinator[@]}" "${train_args[@]}" > >(tee "$log_dir/coordinator.log") 2>&1 &
 coordinator_pid=$!
 
