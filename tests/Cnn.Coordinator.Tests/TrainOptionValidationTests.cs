@@ -136,6 +136,7 @@ public sealed class TrainOptionValidationTests : IDisposable
 
     [Theory]
     [InlineData(new[] { "--workers", "2", "--local-workers", "2" }, "choose one: --local-workers N (in-process) or --workers N (worker processes)")]
+    [InlineData(new[] { "--workers", "2", "--threads-per-worker", "2" }, "--threads-per-worker applies to --local-workers")]
     [InlineData(new[] { "--workers", "0" }, "--workers must be at least 1, got 0")]
     [InlineData(new[] { "--workers", "9" }, "--workers 9 is more than the 8 leaves of a batch")]
     [InlineData(new[] { "--workers", "2", "--port", "4053", "--data-port", "4053" }, "--data-port 4053 must be a port (1 to 65535) other than --port 4053")]

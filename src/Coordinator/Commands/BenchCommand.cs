@@ -6,18 +6,21 @@
 // With --local-workers N the same figures are measured through an in-process cluster of N workers
 // (--threads-per-worker T each, default 1): training through the coordinator, the data plane and the parameter
 // server with the next step sent ahead as `cnn train` does, inference as a distributed evaluation of 1,000 test
-// images (all of them when the test set is smaller). In the same run and alternating repeat by repeat, --no-cluster with N x T threads is measured too, and
-// the median of the per-repeat ratios (each cluster repeat against the --no-cluster repeat right after it) is
-// printed with the cluster's step-time split and bytes per step over the measured repeats. Both paths first warm
-// up, in alternation, for at least 200 steps and then until two rounds of 50 steps of each in a row take less
-// than 10 ms of JIT compilation (at most 2,000 steps each): a cluster process JITs Akka and the data plane at the start, and for its first 5 to 10
-// seconds the runtime's background recompilation takes 25 to 40% of a 2-core machine (measured per thread). 200
-// steps were not enough: 1.4 s of compilation still fell into the repeats. The figure is the steady state a run
+// images (all of them when the test set is smaller). In the same run and alternating repeat by repeat,
+// --no-cluster with N x T threads is measured too, and the median of the per-repeat ratios (each cluster repeat
+// against the --no-cluster repeat right after it) is printed with the cluster's step-time split and bytes per step
+// over the measured repeats. Both paths first warm up, in alternation, for at least 200 steps and then until two
+// rounds of 50 steps of each in a row take less than 10 ms of JIT compilation (at most 2,000 steps each): a
+// cluster process JITs Akka and the data plane at the start, and for its first 5 to 10 seconds the runtime's
+// background recompilation takes 25 to 40% of a 2-core machine (measured per thread). 200 steps were not enough:
+// 1.4 s of compilation still fell into the repeats. The figure is the steady state a run
 // of minutes sees (the first-step time is measured separately); the output says how long the warm-up took and how
 // much the JIT compiled during the repeats.
 // With --workers N (and the multi-node options of `cnn train --workers N`) the cluster is a coordinator node in
 // this process and N worker processes that join it, as `deploy/local-cluster.sh --bench` starts them; --no-cluster
-// then runs with as many threads as the workers have in total. Everything else is measured the same way.
+// then runs with as many threads as the workers have in total. Everything else is measured the same way, but the
+// JIT figures are this process's only: the workers' compilation is out of its sight. They start with the
+// coordinator, and its warm-up took 750 to 1,000 steps (over 10 s) in the runs measured.
 // Real MNIST is used when --data (default: the cache) holds all four files, otherwise deterministic synthetic
 // images of the model's input size; the output says which. The median, not the mean, because the machine is
 // shared and a neighbour's burst should not move the figure.
@@ -74,6 +77,8 @@ public static class BenchCommand
             if (multiNode.Workers(parse) is not null)
             {
                 if (parse.GetValue(localWorkers) is not null) throw new CnnUserException("choose one: --local-workers N (in-process) or --workers N (worker processes)");
+                if (parse.GetResult(threadsPerWorker) is { Implicit: false })
+                    throw new CnnUserException("--threads-per-worker applies to --local-workers; worker processes take --threads on their own command line");
                 TrainSettings settings = multiNode.ReadInto(new TrainSettings { Model = parse.GetValue(model)!, DataDirectory = parse.GetValue(data)!, BatchSize = BatchSize, MicroBatch = MicroBatch }, parse);
                 settings.ValidateMode();
                 ClusterBenchResult remote = MeasureRemote(Presets.Create(settings.Model), settings, io.Error);
