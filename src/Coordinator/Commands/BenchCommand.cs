@@ -20,7 +20,7 @@
 // this process and N worker processes that join it, as `deploy/local-cluster.sh --bench` starts them; --no-cluster
 // then runs with as many threads as the workers have in total. Everything else is measured the same way, but the
 // JIT figures are this process's only: the workers' compilation is out of its sight. They start with the
-// coordinator, and its warm-up took 750 to 1,000 steps (over 10 s) in the runs measured.
+// coordinator, and its warm-up took 950 steps (over 10 s) in the run inspected.
 // Real MNIST is used when --data (default: the cache) holds all four files, otherwise deterministic synthetic
 // images of the model's input size; the output says which. The median, not the mean, because the machine is
 // shared and a neighbour's burst should not move the figure.
