@@ -24,7 +24,9 @@
 # It waits for the coordinator, then stops the workers (SIGTERM, SIGKILL after 10 s) and exits with the
 # coordinator's exit code. SIGINT or SIGTERM to the script stops the coordinator first (it finishes its step and
 # saves a checkpoint, exit code 130/143, which the script returns), then the workers. The run's
-# artifacts land in --out; the logs (coordinator.log, worker-K.log) in --out/logs, or in a temp directory
+# artifacts land in --out; the coordinator's output and errors go to the script's own (so `--bench -- --json`
+# prints only the JSON on standard output) and also, with the workers' logs, to coordinator.log and
+# worker-K.log in --out/logs, or in a temp directory
 # when --out is not given. Linux routes all of 127.0.0.0/8 to loopback; elsewhere add the addresses first.
 set -euo pipefail
 
@@ -46,14 +48,14 @@ while [[ $# -gt 0 ]]; do
     *) echo "local-cluster.sh: unknown option '$1' (options of cnn train go after --; see --help)" >&2; exit 2 ;;
   esac
 done
-train_args=("$@")
+cnn_args=("$@")
 [[ "$workers" =~ ^[1-9][0-9]*$ ]] || { echo "local-cluster.sh: --workers N is required (N >= 1)" >&2; exit 2; }
 (( workers <= 250 )) || { echo "local-cluster.sh: --workers $workers: at most 250 loopback addresses (127.0.0.2 to 127.0.0.251)" >&2; exit 2; }
 if [[ -z "$threads" ]]; then
   threads=$(( $(nproc) / workers )); (( threads >= 1 )) || threads=1
 fi
 [[ "$threads" =~ ^[1-9][0-9]*$ ]] || { echo "local-cluster.sh: --threads-per-worker $threads is not a positive number" >&2; exit 2; }
-for a in "${train_args[@]}"; do
+for a in "${cnn_args[@]}"; do
   case "$a" in
     --workers|--host|--port|--data-port|--local-workers|--no-cluster|--threads-per-worker)
       echo "local-cluster.sh: '$a' is set by this script; leave it out of the cnn $command options" >&2; exit 2 ;;
@@ -63,12 +65,12 @@ done
 # The options the workers must agree with: --data (their CNN_DATA_DIR) and --out (where logs go).
 data_dir=""
 out_dir=""
-for (( i = 0; i < ${#train_args[@]}; i++ )); do
-  case "${train_args[$i]}" in
-    --data) data_dir="${train_args[$((i + 1))]:-}" ;;
-    --data=*) data_dir="${train_args[$i]#--data=}" ;;
-    --out) out_dir="${train_args[$((i + 1))]:-}" ;;
-    --out=*) out_dir="${train_args[$i]#--out=}" ;;
+for (( i = 0; i < ${#cnn_args[@]}; i++ )); do
+  case "${cnn_args[$i]}" in
+    --data) data_dir="${cnn_args[$((i + 1))]:-}" ;;
+    --data=*) data_dir="${cnn_args[$i]#--data=}" ;;
+    --out) out_dir="${cnn_args[$((i + 1))]:-}" ;;
+    --out=*) out_dir="${cnn_args[$i]#--out=}" ;;
   esac
 done
 
@@ -148,9 +150,10 @@ interrupted() {
 trap 'stop_all' EXIT
 trap 'interrupted' INT TERM
 
+: > "$log_dir/coordinator.log"
 echo "local-cluster.sh: coordinator ($command) on 127.0.0.1:$port (data plane $data_port), $workers workers x $threads threads; logs in $log_dir" >&2
 dotnet "$coordinator_dll" "$command" --workers "$workers" --host 127.0.0.1 --port "$port" --data-port "$data_port" \
-  "${tls_coordinator[@]}" "${train_args[@]}" > >(tee "$log_dir/coordinator.log") 2>&1 &
+  "${tls_coordinator[@]}" "${cnn_args[@]}" > >(tee -a "$log_dir/coordinator.log") 2> >(tee -a "$log_dir/coordinator.log" >&2) &
 coordinator_pid=$!
 
 for (( k = 1; k <= workers; k++ )); do

@@ -69,47 +69,22 @@ public sealed class MultiProcessTrainingTests(ClusterRuns runs)
     {
         string reference = runs.ReferenceWeightsSha256;
         string outDirectory = runs.Scratch.Path("script");
-        var info = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string a in (string[])[Programs.File("deploy/local-cluster.sh"), "--workers", "2", "--threads-per-worker", "1", "--no-build", "--", .. runs.TrainOptions, "--out", outDirectory])
-            info.ArgumentList.Add(a);
-        foreach (string key in info.Environment.Keys.Where(k => k.StartsWith("CNN_", StringComparison.Ordinal)).ToList()) info.Environment.Remove(key);
-        EnsureReleaseBuildFor(info);
-        using var script = Process.Start(info)!;
-        Task<string> stdout = script.StandardOutput.ReadToEndAsync(), stderr = script.StandardError.ReadToEndAsync();
+        await RunScriptAsync(["--workers", "2", "--threads-per-worker", "1", "--no-build", "--", .. runs.TrainOptions, "--out", outDirectory]);
 
-        bool exited = script.WaitForExit(ClusterRuns.RunTimeout);
-        if (!exited) script.Kill(entireProcessTree: true);
-
-        string output = await stdout, errors = await stderr;
-        Assert.True(exited && script.ExitCode == 0, $"local-cluster.sh: exit {(exited ? script.ExitCode : "none (killed)")}\n{output}\n{errors}");
         Assert.Equal(reference, ClusterRuns.RunJson(outDirectory).GetProperty("weightsSha256").GetString());
         Assert.True(File.Exists(Path.Combine(outDirectory, "logs", "worker-1.log")) && File.Exists(Path.Combine(outDirectory, "logs", "worker-2.log")));
         Assert.Contains("cnn-worker worker-2: 1 threads", File.ReadAllText(Path.Combine(outDirectory, "logs", "worker-2.log")));
     }
 
-    // `--bench`: the coordinator runs `cnn bench --workers 2` on the same topology. One JSON object on stdout (the
-    // Akka log around it aside) with the cluster of two worker processes, --no-cluster on their two threads in the
+    // `--bench`: the coordinator runs `cnn bench --workers 2` on the same topology. One JSON object, alone on the
+    // script's standard output, with the cluster of two worker processes, --no-cluster on their two threads in the
     // same process, the same weights after the same steps on both sides, and the per-repeat figures behind the ratio.
     [Fact]
     public async Task The_local_cluster_script_benchmarks_the_process_topology_against_no_cluster_in_one_run()
     {
-        var info = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string a in (string[])[Programs.File("deploy/local-cluster.sh"), "--bench", "--workers", "2", "--threads-per-worker", "1", "--no-build", "--",
-                     "--json", "--data", runs.DataDirectory])
-            info.ArgumentList.Add(a);
-        foreach (string key in info.Environment.Keys.Where(k => k.StartsWith("CNN_", StringComparison.Ordinal)).ToList()) info.Environment.Remove(key);
-        EnsureReleaseBuildFor(info);
-        using var script = Process.Start(info)!;
-        Task<string> stdout = script.StandardOutput.ReadToEndAsync(), stderr = script.StandardError.ReadToEndAsync();
+        string output = await RunScriptAsync(["--bench", "--workers", "2", "--threads-per-worker", "1", "--no-build", "--", "--json", "--data", runs.DataDirectory]);
 
-        bool exited = script.WaitForExit(ClusterRuns.RunTimeout);
-        if (!exited) script.Kill(entireProcessTree: true);
-
-        string output = await stdout, errors = await stderr;
-        Assert.True(exited && script.ExitCode == 0, $"local-cluster.sh --bench: exit {(exited ? script.ExitCode : "none (killed)")}\n{output}\n{errors}");
-        int start = output.StartsWith("{\n", StringComparison.Ordinal) ? 0 : output.IndexOf("\n{\n", StringComparison.Ordinal) + 1, end = output.IndexOf("\n}", start, StringComparison.Ordinal) + 2;
-        Assert.True(end > start && output[start] == '{', $"no JSON object in the output:\n{output}");
-        using var result = System.Text.Json.JsonDocument.Parse(output[start..end]);
+        using var result = System.Text.Json.JsonDocument.Parse(output); // nothing else on standard output
         var r = result.RootElement;
         Assert.Equal("coordinator and 2 worker processes", r.GetProperty("topology").GetString());
         Assert.Equal((2, 1, 2), (r.GetProperty("workers").GetInt32(), r.GetProperty("threadsPerWorker").GetInt32(), r.GetProperty("threads").GetInt32()));
@@ -122,6 +97,25 @@ public sealed class MultiProcessTrainingTests(ClusterRuns runs)
         Assert.Equal(ratios[4], r.GetProperty("ratio").GetDouble(), 12);
         Assert.StartsWith("tcp data plane", r.GetProperty("cluster").GetProperty("transport").GetString());
         Assert.Equal(2 * 373_288, r.GetProperty("cluster").GetProperty("tensorBytesPerStepPerWorker").GetInt64());
+    }
+
+    // Runs deploy/local-cluster.sh with `args` and none of the caller's CNN_* variables; asserts that it exits with 0
+    // within the run timeout and returns its standard output.
+    private static async Task<string> RunScriptAsync(string[] args)
+    {
+        var info = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string a in (string[])[Programs.File("deploy/local-cluster.sh"), .. args]) info.ArgumentList.Add(a);
+        foreach (string key in info.Environment.Keys.Where(k => k.StartsWith("CNN_", StringComparison.Ordinal)).ToList()) info.Environment.Remove(key);
+        EnsureReleaseBuildFor(info);
+        using var script = Process.Start(info)!;
+        Task<string> stdout = script.StandardOutput.ReadToEndAsync(), stderr = script.StandardError.ReadToEndAsync();
+
+        bool exited = script.WaitForExit(ClusterRuns.RunTimeout);
+        if (!exited) script.Kill(entireProcessTree: true);
+
+        string output = await stdout, errors = await stderr;
+        Assert.True(exited && script.ExitCode == 0, $"local-cluster.sh {string.Join(' ', args)}: exit {(exited ? script.ExitCode : "none (killed)")}\n{output}\n{errors}");
+        return output;
     }
 
     // The script runs the Release build, as its users do. A Release test run has just built it; a Debug one
