@@ -141,7 +141,8 @@ public sealed class TrainOptionValidationTests : IDisposable
     [InlineData(new[] { "--workers", "9" }, "--workers 9 is more than the 8 leaves of a batch")]
     [InlineData(new[] { "--workers", "2", "--port", "4053", "--data-port", "4053" }, "--data-port 4053 must be a port (1 to 65535) other than --port 4053")]
     [InlineData(new[] { "--workers", "2", "--join-timeout", "0" }, "--join-timeout must be positive, got 0")]
-    public void Bench_through_worker_processes_with_bad_options_gives_exit_code_2_before_it_listens(string[] args, string expected)
+    [InlineData(new[] { "--local-workers", "2", "--join-timeout", "-1" }, "--join-timeout must be positive, got -1")]
+    public void Bench_through_a_cluster_with_bad_options_gives_exit_code_2_before_it_starts(string[] args, string expected)
     {
         CliResult result = RunCnn(["bench", .. args]);
 

@@ -30,10 +30,16 @@ public sealed class CoordinatorNode : IDisposable
     /// <summary>The address workers use as their seed.</summary>
     public Address Address { get; }
 
-    /// <summary>Binds and joins itself, with mutual TLS when <paramref name="tls"/> is given; a port in use is a one-line error.</summary>
-    public static CoordinatorNode Start(TrainSettings settings, NodeTls? tls = null)
+    /// <summary>
+    /// Binds and joins itself, with mutual TLS when <paramref name="tls"/> is given, logging from
+    /// <paramref name="logLevel"/> up (Info by default); a port in use is a one-line error.
+    /// </summary>
+    public static CoordinatorNode Start(TrainSettings settings, NodeTls? tls = null, Akka.Event.LogLevel logLevel = Akka.Event.LogLevel.InfoLevel)
     {
-        var options = new CnnNodeOptions { Role = CnnNode.CoordinatorRole, BindHost = settings.Host, BindPort = settings.Port, PublicHost = settings.PublicHost, Tls = tls };
+        var options = new CnnNodeOptions
+        {
+            Role = CnnNode.CoordinatorRole, BindHost = settings.Host, BindPort = settings.Port, PublicHost = settings.PublicHost, Tls = tls, LogLevel = logLevel,
+        };
         IHost host = CnnNode.CreateHost(options);
         try
         {

@@ -91,7 +91,10 @@ public static class BenchCommand
                 int perWorker = parse.GetValue(threadsPerWorker);
                 if (workers < 1 || workers > BatchSize / MicroBatch) throw new CnnUserException($"--local-workers must be 1 to {BatchSize / MicroBatch} (the leaves of a batch), got {workers}");
                 if (perWorker < 1) throw new CnnUserException($"--threads-per-worker must be at least 1, got {perWorker}");
-                ClusterBenchResult cluster = MeasureCluster(Presets.Create(parse.GetValue(model)!), workers, perWorker, parse.GetValue(data)!);
+                TrainSettings local = multiNode.ReadInto(new TrainSettings(), parse);
+                if (!(local.JoinTimeoutSeconds > 0)) throw new CnnUserException($"--join-timeout must be positive, got {local.JoinTimeoutSeconds.ToString(CultureInfo.InvariantCulture)}");
+                ClusterBenchResult cluster = MeasureCluster(Presets.Create(parse.GetValue(model)!), workers, perWorker, parse.GetValue(data)!,
+                    TimeSpan.FromSeconds(local.JoinTimeoutSeconds));
                 if (parse.GetValue(json)) io.Out.WriteLine(JsonSerializer.Serialize(cluster, RunJson.Options));
                 else PrintCluster(cluster, io.Out);
                 return 0;
@@ -146,7 +149,7 @@ public static class BenchCommand
     }
 
     /// <summary>The --local-workers measurement (see file header).</summary>
-    public static ClusterBenchResult MeasureCluster(Model model, int workers, int threadsPerWorker, string dataDirectory)
+    public static ClusterBenchResult MeasureCluster(Model model, int workers, int threadsPerWorker, string dataDirectory, TimeSpan joinTimeout)
     {
         TrainingData data = LoadMnist(model, dataDirectory, "--local-workers");
         long processStart = Stopwatch.GetTimestamp();
@@ -157,7 +160,7 @@ public static class BenchCommand
             {
                 cluster.AddWorkersAsync(workers, threadsPerWorker, new Cnn.Worker.WorkerData(data.TrainSource, data.TestSource, ClusterBackend.WorkerDataSha(data)),
                     Numerics.Fingerprint).GetAwaiter().GetResult();
-                backend.WaitForWorkers(workers, TimeSpan.FromSeconds(60));
+                backend.WaitForWorkers(workers, joinTimeout);
             });
         }
         finally
@@ -172,7 +175,8 @@ public static class BenchCommand
         TrainingData data = LoadMnist(model, settings.DataDirectory, "--workers");
         NodeTls? tls = Cnn.Worker.WorkerOptions.LoadTls(settings.Tls);
         long processStart = Stopwatch.GetTimestamp();
-        using CoordinatorNode node = CoordinatorNode.Start(settings, tls);
+        // Warnings and errors only, as the in-process cluster's nodes log: the output is the measurement (--json too).
+        using CoordinatorNode node = CoordinatorNode.Start(settings, tls, Akka.Event.LogLevel.WarningLevel);
         progress.WriteLine($"cnn bench: coordinator listening at {node.Address}{(tls is null ? "" : " with mutual TLS")}; waiting up to {settings.JoinTimeoutSeconds:0}s for {settings.Workers} workers");
         return MeasureThrough(model, data, node.System, new ClusterTransport(true, settings.Host, settings.DataPort, tls), settings.Workers!.Value,
             $"coordinator and {settings.Workers} worker processes{(tls is null ? "" : ", mutual TLS")}", processStart,
