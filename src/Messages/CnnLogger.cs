@@ -2,14 +2,15 @@
 // peer going away ("Association with remote system ... has failed; address is now gated", "Disassociated",
 // each with a stack trace). Every stopping peer causes them, also at the normal end of a run; the coordinator
 // reports a lost worker itself, in one line, with what it did about it (CoordinatorActor). Everything else is
-// printed as Akka would.
+// printed as Akka would, on standard error: standard output carries what the programs report (progress lines,
+// tables, results, JSON), so that `cnn train > run.log` or `cnn bench --json` gets only that.
 using Akka.Actor;
 using Akka.Dispatch;
 using Akka.Event;
 
 namespace Cnn.Messages;
 
-/// <summary>Standard output logger without remoting association noise (see file header).</summary>
+/// <summary>Standard error logger without remoting association noise (see file header).</summary>
 public sealed class CnnLogger : ReceiveActor, IRequiresMessageQueue<ILoggerMessageQueueSemantics>
 {
     /// <summary>The logger.</summary>
@@ -19,7 +20,7 @@ public sealed class CnnLogger : ReceiveActor, IRequiresMessageQueue<ILoggerMessa
         Receive<LogEvent>(e =>
         {
             if (IsAssociationNoise(e)) return;
-            Console.WriteLine(e.ToString());
+            Console.Error.WriteLine(e.ToString());
         });
     }
 

@@ -30,10 +30,10 @@ public sealed class MembershipTests(FaultRuns runs, ITestOutputHelper output)
 
         Assert.True(code == 3, $"the worker on other data exited with {code}, expected 3 (refused)\n{stranger}\n{coordinator}");
         Assert.True(coordinator.WaitForOutput("dataset hash mismatch", TimeSpan.FromSeconds(10)), $"the coordinator's log does not name the hash mismatch\n{coordinator}");
-        Assert.Contains(coordinator.Out.Split('\n'), l => l.Contains("Refused worker worker-4", StringComparison.Ordinal) && l.Contains("dataset hash mismatch", StringComparison.Ordinal));
+        Assert.Contains(coordinator.Error.Split('\n'), l => l.Contains("Refused worker worker-4", StringComparison.Ordinal) && l.Contains("dataset hash mismatch", StringComparison.Ordinal));
         Assert.Contains("refused by the coordinator: dataset hash mismatch", stranger.Error);
         Assert.DoesNotContain("worker worker-4 joined", coordinator.Out);
-        output.WriteLine(coordinator.Out.Split('\n').First(l => l.Contains("dataset hash mismatch", StringComparison.Ordinal)));
+        output.WriteLine(coordinator.Error.Split('\n').First(l => l.Contains("dataset hash mismatch", StringComparison.Ordinal)));
     }
 
     [Fact]

@@ -104,7 +104,7 @@ public sealed class BadConfigurationTests(ClusterRuns runs)
                 string line = Assert.Single(coordinator.ErrorLines);
                 Assert.StartsWith($"error: {(flag == "--port" ? "--host 127.0.0.1 --port" : "--data-port")} {port}: cannot listen on 127.0.0.1", line);
                 Assert.Contains("in use", line);
-                Assert.DoesNotContain("   at ", coordinator.Out);
+                Assert.DoesNotContain("   at ", coordinator.Out + coordinator.Error);
                 Assert.False(Directory.Exists(outDirectory), $"{flag} in use left {outDirectory}");
             }
 
@@ -113,7 +113,7 @@ public sealed class BadConfigurationTests(ClusterRuns runs)
             Assert.True(worker.WaitForExit(Timeout) == 2, worker.ToString());
             string workerLine = Assert.Single(worker.ErrorLines);
             Assert.StartsWith($"cnn-worker: --host / {WorkerOptions.Env.BindHost} 127.0.0.1, --port / {WorkerOptions.Env.BindPort} {port}: cannot listen on 127.0.0.1:{port}", workerLine);
-            Assert.DoesNotContain("   at ", worker.Out);
+            Assert.DoesNotContain("   at ", worker.Out + worker.Error);
         }
         finally
         {

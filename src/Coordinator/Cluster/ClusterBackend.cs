@@ -37,6 +37,10 @@ public sealed class ClusterBackend : ITrainingBackend
     private readonly TimeSpan _requestTimeout;
     private readonly DataPlaneServer? _dataPlane;
     private readonly string _transport;
+    /// <summary>The one-line error for a data-plane port that cannot be listened on.</summary>
+    public static CnnUserException DataPortError(int port, string host, System.Net.Sockets.SocketException e) =>
+        new($"--data-port {port}: cannot listen on {host} ({e.Message})");
+
     private (int[] Batch, long Step)? _announced;
     private readonly ThreadTeam _serverTeam;
     private readonly List<RunEvent> _events = [];
@@ -65,7 +69,7 @@ public sealed class ClusterBackend : ITrainingBackend
             catch (System.Net.Sockets.SocketException e)
             {
                 _serverTeam.Dispose();
-                throw new CnnUserException($"--data-port {transport.DataPort}: cannot listen on {transport.BindHost ?? self.Host} ({e.Message})");
+                throw DataPortError(transport.DataPort, transport.BindHost ?? self.Host!, e);
             }
         }
         _transport = _dataPlane is null ? "akka.remote (MessagePack chunks)" : $"{(_dataPlane.IsEncrypted ? "tls" : "tcp")} data plane at {_dataPlane.Endpoint}";
