@@ -8,7 +8,9 @@
 // answers: its subtrees must be raced by backups once the step deadline passes (DESIGN.md: a lost worker is
 // noticed by the deadline first), and the result must still be exact. A third has a registered worker freeze
 // (its data-plane connection stays open, nobody reads it, as with a stopped process or a partition without a
-// reset): once it is lost, the parameter server must not stall writing it the weights of every step.
+// reset): once it is lost, the parameter server must not stall writing it the weights of every step. A fourth
+// registers from a node that reaches the coordinator but is not a member of its cluster (as a worker's node from
+// before a coordinator restart is): it is ignored until that node has joined, then accepted.
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.TestKit;
@@ -140,6 +142,35 @@ public sealed class LocalClusterTests(SyntheticRun run, ITestOutputHelper output
     }
 
     // The remoting address of the node a (local) worker actor lives on.
+    [Fact]
+    public async Task A_registration_from_a_node_outside_the_cluster_is_ignored_until_that_node_joins()
+    {
+        await using ClusterRun cluster = await ClusterRun.StartEmptyAsync(run, ClusterTransport.Tcp, workers: 1);
+        Address coordinator = cluster.Cluster.CoordinatorAddress;
+        using Microsoft.Extensions.Hosting.IHost stranger = CnnNode.CreateHost(new CnnNodeOptions
+        {
+            Role = CnnNode.WorkerRole, BindHost = coordinator.Host!, BindPort = 0, LogLevel = Akka.Event.LogLevel.WarningLevel,
+        });
+        await CnnNode.StartAsync(stranger, new CnnNodeOptions { Role = CnnNode.WorkerRole, BindHost = coordinator.Host! });
+        ActorSystem strangerSystem = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<ActorSystem>(stranger.Services);
+        TestProbe worker = CreateTestProbe(strangerSystem, "worker");
+        ActorSelection coordinatorActor = strangerSystem.ActorSelection(new RootActorPath(coordinator) / "user" / WorkerNames.Coordinator);
+        var register = new RegisterWorker("stranger", 1, run.WorkerData.Sha256, Numerics.Fingerprint, CoordinatorState.ProtocolVersion);
+
+        // Remoting connects the two nodes (the registration arrives), but the stranger is no member: no answer.
+        coordinatorActor.Tell(register, worker.Ref);
+        worker.ExpectNoMsg(TimeSpan.FromSeconds(3));
+        Assert.DoesNotContain(cluster.Events, e => e.StartsWith("worker stranger joined", StringComparison.Ordinal));
+
+        await Akka.Cluster.Cluster.Get(strangerSystem).JoinAsync(coordinator).WaitAsync(ClusterRun.JoinTimeout);
+        coordinatorActor.Tell(register, worker.Ref);
+
+        Assert.Equal("stranger", worker.ExpectMsg<WorkerAccepted>(ClusterRun.JoinTimeout).WorkerId);
+        Assert.Contains("worker stranger joined (1 threads)", cluster.Events);
+        await Akka.Cluster.Cluster.Get(strangerSystem).LeaveAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        await stranger.StopAsync();
+    }
+
     private static Address NodeAddress(IActorRef worker) =>
         ((ExtendedActorSystem)((ActorRefWithCell)worker).Underlying.System).Provider.DefaultAddress;
 }

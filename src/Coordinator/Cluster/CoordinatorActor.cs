@@ -9,6 +9,10 @@
 // faulty worker, and the deadline then deals that work to another worker. When a second worker (or the only one)
 // also computes non-finite numbers for the same subtree, the numbers are what they are: training has diverged, and
 // the run fails with that reason instead of re-dealing the step forever.
+// Membership: a registration counts only from a node that is a member of this cluster (joining or up), so that
+// every worker in the run is watched by the cluster's failure detector and Split Brain Resolver. A node that is
+// not, such as a worker's node from before a coordinator restart that still reaches this address, is ignored
+// (logged once per node): it is downed by its own cluster, and the worker registers again from its new node.
 // Supervision: the parameter server is a child; if it stops, the run fails with a message (its weights
 // cannot be rebuilt here, a restart goes through --resume).
 using System.Diagnostics;
@@ -56,6 +60,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private readonly IActorRef _parameterServer;
     private readonly TimeSpan _deadlineFloor;
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly HashSet<Address> _ignoredNodes = [];
     private readonly Action<string> _events;
     private (IActorRef ReplyTo, int Count)? _waiting;
     private IActorRef? _stepReplyTo;
@@ -145,6 +150,13 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
 
     private void OnRegister(RegisterWorker request)
     {
+        if (!IsMember(Sender.Path.Address))
+        {
+            if (_ignoredNodes.Add(Sender.Path.Address))
+                _log.Info("Ignored the registration of worker {0} from {1}: that node is not a member of this cluster (it registers again once it has joined)",
+                    request.WorkerId, Sender.Path.Address);
+            return;
+        }
         string? refusal = _state.Admit(request);
         if (refusal is not null)
         {
@@ -171,6 +183,11 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             _waiting = null;
         }
     }
+
+    // True for this process's own actors (in-process tests) and for nodes that are joining or up in this cluster.
+    private bool IsMember(Address address) =>
+        address.HasLocalScope || Akka.Cluster.Cluster.Get(Context.System).State.Members
+            .Any(m => m.Address == address && m.Status is MemberStatus.Joining or MemberStatus.WeaklyUp or MemberStatus.Up);
 
     private void OnWaitForWorkers(WaitForWorkers request)
     {
