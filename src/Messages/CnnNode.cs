@@ -85,8 +85,13 @@ public static class CnnNode
 
     // Short join and gossip intervals so that a local cluster is Up well within 2 s of process start (Akka's
     // defaults wait 1 s before the first gossip, gossip once a second and retry a failed join after 10 s).
-    // Gossip at this rate is cheap for the handful of nodes a run has.
+    // Gossip at this rate is cheap for the handful of nodes a run has. A worker process that starts before its
+    // coordinator listens (deploy/local-cluster.sh starts them together; a restarted coordinator) finds the
+    // address unreachable, and remoting then drops everything sent there while the address is gated: 1 s
+    // instead of Akka's 5 s, so such a worker joins about a second after the coordinator is up, not five. Akka
+    // advises against less than a second (a storm of reconnects).
     private const string ClusterTimingHocon = """
+        akka.remote.retry-gate-closed-for = 1s
         akka.cluster {
           seed-node-timeout = 1s
           retry-unsuccessful-join-after = 1s

@@ -10,6 +10,7 @@
 // older version are dropped (the step is over). While a computation runs, new requests wait in the stash.
 using System.Diagnostics;
 using Akka.Actor;
+using Akka.Cluster;
 using Akka.Event;
 using Cnn.Engine.Data;
 using Cnn.Engine.Models;
@@ -53,7 +54,8 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
     private readonly WorkerSettings _settings;
     private readonly WorkerData _data;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private TimeSpan _retry = TimeSpan.FromMilliseconds(200);
+    private static readonly TimeSpan FirstRetry = TimeSpan.FromMilliseconds(200);
+    private TimeSpan _retry = FirstRetry;
     private LeafComputer? _computer;
     private string _runId = "";
     private ulong _seed;
@@ -90,11 +92,19 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
     internal long Version => _version;
 
     /// <inheritdoc/>
-    protected override void PreStart() => Self.Tell(new RegisterTick());
+    protected override void PreStart()
+    {
+        // The coordinator's node becoming Up in this node's view (at the join, or after a coordinator restart) is
+        // when a registration can first arrive: sent then, not at the next tick of the backoff, which has grown
+        // to seconds while this node waited for its seed.
+        Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents, typeof(ClusterEvent.MemberUp));
+        Self.Tell(new RegisterTick());
+    }
 
     /// <inheritdoc/>
     protected override void PostStop()
     {
+        Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
         _dataPlane?.Dispose();
         _computer?.Dispose();
     }
@@ -107,6 +117,13 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
             Coordinator().Tell(new RegisterWorker(_settings.WorkerId, _settings.Threads, _data.Sha256, _settings.NumericsFingerprint, _settings.ProtocolVersion));
             Timers.StartSingleTimer("register", new RegisterTick(), _retry);
             _retry = TimeSpan.FromMilliseconds(Math.Min(_retry.TotalMilliseconds * 2, 5000));
+        });
+        Receive<ClusterEvent.MemberUp>(m =>
+        {
+            if (m.Member.Address != _settings.Coordinator) return;
+            Timers.Cancel("register");
+            _retry = FirstRetry;
+            Self.Tell(new RegisterTick());
         });
         Receive<WorkerAccepted>(OnAccepted);
         Receive<WorkerRefused>(m =>
@@ -190,6 +207,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
     {
         Receive<WorkerAccepted>(OnAccepted); // a restarted coordinator takes the worker back
         Receive<RegisterTick>(_ => { });
+        Receive<ClusterEvent.MemberUp>(_ => { });
         Receive<WeightsChunk>(OnWeightsChunk);
         Receive<WeightsArrived>(m =>
         {
@@ -203,6 +221,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
             _dataPlane.Dispose();
             _dataPlane = null;
             Become(Registering);
+            _retry = FirstRetry;
             Self.Tell(new RegisterTick());
         });
         Receive<ComputeGradients>(OnCompute);
