@@ -92,14 +92,10 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
     internal long Version => _version;
 
     /// <inheritdoc/>
-    protected override void PreStart()
-    {
-        // The coordinator's node becoming Up in this node's view (at the join, or after a coordinator restart) is
-        // when a registration can first arrive: sent then, not at the next tick of the backoff, which has grown
-        // to seconds while this node waited for its seed.
+    protected override void PreStart() =>
+        // The coordinator takes registrations from members of its cluster only, so the first one is sent when the
+        // coordinator's node is Up in this node's view (this node has joined), then retried with backoff.
         Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents, typeof(ClusterEvent.MemberUp));
-        Self.Tell(new RegisterTick());
-    }
 
     /// <inheritdoc/>
     protected override void PostStop()
