@@ -1,7 +1,8 @@
 // The worker actor. Stateless apart from its copy of the weights and the dataset (DESIGN.md): it can die at
 // any moment and a replacement joins with nothing to recover.
 //
-//   Registering: sends RegisterWorker to the coordinator (retrying with backoff) until accepted or refused.
+//   Registering: once the coordinator's node is Up in this node's view (the coordinator takes members only),
+//                sends RegisterWorker to it, retrying with backoff, until accepted or refused.
 //   Ready:       assembles weights from chunks (double-buffered: a new version can arrive while the previous
 //                one is in use); computes the subtrees it is given with the engine, on its threads, off the
 //                actor's thread; sends one chunked contribution per subtree straight to the parameter server;

@@ -37,14 +37,14 @@ public sealed class ClusterBackend : ITrainingBackend
     private readonly TimeSpan _requestTimeout;
     private readonly DataPlaneServer? _dataPlane;
     private readonly string _transport;
-    /// <summary>The one-line error for a data-plane port that cannot be listened on.</summary>
-    public static CnnUserException DataPortError(int port, string host, System.Net.Sockets.SocketException e) =>
-        new($"--data-port {port}: cannot listen on {host} ({e.Message})");
-
     private (int[] Batch, long Step)? _announced;
     private readonly ThreadTeam _serverTeam;
     private readonly List<RunEvent> _events = [];
     private long _currentStep;
+
+    /// <summary>The one-line error for a data-plane port that cannot be listened on.</summary>
+    public static CnnUserException DataPortError(int port, string host, System.Net.Sockets.SocketException e) =>
+        new($"--data-port {port}: cannot listen on {host} ({e.Message})");
 
     /// <summary>
     /// Starts the coordinator (and its parameter server) in <paramref name="system"/> for a run of <paramref name="model"/>
