@@ -135,8 +135,12 @@ public sealed class TrainOptionValidationTests : IDisposable
     }
 
     [Theory]
-    [InlineData(new[] { "--workers", "2", "--local-workers", "2" }, "choose one: --local-workers N (in-process) or --workers N (worker processes)")]
-    [InlineData(new[] { "--workers", "2", "--threads-per-worker", "2" }, "--threads-per-worker applies to --local-workers")]
+    [InlineData(new[] { "--workers", "2", "--local-workers", "2" }, "choose one mode: --no-cluster, --local-workers N or --workers N")]
+    [InlineData(new[] { "--workers", "2", "--threads-per-worker", "2" }, "--threads-per-worker applies to a local cluster (--local-workers)")]
+    [InlineData(new[] { "--local-workers", "0" }, "--local-workers must be at least 1, got 0")]
+    [InlineData(new[] { "--local-workers", "9" }, "--local-workers 9 is more than the 8 leaves of a batch")]
+    [InlineData(new[] { "--local-workers", "2", "--threads-per-worker", "0" }, "--threads-per-worker must be at least 1, got 0")]
+    [InlineData(new[] { "--local-workers", "2", "--tls-cert", "node.p12" }, "--tls-cert applies to a multi-node run (--workers N)")]
     [InlineData(new[] { "--workers", "0" }, "--workers must be at least 1, got 0")]
     [InlineData(new[] { "--workers", "9" }, "--workers 9 is more than the 8 leaves of a batch")]
     [InlineData(new[] { "--workers", "2", "--port", "4053", "--data-port", "4053" }, "--data-port 4053 must be a port (1 to 65535) other than --port 4053")]

@@ -66,7 +66,7 @@ public static class BenchCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table" };
         var data = new Option<string>("--data") { Description = "Directory of the four IDX files (synthetic data when incomplete)", DefaultValueFactory = _ => MnistFetcher.DefaultCacheDirectory };
         var localWorkers = new Option<int?>("--local-workers") { Description = "Measure through an in-process cluster of N workers, beside --no-cluster with the same threads" };
-        var threadsPerWorker = new Option<int>("--threads-per-worker") { Description = "Threads of each local worker", DefaultValueFactory = _ => 1 };
+        var threadsPerWorker = new Option<int?>("--threads-per-worker") { Description = "Threads of each local worker (default 1)" };
         var multiNode = new MultiNodeOptions("Measure through a coordinator node that waits for N worker processes (deploy/local-cluster.sh --bench), beside --no-cluster with their threads");
         var command = new Command("bench", "Measure training and inference throughput and peak memory.") { model, threads, json, data, localWorkers, threadsPerWorker };
         foreach (Option option in multiNode.All) command.Options.Add(option);
@@ -74,27 +74,22 @@ public static class BenchCommand
         {
             int threadCount = parse.GetValue(threads);
             if (threadCount < 1) throw new CnnUserException($"--threads must be at least 1, got {threadCount}");
-            if (multiNode.Workers(parse) is not null)
+            if (parse.GetValue(localWorkers) is not null || multiNode.Workers(parse) is not null)
             {
-                if (parse.GetValue(localWorkers) is not null) throw new CnnUserException("choose one: --local-workers N (in-process) or --workers N (worker processes)");
-                if (parse.GetResult(threadsPerWorker) is { Implicit: false })
-                    throw new CnnUserException("--threads-per-worker applies to --local-workers; worker processes take --threads on their own command line");
-                TrainSettings settings = multiNode.ReadInto(new TrainSettings { Model = parse.GetValue(model)!, DataDirectory = parse.GetValue(data)!, BatchSize = BatchSize, MicroBatch = MicroBatch }, parse);
+                // The cluster modes take `cnn train`'s settings and its checks (TrainSettings.ValidateMode), so both
+                // commands refuse the same options with the same line; a bench's local workers default to 1 thread.
+                int? perWorker = parse.GetValue(threadsPerWorker);
+                TrainSettings settings = multiNode.ReadInto(new TrainSettings
+                {
+                    Model = parse.GetValue(model)!, DataDirectory = parse.GetValue(data)!, BatchSize = BatchSize, MicroBatch = MicroBatch,
+                    LocalWorkers = parse.GetValue(localWorkers), ThreadsPerWorker = perWorker ?? (parse.GetValue(localWorkers) is null ? null : 1),
+                }, parse);
                 settings.ValidateMode();
-                ClusterBenchResult remote = MeasureRemote(Presets.Create(settings.Model), settings, io.Error);
-                if (parse.GetValue(json)) io.Out.WriteLine(JsonSerializer.Serialize(remote, RunJson.Options));
-                else PrintCluster(remote, io.Out);
-                return 0;
-            }
-            if (parse.GetValue(localWorkers) is int workers)
-            {
-                int perWorker = parse.GetValue(threadsPerWorker);
-                if (workers < 1 || workers > BatchSize / MicroBatch) throw new CnnUserException($"--local-workers must be 1 to {BatchSize / MicroBatch} (the leaves of a batch), got {workers}");
-                if (perWorker < 1) throw new CnnUserException($"--threads-per-worker must be at least 1, got {perWorker}");
-                TrainSettings local = multiNode.ReadInto(new TrainSettings(), parse);
-                if (!(local.JoinTimeoutSeconds > 0)) throw new CnnUserException($"--join-timeout must be positive, got {local.JoinTimeoutSeconds.ToString(CultureInfo.InvariantCulture)}");
-                ClusterBenchResult cluster = MeasureCluster(Presets.Create(parse.GetValue(model)!), workers, perWorker, parse.GetValue(data)!,
-                    TimeSpan.FromSeconds(local.JoinTimeoutSeconds));
+                Model benchModel = Presets.Create(settings.Model);
+                ClusterBenchResult cluster = settings.Mode == TrainingMode.Remote
+                    ? MeasureRemote(benchModel, settings, io.Error)
+                    : MeasureCluster(benchModel, settings.LocalWorkerCount, settings.LocalThreadsPerWorker, settings.DataDirectory,
+                        TimeSpan.FromSeconds(settings.JoinTimeoutSeconds));
                 if (parse.GetValue(json)) io.Out.WriteLine(JsonSerializer.Serialize(cluster, RunJson.Options));
                 else PrintCluster(cluster, io.Out);
                 return 0;
