@@ -30,8 +30,12 @@ public static class Cli
     public static int Run(string[] args, TextWriter output, TextWriter error, bool interactive = false)
     {
         var io = new CliOutput(output, error, interactive);
-        var root = new RootCommand("cnn: train convolutional networks on MNIST, exactly, on one machine or a cluster.")
+        // A plain Command named "cnn" rather than RootCommand, whose name (shown in every usage line) is the
+        // assembly's file name, Cnn.Coordinator.
+        var root = new Command("cnn", "cnn: train convolutional networks on MNIST, exactly, on one machine or a cluster.")
         {
+            new HelpOption(),
+            new VersionOption(),
             SummaryCommand.Create(io),
             DataCommand.Create(io),
             TrainCommand.Create(io),
