@@ -7,9 +7,10 @@
 #
 # The coordinator (`cnn train --workers N --host 127.0.0.1 --port P --data-port Q <your options>`) listens on
 # 127.0.0.1; worker k (Cnn.Worker) binds 127.0.0.(k+1), with the CNN_* variables docker-compose.yml sets:
-# CNN_SEED_NODES, CNN_BIND_HOST, CNN_BIND_PORT, CNN_PUBLIC_HOST, CNN_DATA_DIR, CNN_THREADS, CNN_WORKER_ID
-# (and CNN_TLS_* when TLS is on). P and Q are free ports found at start; workers take any free port. Like the
-# image (deploy/Dockerfile), every process runs with the runtime's default settings; DOTNET_* variables
+# CNN_SEED_NODES, CNN_BIND_HOST, CNN_BIND_PORT, CNN_PUBLIC_HOST, CNN_DATA_DIR, CNN_THREADS, CNN_WORKER_ID,
+# CNN_LOG_LEVEL (and CNN_TLS_* when TLS is on); a CNN_LOG_LEVEL exported before the script applies to every
+# node. P and Q are free ports found at start; workers take any free port. Like the image (deploy/Dockerfile),
+# every process runs with the runtime's default settings; DOTNET_* variables
 # exported before the script (DOTNET_TieredCompilation=0 for short runs, see deploy/README.md) pass on to all.
 #
 #   --threads-per-worker T   compute threads of each worker (default: cores / N, at least 1)
@@ -160,7 +161,7 @@ for (( k = 1; k <= workers; k++ )); do
   address="127.0.0.$(( k + 1 ))"
   (
     export CNN_SEED_NODES="127.0.0.1:$port" CNN_BIND_HOST="$address" CNN_BIND_PORT=0 CNN_PUBLIC_HOST="$address" \
-      CNN_THREADS="$threads" CNN_WORKER_ID="worker-$k"
+      CNN_THREADS="$threads" CNN_WORKER_ID="worker-$k" CNN_LOG_LEVEL="${CNN_LOG_LEVEL:-info}"
     if [[ -n "$data_dir" ]]; then export CNN_DATA_DIR="$data_dir"; fi
     if [[ -n "$tls_dir" ]]; then export CNN_TLS_CERT="$tls_dir/worker.p12"; unset CNN_TLS_KEY CNN_TLS_CA; fi
     exec dotnet "$worker_dll"

@@ -4,11 +4,26 @@
 // reports a lost worker itself, in one line, with what it did about it (CoordinatorActor). Everything else is
 // printed as Akka would, on standard error: standard output carries what the programs report (progress lines,
 // tables, results, JSON), so that `cnn train > run.log` or `cnn bench --json` gets only that.
+//
+// CnnStartupLogger is the same for the minimal logger Akka uses before the loggers start and after they stop
+// (akka.stdout-logger-class): Akka's own writes to standard output, so that a node's last lines ("Remoting shut
+// down.") would land among the results.
 using Akka.Actor;
 using Akka.Dispatch;
 using Akka.Event;
 
 namespace Cnn.Messages;
+
+/// <summary>The minimal logger of a node's start and stop, on standard error (see file header).</summary>
+public sealed class CnnStartupLogger : MinimalLogger
+{
+    /// <inheritdoc/>
+    protected override void Log(object message)
+    {
+        if (message is LogEvent e && CnnLogger.IsAssociationNoise(e)) return;
+        Console.Error.WriteLine(message.ToString());
+    }
+}
 
 /// <summary>Standard error logger without remoting association noise (see file header).</summary>
 public sealed class CnnLogger : ReceiveActor, IRequiresMessageQueue<ILoggerMessageQueueSemantics>

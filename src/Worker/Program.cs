@@ -1,5 +1,5 @@
 // The worker host: `dotnet Cnn.Worker.dll --seed coordinator:4053 [--host H --port P --public-host N --data DIR
-// --threads T --id ID] [--tls-cert F [--tls-key F] [--tls-password P] [--tls-ca F]]`, or the same through CNN_*
+// --threads T --id ID --log-level L] [--tls-cert F [--tls-key F] [--tls-password P] [--tls-ca F]]`, or the same through CNN_*
 // environment variables (docker-compose passes those; a flag wins). A certificate turns on mutual TLS for
 // remoting and the data plane, with the cluster's CA as the only trust (see Messages/NodeTls.cs). Loads its
 // own copy of the data, joins the cluster through the seed nodes (Akka retries the join; the worker actor
@@ -46,7 +46,8 @@ internal static class WorkerProgram
         var tlsKey = new Option<string?>("--tls-key") { Description = $"PEM private key of the certificate, when not in the certificate file [{WorkerOptions.Env.TlsKey}]" };
         var tlsPassword = new Option<string?>("--tls-password") { Description = $"Password of the PKCS#12 file or the encrypted key [{WorkerOptions.Env.TlsPassword}]" };
         var tlsCa = new Option<string?>("--tls-ca") { Description = $"CA certificates to trust (default: those in the certificate file) [{WorkerOptions.Env.TlsAuthority}]" };
-        var root = new RootCommand("cnn-worker: a Cnn.Distributed worker node") { seed, host, port, publicHost, data, threads, id, tlsCert, tlsKey, tlsPassword, tlsCa };
+        var logLevel = new Option<string?>("--log-level") { Description = $"Akka log level on standard error: {string.Join(", ", WorkerOptions.LogLevelNames)} (default: info) [{WorkerOptions.Env.LogLevel}]" };
+        var root = new RootCommand("cnn-worker: a Cnn.Distributed worker node") { seed, host, port, publicHost, data, threads, id, tlsCert, tlsKey, tlsPassword, tlsCa, logLevel };
         ParseResult parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
@@ -69,6 +70,7 @@ internal static class WorkerProgram
             Threads = Int(parse.GetValue(threads) ?? Env(WorkerOptions.Env.Threads), Environment.ProcessorCount, $"--threads / {WorkerOptions.Env.Threads}"),
             WorkerId = parse.GetValue(id) ?? Env(WorkerOptions.Env.WorkerId) ?? $"{System.Net.Dns.GetHostName()}-{Environment.ProcessId}",
             Tls = tlsFiles,
+            LogLevel = WorkerOptions.ParseLogLevel(parse.GetValue(logLevel) ?? Env(WorkerOptions.Env.LogLevel) ?? "info", $"--log-level / {WorkerOptions.Env.LogLevel}"),
         };
         options.Validate();
         NodeTls? tls = WorkerOptions.LoadTls(options.Tls);
@@ -85,6 +87,7 @@ internal static class WorkerProgram
         var nodeOptions = new CnnNodeOptions
         {
             Role = CnnNode.WorkerRole, BindHost = options.BindHost, BindPort = options.BindPort, PublicHost = options.PublicHost, SeedNodes = options.Seeds, Tls = tls,
+            LogLevel = options.LogLevel,
         };
         var stopping = new TaskCompletionSource();
         Console.CancelKeyPress += (_, e) => { e.Cancel = true; stopping.TrySetResult(); };

@@ -35,7 +35,25 @@ public sealed record WorkerOptions
         public const string TlsPassword = "CNN_TLS_PASSWORD";
         /// <summary>The CA certificates to trust (default: those bundled with the certificate).</summary>
         public const string TlsAuthority = "CNN_TLS_CA";
+        /// <summary>Akka log level of the node: error, warning, info (the worker's default) or debug.</summary>
+        public const string LogLevel = "CNN_LOG_LEVEL";
     }
+
+    /// <summary>The names a node's log level is given by (--log-level, CNN_LOG_LEVEL), least verbose first.</summary>
+    public static IReadOnlyList<string> LogLevelNames { get; } = ["error", "warning", "info", "debug"];
+
+    /// <summary>
+    /// The Akka log level named <paramref name="name"/> (one of <see cref="LogLevelNames"/>, any case), or a one-line
+    /// error that names <paramref name="source"/>.
+    /// </summary>
+    public static Akka.Event.LogLevel ParseLogLevel(string name, string source) => name.Trim().ToLowerInvariant() switch
+    {
+        "error" => Akka.Event.LogLevel.ErrorLevel,
+        "warning" => Akka.Event.LogLevel.WarningLevel,
+        "info" => Akka.Event.LogLevel.InfoLevel,
+        "debug" => Akka.Event.LogLevel.DebugLevel,
+        _ => throw new CnnUserException($"{source}: '{name}' is not a log level (expected {string.Join(", ", LogLevelNames)})"),
+    };
 
     /// <summary>Flag and environment variable of a TLS setting, as error messages name them (both hosts use the same).</summary>
     public static string TlsSetting(Messages.TlsFile file) => file switch
@@ -92,6 +110,8 @@ public sealed record WorkerOptions
     public string WorkerId { get; init; } = $"{Dns.GetHostName()}-{Environment.ProcessId}";
     /// <summary>TLS files, or null for plain TCP.</summary>
     public Messages.NodeTlsFiles? Tls { get; init; }
+    /// <summary>Akka log level of the node, on standard error.</summary>
+    public Akka.Event.LogLevel LogLevel { get; init; } = Akka.Event.LogLevel.InfoLevel;
 
     /// <summary>
     /// Parses a seed given as host:port or as a full address into an address of the cluster's scheme: akka.tcp, or

@@ -53,6 +53,9 @@ public sealed class TrainOptionValidationTests : IDisposable
     [InlineData("--workers 2 --port 70000", "--port 70000 is not a port")]
     [InlineData("--workers 2 --host 0.0.0.0", "--public-host")]
     [InlineData("--transport udp", "udp")]
+    [InlineData("--log-level loud", "--log-level: 'loud' is not a log level (expected error, warning, info, debug)")]
+    [InlineData("--workers 2 --log-level LOUD", "--log-level / CNN_LOG_LEVEL: 'LOUD' is not a log level")]
+    [InlineData("--no-cluster --log-level info", "--log-level applies to a cluster")]
     public void Cluster_options_that_cannot_work_are_refused_before_anything_starts(string options, string expected)
     {
         string outDir = _scratch.Path("out");

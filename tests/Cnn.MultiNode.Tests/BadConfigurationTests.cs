@@ -27,6 +27,8 @@ public sealed class BadConfigurationTests(ClusterRuns runs)
         { "certificate that is not one", ["--seed", "127.0.0.1:4053", "--tls-cert", "DATA/train-labels-idx1-ubyte"], [], "--tls-cert / CNN_TLS_CERT: 'DATA/train-labels-idx1-ubyte' is neither PEM nor a PKCS#12 file" },
         { "data directory that is a file", ["--seed", "127.0.0.1:4053", "--data", "DATA/train-images-idx3-ubyte"], [], "--data / CNN_DATA_DIR: 'DATA/train-images-idx3-ubyte' is a file" },
         { "data directory with damaged files", ["--seed", "127.0.0.1:4053", "--data", "DAMAGED"], [], "DAMAGED/train-images-idx3-ubyte" },
+        { "unknown log level flag", ["--seed", "127.0.0.1:4053", "--log-level", "loud"], [], "--log-level / CNN_LOG_LEVEL: 'loud' is not a log level (expected error, warning, info, debug)" },
+        { "unknown log level variable", ["--seed", "127.0.0.1:4053"], [$"{WorkerOptions.Env.LogLevel}=verbose"], "--log-level / CNN_LOG_LEVEL: 'verbose' is not a log level" },
     };
 
     // Both commands that run a coordinator node for worker processes: `cnn train --workers` and `cnn bench --workers`.
@@ -42,6 +44,7 @@ public sealed class BadConfigurationTests(ClusterRuns runs)
             data.Add(command, "missing CA file", ["--tls-cert", "CERT", "--tls-ca", "/nonexistent/ca.pem"], [], "--tls-ca / CNN_TLS_CA: '/nonexistent/ca.pem': no such file");
             data.Add(command, "data directory that is a file", ["--data", "DATA/train-images-idx3-ubyte"], [], "DATA/train-images-idx3-ubyte");
             data.Add(command, "data directory with damaged files", ["--data", "DAMAGED"], [], "DAMAGED/train-images-idx3-ubyte");
+            data.Add(command, "unknown log level variable", [], [$"{WorkerOptions.Env.LogLevel}=loud"], "--log-level / CNN_LOG_LEVEL: 'loud' is not a log level (expected error, warning, info, debug)");
         }
         return data;
     }

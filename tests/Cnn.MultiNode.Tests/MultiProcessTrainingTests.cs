@@ -15,7 +15,7 @@ public sealed class MultiProcessTrainingTests(ClusterRuns runs)
     {
         string reference = runs.ReferenceWeightsSha256;
         string outDirectory = runs.Scratch.Path("cluster");
-        using NodeProcess coordinator = runs.StartCoordinator(outDirectory, workers: 2, out int port);
+        using NodeProcess coordinator = runs.StartCoordinator(outDirectory, workers: 2, out int port, extra: ["--log-level", "info"]);
         using NodeProcess worker1 = runs.StartWorker(1, port);
         using NodeProcess worker2 = runs.StartWorker(2, port);
 
@@ -31,6 +31,9 @@ public sealed class MultiProcessTrainingTests(ClusterRuns runs)
         Assert.Equal(2 * 373_288, cluster.GetProperty("tensorBytesPerStepPerWorker").GetInt64());
         Assert.Contains("[cluster] worker worker-1 joined", coordinator.Out);
         Assert.Contains("[cluster] worker worker-2 joined", coordinator.Out);
+        // --log-level info: the node's log, to its last line, goes to standard error, never among the results.
+        Assert.Contains("Worker worker-1 joined from akka.tcp://", coordinator.Error);
+        Assert.DoesNotMatch(@"(?m)^\[(DEBUG|INFO|WARNING|ERROR)\]", coordinator.Out);
     }
 
     [Fact]

@@ -31,17 +31,17 @@ public sealed class CoordinatorNode : IDisposable
     public Address Address { get; }
 
     /// <summary>
-    /// Binds and joins itself, with mutual TLS when <paramref name="tls"/> is given, logging from
-    /// <paramref name="logLevel"/> up (Info by default); a port in use is a one-line error. The data plane's fixed
-    /// port is tried first too, so that a taken one is reported before the node starts and logs anything.
+    /// Binds and joins itself, with mutual TLS when <paramref name="tls"/> is given, logging at the settings'
+    /// --log-level (warning by default); a port in use is a one-line error. The data plane's fixed port is tried
+    /// first too, so that a taken one is reported before the node starts and logs anything.
     /// </summary>
-    public static CoordinatorNode Start(TrainSettings settings, NodeTls? tls = null, Akka.Event.LogLevel logLevel = Akka.Event.LogLevel.InfoLevel)
+    public static CoordinatorNode Start(TrainSettings settings, NodeTls? tls = null)
     {
         if (settings.DataPort != 0 && CnnNode.ListenFailure(settings.Host, settings.DataPort) is { } taken)
             throw ClusterBackend.DataPortError(settings.DataPort, settings.Host, taken);
         var options = new CnnNodeOptions
         {
-            Role = CnnNode.CoordinatorRole, BindHost = settings.Host, BindPort = settings.Port, PublicHost = settings.PublicHost, Tls = tls, LogLevel = logLevel,
+            Role = CnnNode.CoordinatorRole, BindHost = settings.Host, BindPort = settings.Port, PublicHost = settings.PublicHost, Tls = tls, LogLevel = settings.NodeLogLevel,
         };
         IHost host = CnnNode.CreateHost(options);
         try

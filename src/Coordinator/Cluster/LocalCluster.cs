@@ -18,9 +18,11 @@ public sealed class LocalCluster : IAsyncDisposable
 {
     private readonly List<IHost> _hosts = [];
     private readonly List<IActorRef> _workers = [];
+    private readonly Akka.Event.LogLevel _logLevel;
 
-    private LocalCluster(IHost coordinator, ActorSystem system)
+    private LocalCluster(IHost coordinator, ActorSystem system, Akka.Event.LogLevel logLevel)
     {
+        _logLevel = logLevel;
         _hosts.Add(coordinator);
         CoordinatorSystem = system;
         CoordinatorAddress = Akka.Cluster.Cluster.Get(system).SelfAddress;
@@ -35,14 +37,17 @@ public sealed class LocalCluster : IAsyncDisposable
     /// <summary>The worker actors started so far.</summary>
     public IReadOnlyList<IActorRef> Workers => _workers;
 
-    /// <summary>Starts the coordinator node on <paramref name="host"/> (any free port) and forms the cluster.</summary>
-    public static async Task<LocalCluster> StartAsync(string host = "127.0.0.1")
+    /// <summary>
+    /// Starts the coordinator node on <paramref name="host"/> (any free port) and forms the cluster; every node
+    /// logs at <paramref name="logLevel"/>.
+    /// </summary>
+    public static async Task<LocalCluster> StartAsync(string host = "127.0.0.1", Akka.Event.LogLevel logLevel = Akka.Event.LogLevel.WarningLevel)
     {
-        IHost node = await StartNodeAsync(new CnnNodeOptions { Role = CnnNode.CoordinatorRole, BindHost = host, BindPort = 0, LogLevel = Akka.Event.LogLevel.WarningLevel });
+        IHost node = await StartNodeAsync(new CnnNodeOptions { Role = CnnNode.CoordinatorRole, BindHost = host, BindPort = 0, LogLevel = logLevel });
         var system = node.Services.GetRequiredService<ActorSystem>();
         var cluster = Akka.Cluster.Cluster.Get(system);
         await cluster.JoinAsync(cluster.SelfAddress);
-        return new LocalCluster(node, system);
+        return new LocalCluster(node, system, logLevel);
     }
 
     /// <summary>Starts <paramref name="count"/> worker nodes with <paramref name="threadsPerWorker"/> threads each.</summary>
@@ -51,7 +56,7 @@ public sealed class LocalCluster : IAsyncDisposable
         string seed = CnnNode.SeedAddress(CoordinatorAddress.Host!, CoordinatorAddress.Port!.Value);
         var starts = Enumerable.Range(0, count).Select(_ => StartNodeAsync(new CnnNodeOptions
         {
-            Role = CnnNode.WorkerRole, BindHost = CoordinatorAddress.Host!, BindPort = 0, SeedNodes = [seed], LogLevel = Akka.Event.LogLevel.WarningLevel,
+            Role = CnnNode.WorkerRole, BindHost = CoordinatorAddress.Host!, BindPort = 0, SeedNodes = [seed], LogLevel = _logLevel,
         })).ToList();
         foreach (IHost node in await Task.WhenAll(starts))
         {

@@ -89,7 +89,7 @@ public static class BenchCommand
                 ClusterBenchResult cluster = settings.Mode == TrainingMode.Remote
                     ? MeasureRemote(benchModel, settings, io.Error)
                     : MeasureCluster(benchModel, settings.LocalWorkerCount, settings.LocalThreadsPerWorker, settings.DataDirectory,
-                        TimeSpan.FromSeconds(settings.JoinTimeoutSeconds));
+                        TimeSpan.FromSeconds(settings.JoinTimeoutSeconds), settings.NodeLogLevel);
                 if (parse.GetValue(json)) io.Out.WriteLine(JsonSerializer.Serialize(cluster, RunJson.Options));
                 else PrintCluster(cluster, io.Out);
                 return 0;
@@ -144,11 +144,12 @@ public static class BenchCommand
     }
 
     /// <summary>The --local-workers measurement (see file header).</summary>
-    public static ClusterBenchResult MeasureCluster(Model model, int workers, int threadsPerWorker, string dataDirectory, TimeSpan joinTimeout)
+    public static ClusterBenchResult MeasureCluster(Model model, int workers, int threadsPerWorker, string dataDirectory, TimeSpan joinTimeout,
+        Akka.Event.LogLevel logLevel = Akka.Event.LogLevel.WarningLevel)
     {
         TrainingData data = LoadMnist(model, dataDirectory, "--local-workers");
         long processStart = Stopwatch.GetTimestamp();
-        var cluster = LocalCluster.StartAsync().GetAwaiter().GetResult();
+        var cluster = LocalCluster.StartAsync(logLevel: logLevel).GetAwaiter().GetResult();
         try
         {
             return MeasureThrough(model, data, cluster.CoordinatorSystem, ClusterTransport.Tcp, workers, "local cluster", processStart, backend =>
@@ -171,7 +172,7 @@ public static class BenchCommand
         NodeTls? tls = Cnn.Worker.WorkerOptions.LoadTls(settings.Tls);
         long processStart = Stopwatch.GetTimestamp();
         // Warnings and errors only, as the in-process cluster's nodes log: the output is the measurement (--json too).
-        using CoordinatorNode node = CoordinatorNode.Start(settings, tls, Akka.Event.LogLevel.WarningLevel);
+        using CoordinatorNode node = CoordinatorNode.Start(settings, tls);
         progress.WriteLine($"cnn bench: coordinator listening at {node.Address}{(tls is null ? "" : " with mutual TLS")}; waiting up to {settings.JoinTimeoutSeconds:0}s for {settings.Workers} workers");
         return MeasureThrough(model, data, node.System, new ClusterTransport(true, settings.Host, settings.DataPort, tls), settings.Workers!.Value,
             $"coordinator and {settings.Workers} worker processes{(tls is null ? "" : ", mutual TLS")}", processStart,

@@ -2,7 +2,8 @@
 // `cnn bench --workers N`: the address it binds (and the one workers reach it by), the tensor data plane's port,
 // how long to wait for the workers, and mutual TLS from the flags or, in multi-node mode only, from the CNN_TLS_*
 // variables the worker host reads too (a deployment sets them once for every node). Elsewhere the variables are
-// ignored, so a shell that exports them can still train locally.
+// ignored, so a shell that exports them can still train locally. --log-level (CNN_LOG_LEVEL in multi-node mode)
+// applies to the local cluster's nodes as well.
 using System.CommandLine;
 using Cnn.Coordinator.Runs;
 using Cnn.Worker;
@@ -14,7 +15,7 @@ internal sealed class MultiNodeOptions
 {
     /// <summary>The environment variables read in multi-node mode; flags win over them.</summary>
     public static IReadOnlyList<string> EnvironmentVariables { get; } =
-        [WorkerOptions.Env.TlsCertificate, WorkerOptions.Env.TlsKey, WorkerOptions.Env.TlsPassword, WorkerOptions.Env.TlsAuthority];
+        [WorkerOptions.Env.TlsCertificate, WorkerOptions.Env.TlsKey, WorkerOptions.Env.TlsPassword, WorkerOptions.Env.TlsAuthority, WorkerOptions.Env.LogLevel];
 
     private readonly Option<int?> _workers;
     private readonly Option<string> _host = new("--host") { Description = "Multi-node: address the coordinator binds", DefaultValueFactory = _ => "127.0.0.1" };
@@ -30,11 +31,16 @@ internal sealed class MultiNodeOptions
         new("--tls-ca") { Description = $"Multi-node: CA certificates to trust (default: those in the certificate file) [{WorkerOptions.Env.TlsAuthority}]" },
     ];
 
+    private readonly Option<string?> _logLevel = new("--log-level")
+    {
+        Description = $"Cluster modes: Akka log level of the nodes, on standard error: {string.Join(", ", WorkerOptions.LogLevelNames)} (default: warning) [{WorkerOptions.Env.LogLevel}, multi-node only]",
+    };
+
     /// <summary>The options, with <paramref name="workersDescription"/> for --workers.</summary>
     public MultiNodeOptions(string workersDescription) => _workers = new Option<int?>("--workers") { Description = workersDescription };
 
     /// <summary>Every option, to add to a command.</summary>
-    public IEnumerable<Option> All => [_workers, _host, _port, _publicHost, _joinTimeout, _dataPort, .. _tls];
+    public IEnumerable<Option> All => [_workers, _host, _port, _publicHost, _joinTimeout, _dataPort, .. _tls, _logLevel];
 
     /// <summary>--workers, or null when not given (not multi-node mode).</summary>
     public int? Workers(ParseResult parse) => parse.GetValue(_workers);
@@ -54,6 +60,7 @@ internal sealed class MultiNodeOptions
             JoinTimeoutSeconds = parse.GetValue(_joinTimeout),
             DataPort = parse.GetValue(_dataPort),
             Tls = WorkerOptions.TlsFiles(tls[0], tls[1], tls[2], tls[3]),
+            LogLevel = parse.GetValue(_logLevel) ?? (multiNode ? Env(WorkerOptions.Env.LogLevel) : null),
         };
     }
 }

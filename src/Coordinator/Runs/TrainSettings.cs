@@ -76,6 +76,13 @@ public sealed record TrainSettings
     /// <summary>Mutual TLS for remoting and the data plane (multi-node mode), or null for plain TCP.</summary>
     public Messages.NodeTlsFiles? Tls { get; init; }
 
+    /// <summary>The Akka log level of a cluster's nodes as given (--log-level), or null for the default, warning.</summary>
+    public string? LogLevel { get; init; }
+
+    /// <summary>The Akka log level of this run's nodes (see <see cref="LogLevel"/>).</summary>
+    public Akka.Event.LogLevel NodeLogLevel => Cnn.Worker.WorkerOptions.ParseLogLevel(LogLevel ?? "warning",
+        Mode == TrainingMode.Remote ? $"--log-level / {Cnn.Worker.WorkerOptions.Env.LogLevel}" : "--log-level");
+
     /// <summary>The training mode these settings select.</summary>
     public TrainingMode Mode => NoCluster ? TrainingMode.NoCluster : Workers is not null ? TrainingMode.Remote : TrainingMode.LocalCluster;
 
@@ -165,6 +172,9 @@ public sealed record TrainSettings
         if (modes > 1) throw new CnnUserException("choose one mode: --no-cluster, --local-workers N or --workers N");
         if (Tls is not null && Mode != TrainingMode.Remote)
             throw new CnnUserException("--tls-cert applies to a multi-node run (--workers N): a local cluster never leaves this process");
+        if (LogLevel is not null && Mode == TrainingMode.NoCluster)
+            throw new CnnUserException("--log-level applies to a cluster (--local-workers or --workers): --no-cluster starts no Akka node");
+        _ = NodeLogLevel;
         if (ThreadsPerWorker is not null && Mode != TrainingMode.LocalCluster)
             throw new CnnUserException("--threads-per-worker applies to a local cluster (--local-workers); remote workers take --threads on their own command line");
         int leaves = (BatchSize + MicroBatch - 1) / MicroBatch;
