@@ -1,5 +1,5 @@
 // The Akka logger of every node: Akka's standard one-line output, minus the remoting endpoint reports of a
-// peer going away ("Association with remote system ... has failed; address is now gated", "Disassociated",
+// peer going away (and the transport's report of a connection closed late while the node stops) ("Association with remote system ... has failed; address is now gated", "Disassociated",
 // each with a stack trace). Every stopping peer causes them, also at the normal end of a run; the coordinator
 // reports a lost worker itself, in one line, with what it did about it (CoordinatorActor). Everything else is
 // printed as Akka would, on standard error: standard output carries what the programs report (progress lines,
@@ -39,9 +39,16 @@ public sealed class CnnLogger : ReceiveActor, IRequiresMessageQueue<ILoggerMessa
         });
     }
 
-    /// <summary>True for the endpoint reports of a peer going away.</summary>
+    /// <summary>
+    /// True for the endpoint reports of a peer going away, and for the TCP transport's report of a connection
+    /// that closes after the transport has already let go of it while stopping ("Unable to REMOVE channel ...
+    /// May not shut down cleanly", one per connection, about one stop in ten): the connection is closed all the same.
+    /// </summary>
     public static bool IsAssociationNoise(LogEvent e) =>
-        e.LogSource.Contains("endpointManager", StringComparison.Ordinal) && e.LogLevel() is LogLevel.WarningLevel or LogLevel.ErrorLevel
-        && (e.Cause?.GetType().Name is "EndpointDisassociatedException" or "EndpointAssociationException"
-            || e.Message?.ToString() is { } text && (text.Contains("Disassociated", StringComparison.Ordinal) || text.Contains("address is now gated", StringComparison.Ordinal)));
+        e.LogLevel() is LogLevel.WarningLevel or LogLevel.ErrorLevel
+        && (e.LogSource.Contains("endpointManager", StringComparison.Ordinal)
+                && (e.Cause?.GetType().Name is "EndpointDisassociatedException" or "EndpointAssociationException"
+                    || e.Message?.ToString() is { } text && (text.Contains("Disassociated", StringComparison.Ordinal) || text.Contains("address is now gated", StringComparison.Ordinal)))
+            || e.LogSource.StartsWith("Tcp", StringComparison.Ordinal) && e.LogSource.Contains("Handler", StringComparison.Ordinal)
+                && e.Message?.ToString() is { } closing && closing.StartsWith("Unable to REMOVE channel", StringComparison.Ordinal));
 }
