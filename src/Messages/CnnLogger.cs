@@ -42,7 +42,7 @@ public sealed class CnnLogger : ReceiveActor, IRequiresMessageQueue<ILoggerMessa
     /// <summary>
     /// True for the endpoint reports of a peer going away, and for the TCP transport's report of a connection
     /// that closes after the transport has already let go of it while stopping ("Unable to REMOVE channel ...
-    /// May not shut down cleanly", one per connection, about one stop in ten): the connection is closed all the same.
+    /// May not shut down cleanly", one per connection, in some stops): the connection is closed all the same.
     /// </summary>
     public static bool IsAssociationNoise(LogEvent e) =>
         e.LogLevel() is LogLevel.WarningLevel or LogLevel.ErrorLevel
