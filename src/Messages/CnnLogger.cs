@@ -1,6 +1,7 @@
 // The Akka logger of every node: Akka's standard one-line output, minus the remoting endpoint reports of a
-// peer going away (and the transport's report of a connection closed late while the node stops) ("Association with remote system ... has failed; address is now gated", "Disassociated",
-// each with a stack trace). Every stopping peer causes them, also at the normal end of a run; the coordinator
+// peer going away ("Association with remote system ... has failed; address is now gated", "Disassociated",
+// each with a stack trace) and the transport's report of a connection that closed late while its node stopped
+// ("Unable to REMOVE channel"). Every stopping peer causes them, also at the normal end of a run; the coordinator
 // reports a lost worker itself, in one line, with what it did about it (CoordinatorActor). Everything else is
 // printed as Akka would, on standard error: standard output carries what the programs report (progress lines,
 // tables, results, JSON), so that `cnn train > run.log` or `cnn bench --json` gets only that.

@@ -171,7 +171,7 @@ public static class BenchCommand
         TrainingData data = LoadMnist(model, settings.DataDirectory, "--workers");
         NodeTls? tls = Cnn.Worker.WorkerOptions.LoadTls(settings.Tls);
         long processStart = Stopwatch.GetTimestamp();
-        // Warnings and errors only, as the in-process cluster's nodes log: the output is the measurement (--json too).
+        // The node logs at --log-level, warnings and errors by default, on standard error: the output is the measurement (--json too).
         using CoordinatorNode node = CoordinatorNode.Start(settings, tls);
         progress.WriteLine($"cnn bench: coordinator listening at {node.Address}{(tls is null ? "" : " with mutual TLS")}; waiting up to {settings.JoinTimeoutSeconds:0}s for {settings.Workers} workers");
         return MeasureThrough(model, data, node.System, new ClusterTransport(true, settings.Host, settings.DataPort, tls), settings.Workers!.Value,

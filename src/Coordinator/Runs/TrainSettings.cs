@@ -76,7 +76,10 @@ public sealed record TrainSettings
     /// <summary>Mutual TLS for remoting and the data plane (multi-node mode), or null for plain TCP.</summary>
     public Messages.NodeTlsFiles? Tls { get; init; }
 
-    /// <summary>The Akka log level of a cluster's nodes as given (--log-level), or null for the default, warning.</summary>
+    /// <summary>
+    /// The Akka log level of a cluster's nodes as given (--log-level, or CNN_LOG_LEVEL in multi-node mode), or null
+    /// for the default, warning.
+    /// </summary>
     public string? LogLevel { get; init; }
 
     /// <summary>The Akka log level of this run's nodes (see <see cref="LogLevel"/>).</summary>
@@ -174,7 +177,7 @@ public sealed record TrainSettings
             throw new CnnUserException("--tls-cert applies to a multi-node run (--workers N): a local cluster never leaves this process");
         if (LogLevel is not null && Mode == TrainingMode.NoCluster)
             throw new CnnUserException("--log-level applies to a cluster (--local-workers or --workers): --no-cluster starts no Akka node");
-        _ = NodeLogLevel;
+        _ = NodeLogLevel; // parses --log-level, so that a bad name is refused before anything starts
         if (ThreadsPerWorker is not null && Mode != TrainingMode.LocalCluster)
             throw new CnnUserException("--threads-per-worker applies to a local cluster (--local-workers); remote workers take --threads on their own command line");
         int leaves = (BatchSize + MicroBatch - 1) / MicroBatch;
