@@ -362,25 +362,15 @@ public static class CnnNode
     // stopping peer causes; the coordinator reports lost workers itself, in one line each, so Akka's own
     // multi-line reports of the same event are off.
     // The minimal logger Akka uses before the loggers start and after they stop is ours too, on standard error.
-    private static string LoggingHocon(LogLevel level)
-    {
-        string name = level switch
-        {
-            LogLevel.DebugLevel => "DEBUG",
-            LogLevel.InfoLevel => "INFO",
-            LogLevel.WarningLevel => "WARNING",
-            _ => "ERROR",
-        };
-        return $"""
-        akka.loglevel = {name}
-        akka.stdout-loglevel = {name}
+    private static string LoggingHocon(LogLevel level) => $"""
+        akka.loglevel = {Logging.StringFor(level)}
+        akka.stdout-loglevel = {Logging.StringFor(level)}
         akka.stdout-logger-class = "Cnn.Messages.CnnStartupLogger, Cnn.Messages"
         akka.log-dead-letters = 10
         akka.remote.log-remote-lifecycle-events = off
         akka.loggers = ["Cnn.Messages.CnnLogger, Cnn.Messages"]
         akka.log-dead-letters-during-shutdown = off
         """;
-    }
 
     private static void Validate(CnnNodeOptions options)
     {

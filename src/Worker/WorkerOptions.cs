@@ -44,16 +44,11 @@ public sealed record WorkerOptions
 
     /// <summary>
     /// The Akka log level named <paramref name="name"/> (one of <see cref="LogLevelNames"/>, any case), or a one-line
-    /// error that names <paramref name="source"/>.
+    /// error that names <paramref name="source"/>. (Akka's own parser also takes "off", which would hide errors.)
     /// </summary>
-    public static Akka.Event.LogLevel ParseLogLevel(string name, string source) => name.Trim().ToLowerInvariant() switch
-    {
-        "error" => Akka.Event.LogLevel.ErrorLevel,
-        "warning" => Akka.Event.LogLevel.WarningLevel,
-        "info" => Akka.Event.LogLevel.InfoLevel,
-        "debug" => Akka.Event.LogLevel.DebugLevel,
-        _ => throw new CnnUserException($"{source}: '{name}' is not a log level (expected {string.Join(", ", LogLevelNames)})"),
-    };
+    public static Akka.Event.LogLevel ParseLogLevel(string name, string source) =>
+        LogLevelNames.Contains(name.Trim().ToLowerInvariant()) ? Akka.Event.Logging.LogLevelFor(name.Trim())
+            : throw new CnnUserException($"{source}: '{name}' is not a log level (expected {string.Join(", ", LogLevelNames)})");
 
     /// <summary>Flag and environment variable of a TLS setting, as error messages name them (both hosts use the same).</summary>
     public static string TlsSetting(Messages.TlsFile file) => file switch
