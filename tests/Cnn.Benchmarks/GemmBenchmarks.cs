@@ -2,7 +2,8 @@
 // input x (8, 13, 13, 32), 3x3 kernel (3, 3, 32, 64), valid padding, so M = 8 * 11 * 11 = 968 output pixels,
 // K = 288 read as 3 segments (one per kernel row) of 96 contiguous floats, N = 64 filters. This is the layer
 // that costs about 80% of a training step. Forward is Multiply with bias and fused ReLU; the kernel gradient is
-// MultiplyTransposedA of the same rows with dy (968, 64).
+// MultiplyTransposedA of the same rows with dy (968, 64). The SIMD products run on every path this machine can
+// take (Path), so an AVX-512 machine also measures the AVX2 tiles and the 128-bit tiles that ARM64 runs.
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using Cnn.Engine;
@@ -32,10 +33,19 @@ public class GemmBenchmarks
     private float[] _y = [];       // (968, 64)
     private float[] _dKernel = []; // (288, 64)
 
+    /// <summary>The kernel path of the SIMD products (the reference ignores it).</summary>
+    [ParamsSource(nameof(Paths))]
+    public Gemm.KernelPath Path { get; set; }
+
+    /// <summary>The SIMD paths this machine runs: its best and every narrower one.</summary>
+    public static IEnumerable<Gemm.KernelPath> Paths =>
+        Enum.GetValues<Gemm.KernelPath>().Where(p => p != Gemm.KernelPath.Scalar && p <= Gemm.BestPath);
+
     /// <summary>Fills the buffers with fixed pseudo-random values.</summary>
     [GlobalSetup]
     public void Setup()
     {
+        Gemm.Path = Path;
         var rng = new Rng(1);
         _x = Enumerable.Range(0, Batch * Height * Width * Channels).Select(_ => rng.NextFloat()).ToArray();
         _kernel = Enumerable.Range(0, K * Filters).Select(_ => rng.NextFloat() - 0.5f).ToArray();

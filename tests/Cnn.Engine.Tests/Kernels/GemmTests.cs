@@ -1,5 +1,5 @@
 // Gemm (SIMD) against GemmReference (scalar), demanding the same bits. The shapes cover the edges of the
-// tiling: row counts that are not a multiple of the 6-row tile, column counts on both sides of the 16- and
+// tiling: row counts that are not a multiple of the 6-row tile, column counts on both sides of the 8-, 16- and
 // 64-wide kernels and the scalar tail, k segments of 1, 3, 7 and 96 floats, several segments with gaps
 // between them, rows in any order, and the strided rows a convolution makes (stride 1 and 2, 1 to 32
 // channels). Every output buffer carries a guard region past its end, compared too, so a kernel that writes
@@ -16,7 +16,7 @@ public sealed class GemmTests
     private const float GuardValue = 12345.678f;
 
     private static readonly int[] RowCounts = [1, 2, 5, 6, 7, 11, 13, 25, 100];
-    private static readonly int[] ColumnCounts = [1, 10, 15, 16, 17, 32, 48, 63, 64, 65, 100, 288];
+    private static readonly int[] ColumnCounts = [1, 4, 8, 10, 15, 16, 17, 32, 48, 63, 64, 65, 100, 288];
 
     /// <summary>An indirect A: A(i, k) = Buffer[Rows[i] + Segments[k / SegmentLength] + k % SegmentLength].</summary>
     private sealed record IndirectA(string Name, float[] Buffer, int[] Rows, int[] Segments, int SegmentLength)
@@ -119,15 +119,18 @@ public sealed class GemmTests
         KernelAssert.BitIdentical(expected, actual, $"MultiplyTransposedA {a}, N={n}, accumulate={accumulate}");
     }
 
-    [Fact]
-    public void The_avx2_path_matches_the_reference_bit_for_bit_for_both_products()
+    [Theory]
+    [InlineData(Gemm.KernelPath.Avx2)]
+    [InlineData(Gemm.KernelPath.Simd128)]
+    public void A_narrower_path_matches_the_reference_bit_for_bit_for_both_products(Gemm.KernelPath path)
     {
-        // Runs the AVX2 tiles on this machine by lowering the path; all paths must give the reference's bits, for
-        // every start (zero, bias, accumulate) with and without the fused ReLU, and both forms of the A^T B product.
-        // Other tests may run GEMMs meanwhile: they then take the AVX2 path too, which must not change their bits.
-        if (Gemm.BestPath == Gemm.KernelPath.Scalar) Assert.Fail("this machine has neither AVX2 nor AVX-512: the AVX2 path cannot be checked here");
+        // Runs the AVX2 or the 128-bit tiles (ARM64's) on this machine by lowering the path; all paths must give the
+        // reference's bits, for every start (zero, bias, accumulate) with and without the fused ReLU, and both forms
+        // of the A^T B product. Other tests may run GEMMs meanwhile: they then take the lower path too, which must
+        // not change their bits.
+        if (Gemm.BestPath == Gemm.KernelPath.Scalar) Assert.Fail($"this machine has no vectors with fused multiply-add: the {path} path cannot be checked here");
         Gemm.KernelPath saved = Gemm.Path;
-        Gemm.Path = Gemm.KernelPath.Avx2;
+        Gemm.Path = path;
         try
         {
             var rng = new Random(109);
@@ -263,15 +266,16 @@ public sealed class GemmTests
     [Fact]
     public void Gemm_ColumnSums_matches_the_reference_bit_for_bit_on_every_path()
     {
-        // Column blocks of 32 and 16 (AVX-512), 8 (AVX2 and AVX-512) and single columns; rows up to a convolution's.
+        // Column blocks of 32 and 16 (AVX-512), 8 (AVX2 and AVX-512), 4 (every path) and single columns; rows up to
+        // a convolution's.
         var rng = new Random(301);
         int[] columns = Enumerable.Range(0, 71).Concat([100, 288, 1000]).ToArray();
         Gemm.KernelPath saved = Gemm.Path;
         try
         {
-            foreach (Gemm.KernelPath path in new[] { Gemm.BestPath, Gemm.KernelPath.Avx2 }.Distinct())
+            foreach (Gemm.KernelPath path in new[] { Gemm.BestPath, Gemm.KernelPath.Avx2, Gemm.KernelPath.Simd128 }.Distinct())
             {
-                if (path == Gemm.KernelPath.Avx2 && Gemm.BestPath == Gemm.KernelPath.Scalar) continue;
+                if (path != Gemm.BestPath && Gemm.BestPath == Gemm.KernelPath.Scalar) continue;
                 Gemm.Path = path;
                 foreach (int m in new[] { 0, 1, 2, 5, 6, 7, 13, 64, 100, 5408 })
                     foreach (int n in m > 1000 ? [32, 64] : columns)
@@ -293,18 +297,31 @@ public sealed class GemmTests
     }
 
     [Fact]
-    public void Gemm_ScatterAddRows_matches_the_reference_bit_for_bit()
+    public void Gemm_ScatterAddRows_matches_the_reference_bit_for_bit_on_every_path()
     {
         var rng = new Random(401);
-        foreach (IndirectA a in Layouts(rng).Concat(ConvolutionLayouts(rng)))
+        Gemm.KernelPath saved = Gemm.Path;
+        try
         {
-            float[] cols = KernelAssert.UniformWithZeros(rng, a.M * a.K);
-            float[] expected = WithGuard(KernelAssert.Uniform(rng, a.Buffer.Length)), actual = (float[])expected.Clone();
+            foreach (Gemm.KernelPath path in new[] { Gemm.BestPath, Gemm.KernelPath.Avx2, Gemm.KernelPath.Simd128 }.Distinct())
+            {
+                if (path != Gemm.BestPath && Gemm.BestPath == Gemm.KernelPath.Scalar) continue;
+                Gemm.Path = path;
+                foreach (IndirectA a in Layouts(rng).Concat(ConvolutionLayouts(rng)))
+                {
+                    float[] cols = KernelAssert.UniformWithZeros(rng, a.M * a.K);
+                    float[] expected = WithGuard(KernelAssert.Uniform(rng, a.Buffer.Length)), actual = (float[])expected.Clone();
 
-            GemmReference.ScatterAddRows(cols, a.Rows, a.Segments, a.SegmentLength, expected);
-            Gemm.ScatterAddRows(cols, a.Rows, a.Segments, a.SegmentLength, actual);
+                    GemmReference.ScatterAddRows(cols, a.Rows, a.Segments, a.SegmentLength, expected);
+                    Gemm.ScatterAddRows(cols, a.Rows, a.Segments, a.SegmentLength, actual);
 
-            KernelAssert.BitIdentical(expected, actual, $"ScatterAddRows {a}");
+                    KernelAssert.BitIdentical(expected, actual, $"ScatterAddRows {path} {a}");
+                }
+            }
+        }
+        finally
+        {
+            Gemm.Path = saved;
         }
     }
 }
