@@ -1,6 +1,7 @@
 // target[i] += add[i]: the element-wise sum behind the tree reduction of gradients (every worker and the
 // parameter server run it over the whole parameter buffer each step), the fan-in of gradients in a graph, and the
-// col2im scatter on machines with AVX2 but not AVX-512.
+// col2im scatter on machines without AVX-512. The widest vectors the machine has take the body, narrower ones
+// the rest (so the 128-bit loop, ARM64's, also runs here on every tail of 4 to 7 floats), then scalar.
 //
 // Our own loop rather than TensorPrimitives.Add, which computes the same bits: the library's loops are compiled
 // by the tiered JIT like any other code, so for the first seconds of a process they run unoptimized (tier 0, then
@@ -39,6 +40,9 @@ public static class Accumulate
         if (Vector256.IsHardwareAccelerated)
             for (; i + 8 <= n; i += 8)
                 (Vector256.LoadUnsafe(ref t, (nuint)i) + Vector256.LoadUnsafe(ref a, (nuint)i)).StoreUnsafe(ref t, (nuint)i);
+        if (Vector128.IsHardwareAccelerated)
+            for (; i + 4 <= n; i += 4)
+                (Vector128.LoadUnsafe(ref t, (nuint)i) + Vector128.LoadUnsafe(ref a, (nuint)i)).StoreUnsafe(ref t, (nuint)i);
         AccumulateReference.Add(target[i..], add[i..]);
     }
 }

@@ -23,12 +23,20 @@ public static class Activations
                 Vector512.BitwiseAnd(mask, Vector512.Create(dy.Slice(i, 16))).CopyTo(dx.Slice(i, 16));
             }
         }
-        else if (Vector256.IsHardwareAccelerated)
+        if (Vector256.IsHardwareAccelerated)
         {
             for (; i + 8 <= n; i += 8)
             {
                 Vector256<float> mask = Vector256.GreaterThan(Vector256.Create(y.Slice(i, 8)), Vector256<float>.Zero);
                 Vector256.BitwiseAnd(mask, Vector256.Create(dy.Slice(i, 8))).CopyTo(dx.Slice(i, 8));
+            }
+        }
+        if (Vector128.IsHardwareAccelerated) // ARM64's loop; on wider machines it takes a tail of 4 to 7
+        {
+            for (; i + 4 <= n; i += 4)
+            {
+                Vector128<float> mask = Vector128.GreaterThan(Vector128.Create(y.Slice(i, 4)), Vector128<float>.Zero);
+                Vector128.BitwiseAnd(mask, Vector128.Create(dy.Slice(i, 4))).CopyTo(dx.Slice(i, 4));
             }
         }
         ActivationsReference.ReluBackward(y[i..], dy[i..], dx[i..]);

@@ -1,6 +1,7 @@
-// MaxPool (SIMD over channels: 16 lanes when they are a multiple of 16, 8 when a multiple of 8) against MaxPoolReference: values and argmax
-// indices must be identical, including on data full of ties (first in window order wins), with pools of 2
-// and 3, odd heights and widths whose last row or column is dropped, and channel counts on both paths.
+// MaxPool (SIMD over channels: 16 lanes when they are a multiple of 16, 8 when a multiple of 8, 4 when a
+// multiple of 4) against MaxPoolReference: values and argmax indices must be identical, including on data full
+// of ties (first in window order wins), with pools of 2 and 3, odd heights and widths whose last row or column
+// is dropped, and channel counts on every path.
 // Backward is checked against MaxPoolReference.Backward (same bits, including the zeros in rows and columns
 // no window covers) and against its definition: zero everywhere but dy at the recorded maxima.
 using Cnn.Engine.Kernels;
@@ -13,7 +14,7 @@ public sealed class MaxPoolTests
 {
     private static IEnumerable<(int Batch, int Height, int Width, int Channels, int Pool)> Shapes()
     {
-        foreach (int channels in new[] { 1, 3, 8, 15, 16, 17, 24, 32, 40, 48, 64 })
+        foreach (int channels in new[] { 1, 3, 4, 8, 12, 15, 16, 17, 20, 24, 32, 40, 48, 64 })
             foreach (int pool in new[] { 2, 3 })
                 foreach ((int height, int width) in new[] { (2, 2), (3, 3), (5, 4), (7, 9), (13, 13), (26, 26), (11, 6) })
                     if (height >= pool && width >= pool)
