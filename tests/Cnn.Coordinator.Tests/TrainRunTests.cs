@@ -59,6 +59,7 @@ public sealed class TrainRunTests : IDisposable
         Assert.Matches("^[0-9a-f]{64}$", run.GetProperty("weightsSha256").GetString());
         Assert.Matches("^[0-9a-f]{64}$", run.GetProperty("dataSha256").GetString());
         Assert.Equal(2, run.GetProperty("history").GetArrayLength());
+        Assert.Equal(Cnn.Engine.Kernels.Numerics.Fingerprint, run.GetProperty("machine").GetProperty("numerics").GetString());
     }
 
     [Fact]

@@ -87,11 +87,12 @@ public sealed record RunSummary
 
 /// <summary>What the numbers of a run or benchmark depend on.</summary>
 /// <param name="ProcessorCount">Logical processors visible to the process.</param>
-/// <param name="Vector512">Whether Vector512 is hardware accelerated (the engine's fast kernels need it).</param>
+/// <param name="Vector512">Whether Vector512 is hardware accelerated (the engine's fastest kernels need it).</param>
 /// <param name="Avx512F">Whether AVX-512F is supported.</param>
 /// <param name="Framework">The .NET runtime.</param>
 /// <param name="Os">The operating system.</param>
-public sealed record MachineInfo(int ProcessorCount, bool Vector512, bool Avx512F, string Framework, string Os)
+/// <param name="Numerics">The kernels' paths (Numerics.Fingerprint): runs with the same one give the same bits.</param>
+public sealed record MachineInfo(int ProcessorCount, bool Vector512, bool Avx512F, string Framework, string Os, string Numerics)
 {
     /// <summary>This machine.</summary>
     public static MachineInfo Current { get; } = new(
@@ -99,5 +100,6 @@ public sealed record MachineInfo(int ProcessorCount, bool Vector512, bool Avx512
         System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated,
         System.Runtime.Intrinsics.X86.Avx512F.IsSupported,
         System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription,
-        System.Runtime.InteropServices.RuntimeInformation.OSDescription);
+        System.Runtime.InteropServices.RuntimeInformation.OSDescription,
+        Cnn.Engine.Kernels.Numerics.Fingerprint);
 }
