@@ -14,7 +14,7 @@
 // with AVX2 but not AVX-512 use 6 x 16 tiles in ymm registers. Machines with 128-bit vectors and a fused
 // multiply-add but no AVX2 (ARM64's NEON: Apple silicon, Graviton; older x64) use 6 x 8 tiles of 4-wide vectors,
 // 12 accumulators, which fit the 16 registers of x64 and leave room in ARM64's 32. Every path gives the
-// reference's bits. Machines with none take the reference path (correct, about 200 times slower): see
+// reference's bits. Machines with none take the reference path (correct, about 70 times slower): see
 // Numerics.Fingerprint.
 // The microkernels at the end of the file (six AVX-512, two AVX2, two 128-bit) are written out one per tile width
 // instead of one generic loop: the JIT keeps the accumulators in registers only when they are distinct locals.
