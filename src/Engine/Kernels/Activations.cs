@@ -1,5 +1,6 @@
 // Element-wise activation kernels. The ReLU forward pass is TensorPrimitives.Max(x, 0) or fused into the GEMM
 // store; what is here is the backward mask, which needs the forward output (y > 0 exactly where x > 0).
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using Cnn.Engine.Kernels.Reference;
@@ -23,20 +24,12 @@ public static class Activations
                 Vector512.BitwiseAnd(mask, Vector512.Create(dy.Slice(i, 16))).CopyTo(dx.Slice(i, 16));
             }
         }
-        if (Vector256.IsHardwareAccelerated)
+        if (Vector.IsHardwareAccelerated) // Vector<float>: 8 lanes with AVX2, 4 with ARM64's 128-bit vectors; the tail after AVX-512
         {
-            for (; i + 8 <= n; i += 8)
+            for (; i + Vector<float>.Count <= n; i += Vector<float>.Count)
             {
-                Vector256<float> mask = Vector256.GreaterThan(Vector256.Create(y.Slice(i, 8)), Vector256<float>.Zero);
-                Vector256.BitwiseAnd(mask, Vector256.Create(dy.Slice(i, 8))).CopyTo(dx.Slice(i, 8));
-            }
-        }
-        if (Vector128.IsHardwareAccelerated) // ARM64's loop; on wider machines it takes a tail of 4 to 7
-        {
-            for (; i + 4 <= n; i += 4)
-            {
-                Vector128<float> mask = Vector128.GreaterThan(Vector128.Create(y.Slice(i, 4)), Vector128<float>.Zero);
-                Vector128.BitwiseAnd(mask, Vector128.Create(dy.Slice(i, 4))).CopyTo(dx.Slice(i, 4));
+                Vector<int> mask = Vector.GreaterThan(new Vector<float>(y.Slice(i, Vector<float>.Count)), Vector<float>.Zero);
+                Vector.BitwiseAnd(Vector.AsVectorSingle(mask), new Vector<float>(dy.Slice(i, Vector<float>.Count))).CopyTo(dx.Slice(i, Vector<float>.Count));
             }
         }
         ActivationsReference.ReluBackward(y[i..], dy[i..], dx[i..]);

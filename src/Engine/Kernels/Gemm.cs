@@ -11,15 +11,16 @@
 // products in ascending k (or m) through fma, exactly like Kernels/Reference/GemmReference, so results are
 // bit-identical to the reference and independent of thread count. The microkernels hold a 6 x 64 tile of C in
 // 24 zmm registers (AVX-512); narrower column blocks use 6 x 32 and 6 x 16 tiles, and a scalar tail. Machines
-// with AVX2 but not AVX-512 use 6 x 16 tiles in ymm registers. Machines with 128-bit vectors and a fused
-// multiply-add but no AVX2 (ARM64's NEON: Apple silicon, Graviton; older x64) use 6 x 8 tiles of 4-wide vectors,
-// 12 accumulators, which fit the 16 registers of x64 and leave room in ARM64's 32. Every path gives the
-// reference's bits. Machines with none take the reference path (correct, about 70 times slower): see
-// Numerics.Fingerprint.
-// The microkernels at the end of the file (six AVX-512, two AVX2, two 128-bit) are written out one per tile width
+// without AVX-512 but with vectors and a fused multiply-add use 6 x 2 tiles of Vector<float>: 6 x 16 with AVX2,
+// 6 x 8 with 128-bit vectors (ARM64's NEON: Apple silicon, Graviton), 12 accumulators either way, which fit the 16
+// vector registers of x64 and leave room in ARM64's 32. DOTNET_PreferredVectorBitWidth=128 (or 256) gives this
+// machine those widths, which is how CI checks them. Every path gives the reference's bits. Machines with none
+// take the reference path (correct, about 70 times slower): see Numerics.Fingerprint.
+// The microkernels at the end of the file (six AVX-512, two Vector<float>) are written out one per tile width
 // instead of one generic loop: the JIT keeps the accumulators in registers only when they are distinct locals.
 // They differ only in the vector width, the number of columns, and in where A comes from (a row of the indirect
 // GEMM, or a column of A for the transposed product); change one, change all.
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using Cnn.Engine.Kernels.Reference;
@@ -33,15 +34,13 @@ public static unsafe class Gemm
     private const int TransposedChunk = 64;
     private const int StackLimit = 4096; // ints; beyond this, index arrays come from the pool
 
-    /// <summary>Which kernels run: AVX-512 tiles, AVX2 tiles, 128-bit tiles, or the scalar reference. All give the same bits.</summary>
+    /// <summary>Which kernels run: AVX-512 tiles, Vector&lt;float&gt; tiles, or the scalar reference. All give the same bits.</summary>
     public enum KernelPath
     {
         /// <summary>The scalar reference loops.</summary>
         Scalar,
-        /// <summary>6 x 8 tiles of 128-bit vectors with fused multiply-add (NEON on ARM64; x64 with FMA but not AVX2).</summary>
-        Simd128,
-        /// <summary>6 x 16 tiles in ymm registers (AVX2 with FMA).</summary>
-        Avx2,
+        /// <summary>6 x 2 tiles of Vector&lt;float&gt; with fused multiply-add: 6 x 16 with AVX2, 6 x 8 with 128-bit vectors (ARM64).</summary>
+        Vector,
         /// <summary>6 x 64 / 32 / 16 tiles in zmm registers (AVX-512).</summary>
         Avx512,
     }
@@ -49,12 +48,11 @@ public static unsafe class Gemm
     /// <summary>The best path this machine runs.</summary>
     public static KernelPath BestPath { get; } =
         Vector512.IsHardwareAccelerated ? KernelPath.Avx512
-        : Vector256.IsHardwareAccelerated && System.Runtime.Intrinsics.X86.Fma.IsSupported ? KernelPath.Avx2
-        : Vector128.IsHardwareAccelerated && (System.Runtime.Intrinsics.X86.Fma.IsSupported || System.Runtime.Intrinsics.Arm.AdvSimd.IsSupported)
-            ? KernelPath.Simd128
+        : System.Numerics.Vector.IsHardwareAccelerated && (System.Runtime.Intrinsics.X86.Fma.IsSupported || System.Runtime.Intrinsics.Arm.AdvSimd.IsSupported)
+            ? KernelPath.Vector
         : KernelPath.Scalar;
 
-    /// <summary>The path in use; tests lower it to check the AVX2 and 128-bit paths against the reference on an AVX-512 machine.</summary>
+    /// <summary>The path in use; tests lower it to check the Vector&lt;float&gt; path against the reference on an AVX-512 machine.</summary>
     public static KernelPath Path { get; internal set; } = BestPath;
 
     /// <summary>True when a SIMD path runs (else the scalar reference).</summary>
@@ -106,10 +104,8 @@ public static unsafe class Gemm
                 for (; col + 64 <= n; col += 64) RowTiles(64, pa, pTiles, m, pSeg, segments.Length, segmentLength, pb, n, pc, pBias, init, relu, col);
                 for (; col + 32 <= n; col += 32) RowTiles(32, pa, pTiles, m, pSeg, segments.Length, segmentLength, pb, n, pc, pBias, init, relu, col);
             }
-            if (Path == KernelPath.Simd128)
-                for (; col + 8 <= n; col += 8) RowTiles(8, pa, pTiles, m, pSeg, segments.Length, segmentLength, pb, n, pc, pBias, init, relu, col);
-            else
-                for (; col + 16 <= n; col += 16) RowTiles(16, pa, pTiles, m, pSeg, segments.Length, segmentLength, pb, n, pc, pBias, init, relu, col);
+            int narrow = Path == KernelPath.Avx512 ? 16 : 2 * Vector<float>.Count;
+            for (; col + narrow <= n; col += narrow) RowTiles(narrow, pa, pTiles, m, pSeg, segments.Length, segmentLength, pb, n, pc, pBias, init, relu, col);
             if (col < n)
                 for (int i0 = 0; i0 < m; i0 += Rows)
                     TailColumns(pa, pRows + i0, Math.Min(Rows, m - i0), pSeg, segments.Length, segmentLength, pb, n, pc + (long)i0 * n, pBias, init, relu, col);
@@ -129,9 +125,8 @@ public static unsafe class Gemm
             int* tile = pTiles + i0;
             if (width == 64) Kernel6x64(pa, tile, pSeg, segmentCount, segmentLength, pb + col, n, c0, c1, c2, c3, c4, c5, valid, pBias + col, init, relu);
             else if (width == 32) Kernel6x32(pa, tile, pSeg, segmentCount, segmentLength, pb + col, n, c0, c1, c2, c3, c4, c5, valid, pBias + col, init, relu);
-            else if (width == 8) Kernel128x6x8(pa, tile, pSeg, segmentCount, segmentLength, pb + col, n, c0, c1, c2, c3, c4, c5, valid, pBias + col, init, relu);
             else if (Path == KernelPath.Avx512) Kernel6x16(pa, tile, pSeg, segmentCount, segmentLength, pb + col, n, c0, c1, c2, c3, c4, c5, valid, pBias + col, init, relu);
-            else Kernel256x6x16(pa, tile, pSeg, segmentCount, segmentLength, pb + col, n, c0, c1, c2, c3, c4, c5, valid, pBias + col, init, relu);
+            else KernelVector6x2(pa, tile, pSeg, segmentCount, segmentLength, pb + col, n, c0, c1, c2, c3, c4, c5, valid, pBias + col, init, relu);
         }
     }
 
@@ -191,12 +186,9 @@ public static unsafe class Gemm
                     int* kIndex = pk + k0;
                     float* dChunk = pd + (long)i0 * n;
                     int col = 0;
-                    if (Path == KernelPath.Avx2)
-                        for (; col + 16 <= n; col += 16)
-                            KernelAtB256x6x16(pa, pRows + i0, chunk, kIndex, dChunk + col, n, c0 + col, c1 + col, c2 + col, c3 + col, c4 + col, c5 + col, valid, add);
-                    if (Path == KernelPath.Simd128)
-                        for (; col + 8 <= n; col += 8)
-                            KernelAtB128x6x8(pa, pRows + i0, chunk, kIndex, dChunk + col, n, c0 + col, c1 + col, c2 + col, c3 + col, c4 + col, c5 + col, valid, add);
+                    if (Path == KernelPath.Vector)
+                        for (int width = 2 * Vector<float>.Count; col + width <= n; col += width)
+                            KernelAtBVector6x2(pa, pRows + i0, chunk, kIndex, dChunk + col, n, c0 + col, c1 + col, c2 + col, c3 + col, c4 + col, c5 + col, valid, add);
                     for (; col + 64 <= n; col += 64)
                         KernelAtB6x64(pa, pRows + i0, chunk, kIndex, dChunk + col, n, c0 + col, c1 + col, c2 + col, c3 + col, c4 + col, c5 + col, valid, add);
                     for (; col + 32 <= n; col += 32)
@@ -255,17 +247,10 @@ public static unsafe class Gemm
                     a0.Store(ps + col);
                 }
             }
-            if (Path != KernelPath.Simd128)
-                for (; col + 8 <= n; col += 8)
-                {
-                    Vector256<float> a0 = Vector256<float>.Zero;
-                    for (int i = 0; i < m; i++) a0 += Vector256.Load(pd + (long)i * n + col);
-                    a0.Store(ps + col);
-                }
-            for (; col + 4 <= n; col += 4)
+            for (; col + Vector<float>.Count <= n; col += Vector<float>.Count)
             {
-                Vector128<float> a0 = Vector128<float>.Zero;
-                for (int i = 0; i < m; i++) a0 += Vector128.Load(pd + (long)i * n + col);
+                Vector<float> a0 = Vector<float>.Zero;
+                for (int i = 0; i < m; i++) a0 += Vector.Load(pd + (long)i * n + col);
                 a0.Store(ps + col);
             }
             for (; col < n; col++)
@@ -289,7 +274,7 @@ public static unsafe class Gemm
             GemmReference.ScatterAddRows(cols, rows, segments, segmentLength, x);
             return;
         }
-        if (Path is KernelPath.Avx2 or KernelPath.Simd128)
+        if (Path == KernelPath.Vector)
         {
             // The same element-wise additions in the same order, through the Accumulate kernel.
             int width = segments.Length * segmentLength;
@@ -728,25 +713,26 @@ public static unsafe class Gemm
             if (rowsValid > 5) Store1(c5Ptr, relu, c50);
     }
 
-    // The AVX2 (Vector256) microkernel of the indirect GEMM: a 6 x 16 tile of C in 12 ymm registers (AVX2 has 16).
+    // The Vector<float> microkernel of the indirect GEMM: a 6 x (2 x Vector<float>.Count) tile of C in 12 vector
+    // registers, 6 x 16 with AVX2 and 6 x 8 with 128-bit vectors.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel256x6x16(float* a, int* rowOffsets, int* segments, int segmentCount, int segmentLength,
+    private static void KernelVector6x2(float* a, int* rowOffsets, int* segments, int segmentCount, int segmentLength,
         float* b, int n, float* c0Ptr, float* c1Ptr, float* c2Ptr, float* c3Ptr, float* c4Ptr, float* c5Ptr,
         int rowsValid, float* bias, GemmInit init, bool relu)
     {
-        Vector256<float> c00 = Start256(init, c0Ptr + 0, bias + 0);
-        Vector256<float> c01 = Start256(init, c0Ptr + 8, bias + 8);
-        Vector256<float> c10 = Start256(init, c1Ptr + 0, bias + 0);
-        Vector256<float> c11 = Start256(init, c1Ptr + 8, bias + 8);
-        Vector256<float> c20 = Start256(init, c2Ptr + 0, bias + 0);
-        Vector256<float> c21 = Start256(init, c2Ptr + 8, bias + 8);
-        Vector256<float> c30 = Start256(init, c3Ptr + 0, bias + 0);
-        Vector256<float> c31 = Start256(init, c3Ptr + 8, bias + 8);
-        Vector256<float> c40 = Start256(init, c4Ptr + 0, bias + 0);
-        Vector256<float> c41 = Start256(init, c4Ptr + 8, bias + 8);
-        Vector256<float> c50 = Start256(init, c5Ptr + 0, bias + 0);
-        Vector256<float> c51 = Start256(init, c5Ptr + 8, bias + 8);
-        Vector256<float> x;
+        Vector<float> c00 = StartVector(init, c0Ptr + 0, bias + 0);
+        Vector<float> c01 = StartVector(init, c0Ptr + Vector<float>.Count, bias + Vector<float>.Count);
+        Vector<float> c10 = StartVector(init, c1Ptr + 0, bias + 0);
+        Vector<float> c11 = StartVector(init, c1Ptr + Vector<float>.Count, bias + Vector<float>.Count);
+        Vector<float> c20 = StartVector(init, c2Ptr + 0, bias + 0);
+        Vector<float> c21 = StartVector(init, c2Ptr + Vector<float>.Count, bias + Vector<float>.Count);
+        Vector<float> c30 = StartVector(init, c3Ptr + 0, bias + 0);
+        Vector<float> c31 = StartVector(init, c3Ptr + Vector<float>.Count, bias + Vector<float>.Count);
+        Vector<float> c40 = StartVector(init, c4Ptr + 0, bias + 0);
+        Vector<float> c41 = StartVector(init, c4Ptr + Vector<float>.Count, bias + Vector<float>.Count);
+        Vector<float> c50 = StartVector(init, c5Ptr + 0, bias + 0);
+        Vector<float> c51 = StartVector(init, c5Ptr + Vector<float>.Count, bias + Vector<float>.Count);
+        Vector<float> x;
         float* bk = b;
         for (int s = 0; s < segmentCount; s++)
         {
@@ -754,229 +740,103 @@ public static unsafe class Gemm
             float* a3 = a + rowOffsets[3] + segments[s], a4 = a + rowOffsets[4] + segments[s], a5 = a + rowOffsets[5] + segments[s];
             for (int j = 0; j < segmentLength; j++, bk += n)
             {
-                Vector256<float> b0 = Vector256.Load(bk + 0);
-                Vector256<float> b1 = Vector256.Load(bk + 8);
-                x = Vector256.Create(a0[j]);
-                c00 = Vector256.FusedMultiplyAdd(x, b0, c00);
-                c01 = Vector256.FusedMultiplyAdd(x, b1, c01);
-                x = Vector256.Create(a1[j]);
-                c10 = Vector256.FusedMultiplyAdd(x, b0, c10);
-                c11 = Vector256.FusedMultiplyAdd(x, b1, c11);
-                x = Vector256.Create(a2[j]);
-                c20 = Vector256.FusedMultiplyAdd(x, b0, c20);
-                c21 = Vector256.FusedMultiplyAdd(x, b1, c21);
-                x = Vector256.Create(a3[j]);
-                c30 = Vector256.FusedMultiplyAdd(x, b0, c30);
-                c31 = Vector256.FusedMultiplyAdd(x, b1, c31);
-                x = Vector256.Create(a4[j]);
-                c40 = Vector256.FusedMultiplyAdd(x, b0, c40);
-                c41 = Vector256.FusedMultiplyAdd(x, b1, c41);
-                x = Vector256.Create(a5[j]);
-                c50 = Vector256.FusedMultiplyAdd(x, b0, c50);
-                c51 = Vector256.FusedMultiplyAdd(x, b1, c51);
+                Vector<float> b0 = Vector.Load(bk + 0);
+                Vector<float> b1 = Vector.Load(bk + Vector<float>.Count);
+                x = new Vector<float>(a0[j]);
+                c00 = Vector.FusedMultiplyAdd(x, b0, c00);
+                c01 = Vector.FusedMultiplyAdd(x, b1, c01);
+                x = new Vector<float>(a1[j]);
+                c10 = Vector.FusedMultiplyAdd(x, b0, c10);
+                c11 = Vector.FusedMultiplyAdd(x, b1, c11);
+                x = new Vector<float>(a2[j]);
+                c20 = Vector.FusedMultiplyAdd(x, b0, c20);
+                c21 = Vector.FusedMultiplyAdd(x, b1, c21);
+                x = new Vector<float>(a3[j]);
+                c30 = Vector.FusedMultiplyAdd(x, b0, c30);
+                c31 = Vector.FusedMultiplyAdd(x, b1, c31);
+                x = new Vector<float>(a4[j]);
+                c40 = Vector.FusedMultiplyAdd(x, b0, c40);
+                c41 = Vector.FusedMultiplyAdd(x, b1, c41);
+                x = new Vector<float>(a5[j]);
+                c50 = Vector.FusedMultiplyAdd(x, b0, c50);
+                c51 = Vector.FusedMultiplyAdd(x, b1, c51);
             }
         }
-        if (rowsValid > 0) Store256x2(c0Ptr, relu, c00, c01);
-        if (rowsValid > 1) Store256x2(c1Ptr, relu, c10, c11);
-        if (rowsValid > 2) Store256x2(c2Ptr, relu, c20, c21);
-        if (rowsValid > 3) Store256x2(c3Ptr, relu, c30, c31);
-        if (rowsValid > 4) Store256x2(c4Ptr, relu, c40, c41);
-        if (rowsValid > 5) Store256x2(c5Ptr, relu, c50, c51);
+        if (rowsValid > 0) StoreVector2(c0Ptr, relu, c00, c01);
+        if (rowsValid > 1) StoreVector2(c1Ptr, relu, c10, c11);
+        if (rowsValid > 2) StoreVector2(c2Ptr, relu, c20, c21);
+        if (rowsValid > 3) StoreVector2(c3Ptr, relu, c30, c31);
+        if (rowsValid > 4) StoreVector2(c4Ptr, relu, c40, c41);
+        if (rowsValid > 5) StoreVector2(c5Ptr, relu, c50, c51);
     }
 
-    // The AVX2 microkernel of the transposed product: dW[6 k-rows, 16 columns] over i ascending.
+    // The Vector<float> microkernel of the transposed product: dW[6 k-rows, 2 x Vector<float>.Count columns] over i ascending.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void KernelAtB256x6x16(float* a, int* rows, int m, int* kIndex, float* d, int n,
+    private static void KernelAtBVector6x2(float* a, int* rows, int m, int* kIndex, float* d, int n,
         float* c0Ptr, float* c1Ptr, float* c2Ptr, float* c3Ptr, float* c4Ptr, float* c5Ptr, int rowsValid, bool accumulate)
     {
         GemmInit init = accumulate ? GemmInit.Accumulate : GemmInit.Zero;
         float* bias = null;
         const bool relu = false;
-        Vector256<float> c00 = Start256(init, c0Ptr + 0, bias + 0);
-        Vector256<float> c01 = Start256(init, c0Ptr + 8, bias + 8);
-        Vector256<float> c10 = Start256(init, c1Ptr + 0, bias + 0);
-        Vector256<float> c11 = Start256(init, c1Ptr + 8, bias + 8);
-        Vector256<float> c20 = Start256(init, c2Ptr + 0, bias + 0);
-        Vector256<float> c21 = Start256(init, c2Ptr + 8, bias + 8);
-        Vector256<float> c30 = Start256(init, c3Ptr + 0, bias + 0);
-        Vector256<float> c31 = Start256(init, c3Ptr + 8, bias + 8);
-        Vector256<float> c40 = Start256(init, c4Ptr + 0, bias + 0);
-        Vector256<float> c41 = Start256(init, c4Ptr + 8, bias + 8);
-        Vector256<float> c50 = Start256(init, c5Ptr + 0, bias + 0);
-        Vector256<float> c51 = Start256(init, c5Ptr + 8, bias + 8);
-        Vector256<float> x;
+        Vector<float> c00 = StartVector(init, c0Ptr + 0, bias + 0);
+        Vector<float> c01 = StartVector(init, c0Ptr + Vector<float>.Count, bias + Vector<float>.Count);
+        Vector<float> c10 = StartVector(init, c1Ptr + 0, bias + 0);
+        Vector<float> c11 = StartVector(init, c1Ptr + Vector<float>.Count, bias + Vector<float>.Count);
+        Vector<float> c20 = StartVector(init, c2Ptr + 0, bias + 0);
+        Vector<float> c21 = StartVector(init, c2Ptr + Vector<float>.Count, bias + Vector<float>.Count);
+        Vector<float> c30 = StartVector(init, c3Ptr + 0, bias + 0);
+        Vector<float> c31 = StartVector(init, c3Ptr + Vector<float>.Count, bias + Vector<float>.Count);
+        Vector<float> c40 = StartVector(init, c4Ptr + 0, bias + 0);
+        Vector<float> c41 = StartVector(init, c4Ptr + Vector<float>.Count, bias + Vector<float>.Count);
+        Vector<float> c50 = StartVector(init, c5Ptr + 0, bias + 0);
+        Vector<float> c51 = StartVector(init, c5Ptr + Vector<float>.Count, bias + Vector<float>.Count);
+        Vector<float> x;
         int k0 = kIndex[0], k1 = kIndex[1], k2 = kIndex[2], k3 = kIndex[3], k4 = kIndex[4], k5 = kIndex[5];
         float* bk = d;
         for (int i = 0; i < m; i++, bk += n)
         {
             float* ap = a + rows[i];
-            Vector256<float> b0 = Vector256.Load(bk + 0);
-            Vector256<float> b1 = Vector256.Load(bk + 8);
-            x = Vector256.Create(ap[k0]);
-            c00 = Vector256.FusedMultiplyAdd(x, b0, c00);
-            c01 = Vector256.FusedMultiplyAdd(x, b1, c01);
-            x = Vector256.Create(ap[k1]);
-            c10 = Vector256.FusedMultiplyAdd(x, b0, c10);
-            c11 = Vector256.FusedMultiplyAdd(x, b1, c11);
-            x = Vector256.Create(ap[k2]);
-            c20 = Vector256.FusedMultiplyAdd(x, b0, c20);
-            c21 = Vector256.FusedMultiplyAdd(x, b1, c21);
-            x = Vector256.Create(ap[k3]);
-            c30 = Vector256.FusedMultiplyAdd(x, b0, c30);
-            c31 = Vector256.FusedMultiplyAdd(x, b1, c31);
-            x = Vector256.Create(ap[k4]);
-            c40 = Vector256.FusedMultiplyAdd(x, b0, c40);
-            c41 = Vector256.FusedMultiplyAdd(x, b1, c41);
-            x = Vector256.Create(ap[k5]);
-            c50 = Vector256.FusedMultiplyAdd(x, b0, c50);
-            c51 = Vector256.FusedMultiplyAdd(x, b1, c51);
+            Vector<float> b0 = Vector.Load(bk + 0);
+            Vector<float> b1 = Vector.Load(bk + Vector<float>.Count);
+            x = new Vector<float>(ap[k0]);
+            c00 = Vector.FusedMultiplyAdd(x, b0, c00);
+            c01 = Vector.FusedMultiplyAdd(x, b1, c01);
+            x = new Vector<float>(ap[k1]);
+            c10 = Vector.FusedMultiplyAdd(x, b0, c10);
+            c11 = Vector.FusedMultiplyAdd(x, b1, c11);
+            x = new Vector<float>(ap[k2]);
+            c20 = Vector.FusedMultiplyAdd(x, b0, c20);
+            c21 = Vector.FusedMultiplyAdd(x, b1, c21);
+            x = new Vector<float>(ap[k3]);
+            c30 = Vector.FusedMultiplyAdd(x, b0, c30);
+            c31 = Vector.FusedMultiplyAdd(x, b1, c31);
+            x = new Vector<float>(ap[k4]);
+            c40 = Vector.FusedMultiplyAdd(x, b0, c40);
+            c41 = Vector.FusedMultiplyAdd(x, b1, c41);
+            x = new Vector<float>(ap[k5]);
+            c50 = Vector.FusedMultiplyAdd(x, b0, c50);
+            c51 = Vector.FusedMultiplyAdd(x, b1, c51);
         }
-        if (rowsValid > 0) Store256x2(c0Ptr, relu, c00, c01);
-        if (rowsValid > 1) Store256x2(c1Ptr, relu, c10, c11);
-        if (rowsValid > 2) Store256x2(c2Ptr, relu, c20, c21);
-        if (rowsValid > 3) Store256x2(c3Ptr, relu, c30, c31);
-        if (rowsValid > 4) Store256x2(c4Ptr, relu, c40, c41);
-        if (rowsValid > 5) Store256x2(c5Ptr, relu, c50, c51);
+        if (rowsValid > 0) StoreVector2(c0Ptr, relu, c00, c01);
+        if (rowsValid > 1) StoreVector2(c1Ptr, relu, c10, c11);
+        if (rowsValid > 2) StoreVector2(c2Ptr, relu, c20, c21);
+        if (rowsValid > 3) StoreVector2(c3Ptr, relu, c30, c31);
+        if (rowsValid > 4) StoreVector2(c4Ptr, relu, c40, c41);
+        if (rowsValid > 5) StoreVector2(c5Ptr, relu, c50, c51);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Start256(GemmInit init, float* c, float* bias) => init switch
+    private static Vector<float> StartVector(GemmInit init, float* c, float* bias) => init switch
     {
-        GemmInit.Zero => Vector256<float>.Zero,
-        GemmInit.Bias => Vector256.Load(bias),
-        _ => Vector256.Load(c),
+        GemmInit.Zero => Vector<float>.Zero,
+        GemmInit.Bias => Vector.Load(bias),
+        _ => Vector.Load(c),
     };
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store256x2(float* c, bool relu, Vector256<float> v0, Vector256<float> v1)
+    private static void StoreVector2(float* c, bool relu, Vector<float> v0, Vector<float> v1)
     {
-        (relu ? Vector256.Max(v0, Vector256<float>.Zero) : v0).Store(c);
-        (relu ? Vector256.Max(v1, Vector256<float>.Zero) : v1).Store(c + 8);
-    }
-
-    // The 128-bit microkernel of the indirect GEMM: a 6 x 8 tile of C in 12 vector registers.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel128x6x8(float* a, int* rowOffsets, int* segments, int segmentCount, int segmentLength,
-        float* b, int n, float* c0Ptr, float* c1Ptr, float* c2Ptr, float* c3Ptr, float* c4Ptr, float* c5Ptr,
-        int rowsValid, float* bias, GemmInit init, bool relu)
-    {
-        Vector128<float> c00 = Start128(init, c0Ptr + 0, bias + 0);
-        Vector128<float> c01 = Start128(init, c0Ptr + 4, bias + 4);
-        Vector128<float> c10 = Start128(init, c1Ptr + 0, bias + 0);
-        Vector128<float> c11 = Start128(init, c1Ptr + 4, bias + 4);
-        Vector128<float> c20 = Start128(init, c2Ptr + 0, bias + 0);
-        Vector128<float> c21 = Start128(init, c2Ptr + 4, bias + 4);
-        Vector128<float> c30 = Start128(init, c3Ptr + 0, bias + 0);
-        Vector128<float> c31 = Start128(init, c3Ptr + 4, bias + 4);
-        Vector128<float> c40 = Start128(init, c4Ptr + 0, bias + 0);
-        Vector128<float> c41 = Start128(init, c4Ptr + 4, bias + 4);
-        Vector128<float> c50 = Start128(init, c5Ptr + 0, bias + 0);
-        Vector128<float> c51 = Start128(init, c5Ptr + 4, bias + 4);
-        Vector128<float> x;
-        float* bk = b;
-        for (int s = 0; s < segmentCount; s++)
-        {
-            float* a0 = a + rowOffsets[0] + segments[s], a1 = a + rowOffsets[1] + segments[s], a2 = a + rowOffsets[2] + segments[s];
-            float* a3 = a + rowOffsets[3] + segments[s], a4 = a + rowOffsets[4] + segments[s], a5 = a + rowOffsets[5] + segments[s];
-            for (int j = 0; j < segmentLength; j++, bk += n)
-            {
-                Vector128<float> b0 = Vector128.Load(bk + 0);
-                Vector128<float> b1 = Vector128.Load(bk + 4);
-                x = Vector128.Create(a0[j]);
-                c00 = Vector128.FusedMultiplyAdd(x, b0, c00);
-                c01 = Vector128.FusedMultiplyAdd(x, b1, c01);
-                x = Vector128.Create(a1[j]);
-                c10 = Vector128.FusedMultiplyAdd(x, b0, c10);
-                c11 = Vector128.FusedMultiplyAdd(x, b1, c11);
-                x = Vector128.Create(a2[j]);
-                c20 = Vector128.FusedMultiplyAdd(x, b0, c20);
-                c21 = Vector128.FusedMultiplyAdd(x, b1, c21);
-                x = Vector128.Create(a3[j]);
-                c30 = Vector128.FusedMultiplyAdd(x, b0, c30);
-                c31 = Vector128.FusedMultiplyAdd(x, b1, c31);
-                x = Vector128.Create(a4[j]);
-                c40 = Vector128.FusedMultiplyAdd(x, b0, c40);
-                c41 = Vector128.FusedMultiplyAdd(x, b1, c41);
-                x = Vector128.Create(a5[j]);
-                c50 = Vector128.FusedMultiplyAdd(x, b0, c50);
-                c51 = Vector128.FusedMultiplyAdd(x, b1, c51);
-            }
-        }
-        if (rowsValid > 0) Store128x2(c0Ptr, relu, c00, c01);
-        if (rowsValid > 1) Store128x2(c1Ptr, relu, c10, c11);
-        if (rowsValid > 2) Store128x2(c2Ptr, relu, c20, c21);
-        if (rowsValid > 3) Store128x2(c3Ptr, relu, c30, c31);
-        if (rowsValid > 4) Store128x2(c4Ptr, relu, c40, c41);
-        if (rowsValid > 5) Store128x2(c5Ptr, relu, c50, c51);
-    }
-
-    // The 128-bit microkernel of the transposed product: dW[6 k-rows, 8 columns] over i ascending.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void KernelAtB128x6x8(float* a, int* rows, int m, int* kIndex, float* d, int n,
-        float* c0Ptr, float* c1Ptr, float* c2Ptr, float* c3Ptr, float* c4Ptr, float* c5Ptr, int rowsValid, bool accumulate)
-    {
-        GemmInit init = accumulate ? GemmInit.Accumulate : GemmInit.Zero;
-        float* bias = null;
-        const bool relu = false;
-        Vector128<float> c00 = Start128(init, c0Ptr + 0, bias + 0);
-        Vector128<float> c01 = Start128(init, c0Ptr + 4, bias + 4);
-        Vector128<float> c10 = Start128(init, c1Ptr + 0, bias + 0);
-        Vector128<float> c11 = Start128(init, c1Ptr + 4, bias + 4);
-        Vector128<float> c20 = Start128(init, c2Ptr + 0, bias + 0);
-        Vector128<float> c21 = Start128(init, c2Ptr + 4, bias + 4);
-        Vector128<float> c30 = Start128(init, c3Ptr + 0, bias + 0);
-        Vector128<float> c31 = Start128(init, c3Ptr + 4, bias + 4);
-        Vector128<float> c40 = Start128(init, c4Ptr + 0, bias + 0);
-        Vector128<float> c41 = Start128(init, c4Ptr + 4, bias + 4);
-        Vector128<float> c50 = Start128(init, c5Ptr + 0, bias + 0);
-        Vector128<float> c51 = Start128(init, c5Ptr + 4, bias + 4);
-        Vector128<float> x;
-        int k0 = kIndex[0], k1 = kIndex[1], k2 = kIndex[2], k3 = kIndex[3], k4 = kIndex[4], k5 = kIndex[5];
-        float* bk = d;
-        for (int i = 0; i < m; i++, bk += n)
-        {
-            float* ap = a + rows[i];
-            Vector128<float> b0 = Vector128.Load(bk + 0);
-            Vector128<float> b1 = Vector128.Load(bk + 4);
-            x = Vector128.Create(ap[k0]);
-            c00 = Vector128.FusedMultiplyAdd(x, b0, c00);
-            c01 = Vector128.FusedMultiplyAdd(x, b1, c01);
-            x = Vector128.Create(ap[k1]);
-            c10 = Vector128.FusedMultiplyAdd(x, b0, c10);
-            c11 = Vector128.FusedMultiplyAdd(x, b1, c11);
-            x = Vector128.Create(ap[k2]);
-            c20 = Vector128.FusedMultiplyAdd(x, b0, c20);
-            c21 = Vector128.FusedMultiplyAdd(x, b1, c21);
-            x = Vector128.Create(ap[k3]);
-            c30 = Vector128.FusedMultiplyAdd(x, b0, c30);
-            c31 = Vector128.FusedMultiplyAdd(x, b1, c31);
-            x = Vector128.Create(ap[k4]);
-            c40 = Vector128.FusedMultiplyAdd(x, b0, c40);
-            c41 = Vector128.FusedMultiplyAdd(x, b1, c41);
-            x = Vector128.Create(ap[k5]);
-            c50 = Vector128.FusedMultiplyAdd(x, b0, c50);
-            c51 = Vector128.FusedMultiplyAdd(x, b1, c51);
-        }
-        if (rowsValid > 0) Store128x2(c0Ptr, relu, c00, c01);
-        if (rowsValid > 1) Store128x2(c1Ptr, relu, c10, c11);
-        if (rowsValid > 2) Store128x2(c2Ptr, relu, c20, c21);
-        if (rowsValid > 3) Store128x2(c3Ptr, relu, c30, c31);
-        if (rowsValid > 4) Store128x2(c4Ptr, relu, c40, c41);
-        if (rowsValid > 5) Store128x2(c5Ptr, relu, c50, c51);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<float> Start128(GemmInit init, float* c, float* bias) => init switch
-    {
-        GemmInit.Zero => Vector128<float>.Zero,
-        GemmInit.Bias => Vector128.Load(bias),
-        _ => Vector128.Load(c),
-    };
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store128x2(float* c, bool relu, Vector128<float> v0, Vector128<float> v1)
-    {
-        (relu ? Vector128.Max(v0, Vector128<float>.Zero) : v0).Store(c);
-        (relu ? Vector128.Max(v1, Vector128<float>.Zero) : v1).Store(c + 4);
+        (relu ? Vector.Max(v0, Vector<float>.Zero) : v0).Store(c);
+        (relu ? Vector.Max(v1, Vector<float>.Zero) : v1).Store(c + Vector<float>.Count);
     }
 }

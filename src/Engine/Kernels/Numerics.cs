@@ -12,9 +12,9 @@ public static class Numerics
     /// <summary>Bump when a kernel's summation order changes.</summary>
     public const int KernelRevision = 1;
 
-    /// <summary>E.g. "cnn-kernels/1 gemm=avx512 v512=1 v256=1 fma=1 x64".</summary>
+    /// <summary>E.g. "cnn-kernels/1 gemm=avx512 v512=1 v256=1 vector=8 fma=1 x64" (vector: the lanes of Vector&lt;float&gt;).</summary>
     public static string Fingerprint { get; } =
         $"cnn-kernels/{KernelRevision} gemm={Gemm.BestPath.ToString().ToLowerInvariant()} " +
-        $"v512={(Vector512.IsHardwareAccelerated ? 1 : 0)} v256={(Vector256.IsHardwareAccelerated ? 1 : 0)} " +
+        $"v512={(Vector512.IsHardwareAccelerated ? 1 : 0)} v256={(Vector256.IsHardwareAccelerated ? 1 : 0)} vector={System.Numerics.Vector<float>.Count} " +
         $"fma={(Fma.IsSupported ? 1 : 0)} {System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant()}";
 }

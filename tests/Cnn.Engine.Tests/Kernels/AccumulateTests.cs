@@ -1,5 +1,5 @@
 // Accumulate.Add (SIMD) against AccumulateReference.Add: the same bits for every length from 0 to 200 (the
-// 64-wide body, the 16-, 8- and 4-wide loops and every scalar tail) and for seed-cnn's flat buffer, with zeros,
+// 64-wide body, the 16-wide and Vector<float> loops and every scalar tail) and for seed-cnn's flat buffer, with zeros,
 // signed zeros, subnormals, infinities and NaN among the values.
 using Cnn.Engine.Kernels;
 using Cnn.Engine.Kernels.Reference;
