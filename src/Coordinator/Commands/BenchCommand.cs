@@ -279,8 +279,8 @@ public static class BenchCommand
         static string Mb(long? bytes) => bytes is long b ? (b / 1048576.0).ToString("F1", CultureInfo.InvariantCulture) + " MB" : "n/a";
         string data = r.Data == "mnist" ? $"MNIST from {r.DataDirectory}" : $"synthetic data ({SyntheticCount:N0} random images; no MNIST in {r.DataDirectory})";
         output.WriteLine($"cnn bench: {r.Model}, threads {r.Threads}, {data}");
-        output.WriteLine($"machine:   {r.Machine.ProcessorCount} processors, Vector512 accelerated: {(r.Machine.Vector512 ? "yes" : "no")}, AVX-512F: {(r.Machine.Avx512F ? "yes" : "no")}, {r.Machine.Framework}");
-        output.WriteLine($"kernels:   {r.Machine.Numerics}");
+        output.WriteLine($"machine:   {r.Machine.ProcessorCount} processors, AVX-512F: {(r.Machine.Avx512F ? "yes" : "no")}, {r.Machine.Framework}");
+        output.WriteLine($"kernels:   {r.Machine.Numerics}"); // says whether Vector512 runs (v512), and which GEMM path
         output.WriteLine($"training   batch {r.Training.Batch,-5} {N(r.Training.ImagesPerSecond),8} images/s  (median of {r.Training.Repeats} x {r.Training.CallsPerRepeat} steps after {r.Training.WarmupCalls} warm-up: {string.Join(" ", r.Training.Runs.Select(N))})");
         output.WriteLine($"inference  batch {r.Inference.Batch,-5} {N(r.Inference.ImagesPerSecond),8} images/s  (median of {r.Inference.Repeats} after {r.Inference.WarmupCalls} warm-up: {string.Join(" ", r.Inference.Runs.Select(N))})");
         output.WriteLine($"memory     peak RSS {Mb(r.Memory.PeakResidentBytes)}, managed heap {Mb(r.Memory.ManagedHeapBytes)}");
