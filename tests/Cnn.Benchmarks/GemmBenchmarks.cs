@@ -3,7 +3,8 @@
 // K = 288 read as 3 segments (one per kernel row) of 96 contiguous floats, N = 64 filters. This is the layer
 // that costs about 80% of a training step. Forward is Multiply with bias and fused ReLU; the kernel gradient is
 // MultiplyTransposedA of the same rows with dy (968, 64). The SIMD products run on every path this machine can
-// take (Path), so an AVX-512 machine also measures the AVX2 tiles and the 128-bit tiles that ARM64 runs.
+// take (Path), so an AVX-512 machine also measures the Vector<float> tiles of AVX2 machines; with
+// DOTNET_PreferredVectorBitWidth=128 set, those tiles have ARM64's 4 lanes.
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using Cnn.Engine;
