@@ -6,7 +6,8 @@
 // result is bit-identical to it. One exception that changes no bit: when the batch is a power of two (64 by
 // default) the division g = gradientSum / batch becomes a multiplication by its reciprocal, which is exact
 // (2^-k is representable), so both round the same real number, subnormals included; it saves one of the two
-// vector divisions per element, the slowest instructions of the update.
+// vector divisions per element, the slowest instructions of the update. AVX-512 takes 16 lanes at a time,
+// Vector<float> (8 lanes with AVX2, 4 with ARM64's 128-bit vectors) what is left or all of it, scalar the rest.
 //
 // m and v are stored flushed to zero when they fall below the smallest normal float (2^-126), as TensorFlow's
 // CPU kernels do by running with flush-to-zero. Without it, the first moment of a parameter whose gradient has
@@ -14,6 +15,7 @@
 // m * (1 - beta1) rounds to zero, so m never reaches it. On x86 every vector operation that reads or produces a
 // subnormal takes a microcode assist; after two epochs of seed-cnn 9% of m was subnormal, spread over nearly
 // every vector, and the update took 14 times as long (measured: 37 us against 514 us for 46,661 parameters).
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -67,7 +69,41 @@ public static class AdamKernel
                 wi.StoreUnsafe(ref pw, at);
             }
         }
+        if (Vector.IsHardwareAccelerated)
+            i = UpdateVector(w, m, v, gradientSum, i, batch, alpha, beta1, beta2, epsilon);
         AdamReference.Update(w[i..], m[i..], v[i..], gradientSum[i..], batch, alpha, beta1, beta2, epsilon);
+    }
+
+    // The same body on Vector<float> (8 lanes with AVX2, 4 with ARM64's 128-bit vectors), from element i on: what the
+    // 16-lane loop left, or everything on a machine without AVX-512. Returns where it stopped.
+    private static int UpdateVector(Span<float> w, Span<float> m, Span<float> v, ReadOnlySpan<float> gradientSum, int i, float batch,
+        float alpha, float beta1, float beta2, float epsilon)
+    {
+        ref float pw = ref MemoryMarshal.GetReference(w);
+        ref float pm = ref MemoryMarshal.GetReference(m);
+        ref float pv = ref MemoryMarshal.GetReference(v);
+        ref float pg = ref MemoryMarshal.GetReference(gradientSum);
+        Vector<float> vb = new(batch), vAlpha = new(alpha), vEps = new(epsilon);
+        Vector<float> oneMinusB1 = new(1f - beta1), oneMinusB2 = new(1f - beta2);
+        Vector<float> minNormal = new(AdamReference.MinNormal), inverse = new(1f / batch);
+        bool exactReciprocal = IsExactReciprocal(batch);
+        for (; i + Vector<float>.Count <= w.Length; i += Vector<float>.Count)
+        {
+            nuint at = (nuint)i;
+            Vector<float> sum = Vector.LoadUnsafe(ref pg, at);
+            Vector<float> g = exactReciprocal ? sum * inverse : sum / vb;
+            Vector<float> mi = Vector.LoadUnsafe(ref pm, at);
+            Vector<float> vi = Vector.LoadUnsafe(ref pv, at);
+            mi += (g - mi) * oneMinusB1;
+            vi += (g * g - vi) * oneMinusB2;
+            mi = Vector.ConditionalSelect(Vector.LessThan(Vector.Abs(mi), minNormal), Vector<float>.Zero, mi);
+            vi = Vector.ConditionalSelect(Vector.LessThan(Vector.Abs(vi), minNormal), Vector<float>.Zero, vi);
+            Vector<float> wi = Vector.LoadUnsafe(ref pw, at) - vAlpha * mi / (Vector.SquareRoot(vi) + vEps);
+            mi.StoreUnsafe(ref pm, at);
+            vi.StoreUnsafe(ref pv, at);
+            wi.StoreUnsafe(ref pw, at);
+        }
+        return i;
     }
 
     /// <summary>True when x / <paramref name="batch"/> equals x * (1 / batch) for every float x: batch is a power of two whose reciprocal is a normal float.</summary>

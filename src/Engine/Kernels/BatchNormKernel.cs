@@ -2,6 +2,9 @@
 // TensorPrimitives call per row (a row is only `channels` floats: 32 in seed-resnet, two 512-bit vectors, so the
 // per-call overhead dominated). Each element gets exactly the operations of BatchNormReference, in the same order,
 // and the column sums accumulate over the rows in order, so the bits do not depend on the vector width.
+// AVX-512 takes 16 channels at a time, Vector<float> (8 lanes with AVX2, 4 with ARM64's 128-bit vectors) what is
+// left or all of it without AVX-512, the scalar reference the rest.
+using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
@@ -46,14 +49,33 @@ public static unsafe class BatchNormKernel
                     s0.Store(ps + col);
                 }
             }
-            if (Vector256.IsHardwareAccelerated)
+            if (Vector.IsHardwareAccelerated)
             {
-                for (; col + 8 <= channels; col += 8)
+                // Four vectors of columns a pass over the rows, as the 512-bit loop takes two: with 4 lanes, 32
+                // channels then take 2 passes instead of 8.
+                int w = Vector<float>.Count;
+                for (; col + 4 * w <= channels; col += 4 * w)
                 {
-                    Vector256<float> m0 = Vector256.Load(pm + col), s0 = Vector256<float>.Zero;
+                    float* p = pm + col;
+                    Vector<float> m0 = Vector.Load(p), m1 = Vector.Load(p + w), m2 = Vector.Load(p + 2 * w), m3 = Vector.Load(p + 3 * w);
+                    Vector<float> s0 = Vector<float>.Zero, s1 = Vector<float>.Zero, s2 = Vector<float>.Zero, s3 = Vector<float>.Zero;
                     for (float* row = px + col, end = row + (long)rows * channels; row < end; row += channels)
                     {
-                        Vector256<float> d0 = Vector256.Load(row) - m0;
+                        Vector<float> d0 = Vector.Load(row) - m0, d1 = Vector.Load(row + w) - m1;
+                        Vector<float> d2 = Vector.Load(row + 2 * w) - m2, d3 = Vector.Load(row + 3 * w) - m3;
+                        s0 = d0 * d0 + s0;
+                        s1 = d1 * d1 + s1;
+                        s2 = d2 * d2 + s2;
+                        s3 = d3 * d3 + s3;
+                    }
+                    StoreFour(ps + col, w, s0, s1, s2, s3);
+                }
+                for (; col + Vector<float>.Count <= channels; col += Vector<float>.Count)
+                {
+                    Vector<float> m0 = Vector.Load(pm + col), s0 = Vector<float>.Zero;
+                    for (float* row = px + col, end = row + (long)rows * channels; row < end; row += channels)
+                    {
+                        Vector<float> d0 = Vector.Load(row) - m0;
                         s0 = d0 * d0 + s0;
                     }
                     s0.Store(ps + col);
@@ -92,12 +114,26 @@ public static unsafe class BatchNormKernel
                     s0.Store(ps + col);
                 }
             }
-            if (Vector256.IsHardwareAccelerated)
+            if (Vector.IsHardwareAccelerated)
             {
-                for (; col + 8 <= channels; col += 8)
+                int w = Vector<float>.Count;
+                for (; col + 4 * w <= channels; col += 4 * w)
                 {
-                    Vector256<float> s0 = Vector256<float>.Zero;
-                    for (long at = col; at < offset; at += channels) s0 = Vector256.Load(pa + at) * Vector256.Load(pb + at) + s0;
+                    Vector<float> s0 = Vector<float>.Zero, s1 = Vector<float>.Zero, s2 = Vector<float>.Zero, s3 = Vector<float>.Zero;
+                    for (long at = col; at < offset; at += channels)
+                    {
+                        float* a0 = pa + at, b0 = pb + at;
+                        s0 = Vector.Load(a0) * Vector.Load(b0) + s0;
+                        s1 = Vector.Load(a0 + w) * Vector.Load(b0 + w) + s1;
+                        s2 = Vector.Load(a0 + 2 * w) * Vector.Load(b0 + 2 * w) + s2;
+                        s3 = Vector.Load(a0 + 3 * w) * Vector.Load(b0 + 3 * w) + s3;
+                    }
+                    StoreFour(ps + col, w, s0, s1, s2, s3);
+                }
+                for (; col + Vector<float>.Count <= channels; col += Vector<float>.Count)
+                {
+                    Vector<float> s0 = Vector<float>.Zero;
+                    for (long at = col; at < offset; at += channels) s0 = Vector.Load(pa + at) * Vector.Load(pb + at) + s0;
                     s0.Store(ps + col);
                 }
             }
@@ -124,12 +160,12 @@ public static unsafe class BatchNormKernel
                         h.Store(ph + at + j);
                         (h * Vector512.Load(pg + j) + Vector512.Load(pb + j)).Store(py + at + j);
                     }
-                if (Vector256.IsHardwareAccelerated)
-                    for (; j + 8 <= channels; j += 8)
+                if (Vector.IsHardwareAccelerated)
+                    for (; j + Vector<float>.Count <= channels; j += Vector<float>.Count)
                     {
-                        Vector256<float> h = (Vector256.Load(px + at + j) - Vector256.Load(pm + j)) * Vector256.Load(pi + j);
+                        Vector<float> h = (Vector.Load(px + at + j) - Vector.Load(pm + j)) * Vector.Load(pi + j);
                         h.Store(ph + at + j);
-                        (h * Vector256.Load(pg + j) + Vector256.Load(pb + j)).Store(py + at + j);
+                        (h * Vector.Load(pg + j) + Vector.Load(pb + j)).Store(py + at + j);
                     }
                 if (j < channels)
                     BatchNormReference.Normalize(x.Slice((int)at, channels), mean, invStd, gamma, beta, xHat.Slice((int)at, channels), y.Slice((int)at, channels), j);
@@ -162,13 +198,13 @@ public static unsafe class BatchNormKernel
                         ((t - Vector512.Load(ph + at + j) * Vector512.Load(pdg + j)) * Vector512.Load(pk + j)).Store(pdx + at + j);
                     }
                 }
-                if (Vector256.IsHardwareAccelerated)
+                if (Vector.IsHardwareAccelerated)
                 {
-                    var n = Vector256.Create(count);
-                    for (; j + 8 <= channels; j += 8)
+                    var n = new Vector<float>(count);
+                    for (; j + Vector<float>.Count <= channels; j += Vector<float>.Count)
                     {
-                        Vector256<float> t = Vector256.Load(pdy + at + j) * n - Vector256.Load(pdb + j);
-                        ((t - Vector256.Load(ph + at + j) * Vector256.Load(pdg + j)) * Vector256.Load(pk + j)).Store(pdx + at + j);
+                        Vector<float> t = Vector.Load(pdy + at + j) * n - Vector.Load(pdb + j);
+                        ((t - Vector.Load(ph + at + j) * Vector.Load(pdg + j)) * Vector.Load(pk + j)).Store(pdx + at + j);
                     }
                 }
                 if (j < channels)
@@ -191,13 +227,21 @@ public static unsafe class BatchNormKernel
                 if (Vector512.IsHardwareAccelerated)
                     for (; j + 16 <= channels; j += 16)
                         (Vector512.Load(px + at + j) * Vector512.Load(ps + j) + Vector512.Load(pt + j)).Store(py + at + j);
-                if (Vector256.IsHardwareAccelerated)
-                    for (; j + 8 <= channels; j += 8)
-                        (Vector256.Load(px + at + j) * Vector256.Load(ps + j) + Vector256.Load(pt + j)).Store(py + at + j);
+                if (Vector.IsHardwareAccelerated)
+                    for (; j + Vector<float>.Count <= channels; j += Vector<float>.Count)
+                        (Vector.Load(px + at + j) * Vector.Load(ps + j) + Vector.Load(pt + j)).Store(py + at + j);
                 if (j < channels)
                     BatchNormReference.ScaleShift(x.Slice((int)at, channels), scale, shift, y.Slice((int)at, channels), j);
             }
         }
+    }
+
+    private static void StoreFour(float* at, int lanes, Vector<float> s0, Vector<float> s1, Vector<float> s2, Vector<float> s3)
+    {
+        s0.Store(at);
+        s1.Store(at + lanes);
+        s2.Store(at + 2 * lanes);
+        s3.Store(at + 3 * lanes);
     }
 
     // Every (rows, channels) span must hold rows * channels floats and every per-channel span channels floats.
