@@ -56,6 +56,8 @@ public sealed class TrainOptionValidationTests : IDisposable
     [InlineData("--log-level loud", "--log-level: 'loud' is not a log level (expected error, warning, info, debug)")]
     [InlineData("--workers 2 --log-level LOUD", "--log-level / CNN_LOG_LEVEL: 'LOUD' is not a log level")]
     [InlineData("--no-cluster --log-level info", "--log-level applies to a cluster")]
+    [InlineData("--no-cluster --allow-mixed-numerics", "--allow-mixed-numerics applies to a multi-node run (--workers N)")]
+    [InlineData("--local-workers 2 --allow-mixed-numerics", "--allow-mixed-numerics applies to a multi-node run (--workers N)")]
     public void Cluster_options_that_cannot_work_are_refused_before_anything_starts(string options, string expected)
     {
         string outDir = _scratch.Path("out");

@@ -37,6 +37,44 @@ public sealed class MultiProcessTrainingTests(ClusterRuns runs)
     }
 
     [Fact]
+    public void A_worker_with_other_kernels_is_refused_and_admitted_with_allow_mixed_numerics()
+    {
+        // A worker process with narrower vectors than this machine's default runs other kernel paths, so it
+        // reports another numerics fingerprint: 128-bit vectors (ARM64's width) where this machine has wider ones,
+        // else no SIMD at all.
+        var otherKernels = System.Numerics.Vector<float>.Count > 4
+            ? new Dictionary<string, string> { ["DOTNET_PreferredVectorBitWidth"] = "128" }
+            : new Dictionary<string, string> { ["DOTNET_EnableHWIntrinsic"] = "0" };
+
+        // By default the coordinator refuses it, and the worker exits with 3 and says why.
+        using (NodeProcess strict = runs.StartCoordinator(runs.Scratch.Path("mixed-refused"), workers: 1, out int strictPort))
+        using (NodeProcess refused = runs.StartWorker(2, strictPort, otherKernels))
+        {
+            Assert.True(refused.WaitForExit(ClusterRuns.RunTimeout) == 3, $"the worker was not refused\n{strict}\n{refused}");
+            Assert.Contains("numerics fingerprint mismatch", refused.Error);
+            Assert.True(strict.WaitForOutput("[cluster] refused worker worker-2: numerics fingerprint mismatch", TimeSpan.FromSeconds(10)), strict.ToString());
+        }
+
+        // With --allow-mixed-numerics it trains beside a worker of this machine's kernels, and the run says so.
+        string outDirectory = runs.Scratch.Path("mixed");
+        using NodeProcess coordinator = runs.StartCoordinator(outDirectory, workers: 2, out int port, ["--allow-mixed-numerics"]);
+        using NodeProcess worker1 = runs.StartWorker(1, port);
+        using NodeProcess worker2 = runs.StartWorker(2, port, otherKernels);
+
+        int code = coordinator.WaitForExit(ClusterRuns.RunTimeout);
+
+        Assert.True(code == 0, $"the coordinator exited with {code}\n{coordinator}\n{worker1}\n{worker2}");
+        Assert.Contains("[cluster] worker worker-2 computes with other kernels", coordinator.Out);
+        Assert.DoesNotContain("worker worker-1 computes with other kernels", coordinator.Out);
+        var run = ClusterRuns.RunJson(outDirectory);
+        Assert.Equal(20, run.GetProperty("steps").GetInt32());
+        var numerics = run.GetProperty("workerStats").EnumerateArray().ToDictionary(w => w.GetProperty("id").GetString()!, w => w.GetProperty("numerics").GetString());
+        Assert.Equal(run.GetProperty("machine").GetProperty("numerics").GetString(), numerics["worker-1"]);
+        Assert.NotEqual(numerics["worker-1"], numerics["worker-2"]);
+        Assert.True(run.GetProperty("workerStats").EnumerateArray().All(w => w.GetProperty("images").GetInt64() > 0), "both workers computed");
+    }
+
+    [Fact]
     public void A_cluster_with_mutual_tls_trains_to_the_same_weights_with_pkcs12_and_pem_certificates()
     {
         string reference = runs.ReferenceWeightsSha256;

@@ -119,7 +119,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         Receive<EvaluationResult>(OnEvaluationResult);
         Receive<EvaluationTick>(OnEvaluationDeadline);
         Receive<StatsRequest>(_ => Sender.Tell(new Stats(
-            _state.Workers.Select(w => new WorkerStat(w.Id, w.Threads, w.Images, w.Contributions, w.Steps == 0 ? 0 : w.ComputeMilliseconds / w.Steps)).ToList(),
+            _state.Workers.Select(w => new WorkerStat(w.Id, w.Threads, w.Images, w.Contributions, w.Steps == 0 ? 0 : w.ComputeMilliseconds / w.Steps, w.Numerics)).ToList(),
             _state.StepsApplied, _state.StepMilliseconds, _state.CriticalComputeMilliseconds)));
         Receive<ParameterServerActor.SnapshotRequest>(m => _parameterServer.Forward(m));
         Receive<ClusterEvent.UnreachableMember>(m => OnMemberLost(m.Member, "unreachable", suspend: true));
@@ -174,6 +174,13 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         {
             _log.Info("Worker {0} joined from {1} with {2} threads ({3} workers)", slot.Id, Sender.Path.Address, slot.Threads, _state.Workers.Count);
             _events($"worker {slot.Id} joined ({slot.Threads} threads)");
+            if (slot.Numerics != _state.Plan.NumericsFingerprint)
+            {
+                // Admitted only because the run allows it (--allow-mixed-numerics): say what that costs.
+                _log.Warning("Worker {0} computes with other kernels ('{1}', this node '{2}'): the weights may differ in their last bits from a --no-cluster run and between runs with other workers",
+                    slot.Id, slot.Numerics, _state.Plan.NumericsFingerprint);
+                _events($"worker {slot.Id} computes with other kernels ('{slot.Numerics}', this node '{_state.Plan.NumericsFingerprint}'): the run is no longer bit-identical to --no-cluster");
+            }
         }
         if (_alone is not null) ResumeWithWorkers();
         if (_waiting is { } w && _state.Workers.Count >= w.Count)
@@ -473,7 +480,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
 }
 
 /// <summary>What run.json records of one worker.</summary>
-public sealed record WorkerStat(string Id, int Threads, long Images, long Contributions, double MeanComputeMillisecondsPerStep);
+public sealed record WorkerStat(string Id, int Threads, long Images, long Contributions, double MeanComputeMillisecondsPerStep, string Numerics);
 
 /// <summary>Actor names on the coordinator node.</summary>
 public static class WorkerNames

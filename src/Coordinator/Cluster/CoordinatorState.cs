@@ -13,12 +13,14 @@ using Cnn.Messages;
 namespace Cnn.Coordinator.Cluster;
 
 /// <summary>A worker taken into the run.</summary>
-public sealed class WorkerSlot(string id, int threads, object handle)
+public sealed class WorkerSlot(string id, int threads, object handle, string numerics = "")
 {
     /// <summary>The worker's id (unique in the run).</summary>
     public string Id { get; } = id;
     /// <summary>Threads it computes with.</summary>
     public int Threads { get; } = threads;
+    /// <summary>Its numerics fingerprint (the kernel paths it computes with).</summary>
+    public string Numerics { get; } = numerics;
     /// <summary>The actor that reaches it (IActorRef in the actor; anything in tests).</summary>
     public object Handle { get; set; } = handle;
     /// <summary>Images it computed.</summary>
@@ -93,7 +95,7 @@ public sealed class CoordinatorState
             slot.Handle = handle;
             return slot;
         }
-        slot = new WorkerSlot(request.WorkerId, request.Threads, handle);
+        slot = new WorkerSlot(request.WorkerId, request.Threads, handle, request.NumericsFingerprint);
         _workers.Add(slot);
         return slot;
     }

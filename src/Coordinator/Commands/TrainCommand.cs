@@ -50,6 +50,10 @@ public static class TrainCommand
         var multiNode = new MultiNodeOptions("Multi-node: wait for N worker processes to join this coordinator, then train");
         var transport = new Option<string>("--transport") { Description = "How tensors travel in a cluster: tcp (data plane) or akka (chunked messages)", DefaultValueFactory = _ => "tcp" };
         transport.AcceptOnlyFromAmong("tcp", "akka");
+        var mixedNumerics = new Option<bool>("--allow-mixed-numerics")
+        {
+            Description = "Multi-node: admit workers whose kernels differ from this node's (other SIMD widths, another CPU architecture); the weights are then no longer bit-identical to --no-cluster",
+        };
         var stepDeadline = new Option<double>("--step-deadline") { Description = "Smallest per-step deadline in seconds before late work is re-assigned", DefaultValueFactory = _ => 1 };
 
         // The options a checkpoint remembers: given on --resume they must agree (trajectory) or replace its plan (epochs, steps, data).
@@ -57,7 +61,7 @@ public static class TrainCommand
         var command = new Command("train", "Train a model (Keras-like progress; history.csv, checkpoints and run.json in --out).")
         {
             model, data, epochs, batchSize, microBatch, lr, seed, split, threads, maxSteps, output, resume, checkpointEvery, keepCheckpoints, noCluster,
-            localWorkers, threadsPerWorker, stepDeadline, transport,
+            localWorkers, threadsPerWorker, stepDeadline, transport, mixedNumerics,
         };
         foreach (Option option in multiNode.All) command.Options.Add(option);
         command.SetAction(parse =>
@@ -86,6 +90,7 @@ public static class TrainCommand
                 ThreadsPerWorker = parse.GetValue(threadsPerWorker),
                 StepDeadlineSeconds = parse.GetValue(stepDeadline),
                 Transport = parse.GetValue(transport)!,
+                AllowMixedNumerics = parse.GetValue(mixedNumerics),
             };
             settings = multiNode.ReadInto(settings, parse);
             var given = remembered.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToHashSet();
@@ -183,7 +188,8 @@ public static class TrainCommand
                     default:
                         remote = CoordinatorNode.Start(settings, tls);
                         var multi = new ClusterBackend(remote.System, model, weights, adam, data, settings.MicroBatch, settings.Seed,
-                            settings.Workers!.Value, TimeSpan.FromSeconds(settings.StepDeadlineSeconds), e => io.Out.WriteLine($"[cluster] {e}"), Transport(settings, tls));
+                            settings.Workers!.Value, TimeSpan.FromSeconds(settings.StepDeadlineSeconds), e => io.Out.WriteLine($"[cluster] {e}"), Transport(settings, tls),
+                            settings.AllowMixedNumerics);
                         backend = multi;
                         io.Out.WriteLine($"Coordinator listening at {remote.Address}{(tls is null ? "" : $" with mutual TLS as {tls.Description}")}; waiting up to {settings.JoinTimeoutSeconds:0}s for {settings.Workers} workers");
                         multi.WaitForWorkers(settings.Workers.Value, TimeSpan.FromSeconds(settings.JoinTimeoutSeconds));

@@ -73,6 +73,12 @@ public sealed record TrainSettings
     /// <summary>Port of the tensor data plane on the coordinator node (multi-node mode).</summary>
     public int DataPort { get; init; } = 4054;
 
+    /// <summary>
+    /// Multi-node: admit workers whose numerics fingerprint (kernel paths) differs from this node's instead of
+    /// refusing them, giving up bit-identical results for a cluster of mixed machines.
+    /// </summary>
+    public bool AllowMixedNumerics { get; init; }
+
     /// <summary>Mutual TLS for remoting and the data plane (multi-node mode), or null for plain TCP.</summary>
     public Messages.NodeTlsFiles? Tls { get; init; }
 
@@ -178,6 +184,8 @@ public sealed record TrainSettings
         if (LogLevel is not null && Mode == TrainingMode.NoCluster)
             throw new CnnUserException("--log-level applies to a cluster (--local-workers or --workers): --no-cluster starts no Akka node");
         _ = NodeLogLevel; // parses --log-level, so that a bad name is refused before anything starts
+        if (AllowMixedNumerics && Mode != TrainingMode.Remote)
+            throw new CnnUserException("--allow-mixed-numerics applies to a multi-node run (--workers N): the workers of a local cluster run this machine's kernels");
         if (ThreadsPerWorker is not null && Mode != TrainingMode.LocalCluster)
             throw new CnnUserException("--threads-per-worker applies to a local cluster (--local-workers); remote workers take --threads on their own command line");
         int leaves = (BatchSize + MicroBatch - 1) / MicroBatch;
