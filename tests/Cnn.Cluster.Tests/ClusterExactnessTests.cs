@@ -50,6 +50,10 @@ public sealed class ClusterExactnessTests(SyntheticRun run)
         Assert.Equal(Steps, whole.Steps);
         Assert.Equal(Steps - StepsBeforeBaseline, since.Steps);
         Assert.InRange(since.MeanStepMilliseconds, since.MeanComputeMilliseconds, double.MaxValue);
+        // The workers' mean compute time is at most the slowest worker's, and a worker that computes takes some.
+        Assert.InRange(since.MeanWorkerComputeMilliseconds, double.Epsilon, since.MeanComputeMilliseconds);
+        double expectedMean = (stats.MeanWorkerComputeMilliseconds - baseline.MeanWorkerComputeMilliseconds) / (Steps - StepsBeforeBaseline);
+        Assert.Equal(expectedMean, since.MeanWorkerComputeMilliseconds, 9);
         double expectedStep = (stats.StepMilliseconds - baseline.StepMilliseconds) / (Steps - StepsBeforeBaseline);
         Assert.Equal(expectedStep, since.MeanStepMilliseconds, 9);
     }

@@ -315,6 +315,7 @@ public sealed class CoordinatorStateTests
         Assert.Null(state.Current);
         Assert.Equal(1, state.StepsApplied);
         Assert.Equal(6, state.CriticalComputeMilliseconds);
+        Assert.Equal(5, state.MeanWorkerComputeMilliseconds);
         Assert.Equal((16L, 1L, 1L), (state.Workers[0].Images, state.Workers[0].Contributions, state.Workers[0].Steps));
         Assert.Equal((9L, 1L, 1L), (state.Workers[1].Images, state.Workers[1].Contributions, state.Workers[1].Steps));
     }

@@ -169,12 +169,13 @@ public sealed class ClusterBackend : ITrainingBackend
         long applied = stats.Steps - (baseline?.Steps ?? 0), steps = Math.Max(1, applied);
         double step = (stats.StepMilliseconds - (baseline?.StepMilliseconds ?? 0)) / steps;
         double compute = (stats.CriticalComputeMilliseconds - (baseline?.CriticalComputeMilliseconds ?? 0)) / steps;
+        double workerMean = (stats.MeanWorkerComputeMilliseconds - (baseline?.MeanWorkerComputeMilliseconds ?? 0)) / steps;
         // Per step a worker receives the new weights and sends one gradient per subtree it computed.
         long tensorBytes = Weights.Length * 4L;
         long ContributionsBefore(WorkerStat w) => baseline?.Workers.FirstOrDefault(b => b.Id == w.Id)?.Contributions ?? 0;
         double contributionsPerWorkerStep = stats.Workers.Count == 0 ? 1 : stats.Workers.Average(w => (double)(w.Contributions - ContributionsBefore(w)) / steps);
         long bytes = tensorBytes + (long)Math.Round(contributionsPerWorkerStep * tensorBytes);
-        return new BackendReport(stats.Workers, applied, step, compute, Math.Max(0, step - compute), step > 0 ? Math.Max(0, step - compute) / step : 0,
+        return new BackendReport(stats.Workers, applied, step, compute, workerMean, Math.Max(0, step - compute), step > 0 ? Math.Max(0, step - compute) / step : 0,
             bytes, _transport, Events);
     }
 

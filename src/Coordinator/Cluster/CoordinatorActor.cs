@@ -49,7 +49,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     /// <summary>Loop to coordinator: reply with <see cref="Stats"/>.</summary>
     public sealed record StatsRequest;
     /// <summary>Per-worker statistics and the session's step time split.</summary>
-    public sealed record Stats(IReadOnlyList<WorkerStat> Workers, long Steps, double StepMilliseconds, double CriticalComputeMilliseconds);
+    public sealed record Stats(IReadOnlyList<WorkerStat> Workers, long Steps, double StepMilliseconds, double CriticalComputeMilliseconds,
+        double MeanWorkerComputeMilliseconds);
 
     private sealed record DeadlineTick(long Step);
     private sealed record AloneTick;
@@ -120,7 +121,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         Receive<EvaluationTick>(OnEvaluationDeadline);
         Receive<StatsRequest>(_ => Sender.Tell(new Stats(
             _state.Workers.Select(w => new WorkerStat(w.Id, w.Threads, w.Images, w.Contributions, w.Steps == 0 ? 0 : w.ComputeMilliseconds / w.Steps, w.Numerics)).ToList(),
-            _state.StepsApplied, _state.StepMilliseconds, _state.CriticalComputeMilliseconds)));
+            _state.StepsApplied, _state.StepMilliseconds, _state.CriticalComputeMilliseconds, _state.MeanWorkerComputeMilliseconds)));
         Receive<ParameterServerActor.SnapshotRequest>(m => _parameterServer.Forward(m));
         Receive<ClusterEvent.UnreachableMember>(m => OnMemberLost(m.Member, "unreachable", suspend: true));
         Receive<ClusterEvent.ReachableMember>(m => OnMemberBack(m.Member));

@@ -72,6 +72,11 @@ public sealed class CoordinatorState
     public double StepMilliseconds { get; private set; }
     /// <summary>Summed per-step compute time of the slowest worker of each step, in milliseconds.</summary>
     public double CriticalComputeMilliseconds { get; private set; }
+    /// <summary>
+    /// Summed per-step mean compute time of the workers that took part in each step, in milliseconds: with equal
+    /// threads, what the critical path would be if the work were perfectly balanced.
+    /// </summary>
+    public double MeanWorkerComputeMilliseconds { get; private set; }
 
     /// <summary>Checks a worker's registration: the reason to refuse it, or null to accept.</summary>
     public string? Admit(RegisterWorker request)
@@ -198,6 +203,7 @@ public sealed class CoordinatorState
         StepsApplied++;
         StepMilliseconds += seconds * 1000;
         CriticalComputeMilliseconds += _stepCompute.Count == 0 ? 0 : _stepCompute.Values.Max();
+        MeanWorkerComputeMilliseconds += _stepCompute.Count == 0 ? 0 : _stepCompute.Values.Average();
         Current = null;
         _owner.Clear();
         _done.Clear();

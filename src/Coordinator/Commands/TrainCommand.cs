@@ -210,7 +210,7 @@ public static class TrainCommand
                     $"{summary.Steps} steps in {summary.WallSeconds:F1}s, {summary.TrainImagesPerSecond:N0} training images/s; weightsSha256 {summary.WeightsSha256}"));
                 if (summary.Cluster is { } report)
                     io.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"cluster: {report.MeanStepMilliseconds:F2} ms per step, {report.MeanComputeMilliseconds:F2} ms compute on the critical path, {report.MeanCommunicationMilliseconds:F2} ms communication ({report.CommunicationShare:P0}), {report.TensorBytesPerStepPerWorker:N0} tensor bytes per step per worker"));
+                        $"cluster: {report.MeanStepMilliseconds:F2} ms per step, {report.MeanComputeMilliseconds:F2} ms compute on the critical path (the workers' mean {report.MeanWorkerComputeMilliseconds:F2}), {report.MeanCommunicationMilliseconds:F2} ms communication ({report.CommunicationShare:P0}), {report.TensorBytesPerStepPerWorker:N0} tensor bytes per step per worker"));
                 return 0;
             }
             finally

@@ -57,14 +57,16 @@ public interface ITrainingBackend : IDisposable
 
 /// <summary>
 /// What a cluster run adds to run.json: per-worker statistics and, per step, the mean wall time, the compute time
-/// of the slowest worker (the critical path), the rest (communication, reduction and waiting) and the tensor bytes
-/// each worker sent and received.
+/// of the slowest worker (the critical path), the workers' mean compute time (the critical path less it is the
+/// cost of imbalance), the rest (communication, reduction and waiting) and the tensor bytes each worker sent and
+/// received.
 /// </summary>
 public sealed record BackendReport(
     IReadOnlyList<Cnn.Coordinator.Cluster.WorkerStat> Workers,
     long Steps,
     double MeanStepMilliseconds,
     double MeanComputeMilliseconds,
+    double MeanWorkerComputeMilliseconds,
     double MeanCommunicationMilliseconds,
     double CommunicationShare,
     long TensorBytesPerStepPerWorker,
