@@ -82,6 +82,20 @@ public sealed class CoordinatorStateTests
     }
 
     [Fact]
+    public void A_worker_admitted_with_other_kernels_gets_a_warning_and_one_with_the_same_kernels_none()
+    {
+        var state = new CoordinatorState(Plan with { AllowFingerprintMismatch = true });
+        WorkerSlot same = state.Join(Register("w1"), "handle-1");
+        WorkerSlot other = state.Join(Register("w2", fingerprint: "sse2/v1"), "handle-2");
+
+        Assert.Null(state.NumericsWarning(same));
+        string? warning = state.NumericsWarning(other);
+        Assert.NotNull(warning);
+        Assert.StartsWith("worker w2 computes with other kernels ('sse2/v1', this node '" + Fingerprint + "')", warning);
+        Assert.Equal((Fingerprint, "sse2/v1"), (same.Numerics, other.Numerics));
+    }
+
+    [Fact]
     public void Admit_refuses_another_protocol_version_with_a_reason_naming_both_versions()
     {
         string? reason = new CoordinatorState(Plan).Admit(Register("w1", protocol: CoordinatorState.ProtocolVersion + 1));

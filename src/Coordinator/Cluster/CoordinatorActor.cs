@@ -175,12 +175,10 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         {
             _log.Info("Worker {0} joined from {1} with {2} threads ({3} workers)", slot.Id, Sender.Path.Address, slot.Threads, _state.Workers.Count);
             _events($"worker {slot.Id} joined ({slot.Threads} threads)");
-            if (slot.Numerics != _state.Plan.NumericsFingerprint)
+            if (_state.NumericsWarning(slot) is { } warning)
             {
-                // Admitted only because the run allows it (--allow-mixed-numerics): say what that costs.
-                _log.Warning("Worker {0} computes with other kernels ('{1}', this node '{2}'): the weights may differ in their last bits from a --no-cluster run and between runs with other workers",
-                    slot.Id, slot.Numerics, _state.Plan.NumericsFingerprint);
-                _events($"worker {slot.Id} computes with other kernels ('{slot.Numerics}', this node '{_state.Plan.NumericsFingerprint}'): the run is no longer bit-identical to --no-cluster");
+                _log.Warning("{0}", warning);
+                _events(warning);
             }
         }
         if (_alone is not null) ResumeWithWorkers();

@@ -1,6 +1,7 @@
 // AdamKernel.Update (SIMD) against AdamReference.Update: w, m and v must have the same bits after a step, for
 // every length from 0 to 100 (the Vector<float> body and every tail) and for the size of seed-cnn's
-// flat buffer. CI runs these again with DOTNET_PreferredVectorBitWidth=128 (Vector<float> with 4 lanes, as on ARM64).
+// flat buffer. CI runs the engine's tests again at DOTNET_PreferredVectorBitWidth=256 and 128; the second gives
+// Vector<float> 4 lanes, as on ARM64.
 using Cnn.Engine.Kernels;
 using Cnn.Engine.Kernels.Reference;
 using Cnn.Engine.Training;
