@@ -159,6 +159,7 @@ public sealed class Conv2D : Layer
         Gemm.MultiplyTransposedA(src, s.Rows.AsSpan(0, pixels), s.Segments, segmentLength, dY, Filters,
             call.Gradients.AsSpan(SliceOffset(0), _specs[0].Size), accumulate: false);
         Gemm.ColumnSums(dY, pixels, Filters, call.Gradients.AsSpan(SliceOffset(1), Filters));
+        call.SignalParameterGradients();
 
         float[]? dx = call.DInputs[0];
         if (dx is null) return;

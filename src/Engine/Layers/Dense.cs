@@ -92,6 +92,7 @@ public sealed class Dense : Layer
         Gemm.MultiplyTransposedA(call.Inputs[0].AsSpan(0, batch * inFeatures), s.InputRows.AsSpan(0, batch), [0], inFeatures,
             dY, Units, call.Gradients.AsSpan(SliceOffset(0), inFeatures * Units), accumulate: false);
         Gemm.ColumnSums(dY, batch, Units, call.Gradients.AsSpan(SliceOffset(1), Units));
+        call.SignalParameterGradients();
         float[]? dx = call.DInputs[0];
         if (dx is null) return;
         Gemm.Multiply(dY, s.OutputRows.AsSpan(0, batch), [0], Units, s.Transposed, inFeatures,

@@ -38,6 +38,22 @@ public sealed class LayerCall
     public float[]?[] DInputs { get; internal set; } = [];
     /// <summary>The layer's own per-thread scratch.</summary>
     public object? Scratch { get; internal set; }
+
+    // Set by the runner for a node whose parameter gradients end an exchange segment (see Model.ExchangeSegments).
+    internal Action<int>? ParameterGradientsReady;
+    internal int NodeIndex;
+
+    /// <summary>
+    /// Called by a layer's backward pass once its parameter gradients are final, before it computes the gradient of
+    /// its input: the exchange can send them while the rest of the backward pass runs. Only the first call counts;
+    /// the runner calls it after Backward for layers that do not.
+    /// </summary>
+    public void SignalParameterGradients()
+    {
+        Action<int>? ready = ParameterGradientsReady;
+        ParameterGradientsReady = null;
+        ready?.Invoke(NodeIndex);
+    }
 }
 
 /// <summary>A layer of a model: shape inference, parameters, forward and backward.</summary>

@@ -95,10 +95,12 @@ public sealed class ModelRunner
     /// Forward and backward over the samples <paramref name="sampleIds"/> of <paramref name="data"/>: writes every
     /// slot of <paramref name="gradients"/> (summed over the samples, not averaged) and returns the loss sum and
     /// correct count. Pass the same non-negative <paramref name="weightsVersion"/> for calls with unchanged weights
-    /// to derive the transposed kernels once.
+    /// to derive the transposed kernels once. <paramref name="parameterGradientsReady"/>, when given, is called with
+    /// each node's index as soon as that node's parameter gradients are final in the backward pass (nodes in
+    /// descending order), so the gradients of the last layers can leave while the first layers' pass runs.
     /// </summary>
     public LossAndAccuracy TrainLeaf(float[] weights, IDataSource data, ReadOnlySpan<int> sampleIds, float[] gradients, long step, ulong seed,
-        long weightsVersion = -1)
+        long weightsVersion = -1, Action<int>? parameterGradientsReady = null)
     {
         PrepareWeights(weights, weightsVersion);
         int batch = Load(data, sampleIds);
@@ -109,7 +111,11 @@ public sealed class ModelRunner
             _dOutputs[last].AsSpan(0, batch * classes));
         for (int j = last; j >= 0; j--)
         {
-            _model.Nodes[j].Layer.Backward(_calls[j]); // its Gradients were set by Forward
+            LayerCall call = _calls[j];
+            call.ParameterGradientsReady = parameterGradientsReady;
+            call.NodeIndex = j;
+            _model.Nodes[j].Layer.Backward(call); // its Gradients were set by Forward
+            call.SignalParameterGradients(); // for layers that did not signal themselves
             int[] inputs = _model.Nodes[j].Inputs;
             for (int k = 0; k < inputs.Length; k++)
                 if (_addAfter[j][k] is { } temp)

@@ -45,11 +45,10 @@ public sealed class Adam
     public void Apply(float[] weights, float[] gradientSum, int batch) => ApplyRange(weights, gradientSum, batch, BeginStep(), 0, weights.Length);
 
     /// <summary>Counts a step and returns its step size; then <see cref="ApplyRange"/> covers the buffer, in any split.</summary>
-    public float BeginStep()
-    {
-        long t = ++Iterations;
-        return (float)(LearningRate * Math.Sqrt(1.0 - Power(Beta2, t)) / (1.0 - Power(Beta1, t)));
-    }
+    public float BeginStep() => StepSize(++Iterations);
+
+    /// <summary>The step size of iteration <paramref name="t"/>.</summary>
+    public float StepSize(long t) => (float)(LearningRate * Math.Sqrt(1.0 - Power(Beta2, t)) / (1.0 - Power(Beta1, t)));
 
     /// <summary>
     /// Updates elements [from, to) with step size <paramref name="alpha"/> from <see cref="BeginStep"/>. Every element's

@@ -121,9 +121,11 @@ public static class GradientTree
     /// <summary>
     /// The additions <see cref="Reduce"/> performs, in order, without performing them: every element goes through
     /// the same sequence of additions, so threads may execute the plan over disjoint index ranges and the sum is
-    /// bit-identical to the single-threaded one.
+    /// bit-identical to the single-threaded one. By default the sums overwrite the parts' buffers; with
+    /// <paramref name="newBuffer"/>, each inner sum goes to a buffer it gives (<see cref="ReductionPlan.NewBuffers"/>)
+    /// and the parts stay as they are, with the same bits in the result.
     /// </summary>
-    public static ReductionPlan Plan(IReadOnlyList<GradientSum> parts, int leafCount, TreeNode? target = null)
+    public static ReductionPlan Plan(IReadOnlyList<GradientSum> parts, int leafCount, TreeNode? target = null, Func<float[]>? newBuffer = null)
     {
         TreeNode root = target ?? Root(leafCount);
         var byNode = new Dictionary<TreeNode, GradientSum>(parts.Count);
@@ -133,13 +135,14 @@ public static class GradientTree
             if (!byNode.TryAdd(part.Node, part)) throw new ArgumentException($"{part.Node} was given twice.");
         }
         int used = 0;
-        var adds = new List<(float[] Into, float[] From)>();
-        GradientSum result = Combine(root, byNode, ref used, adds);
+        var adds = new List<(float[] Into, float[] Left, float[] Right)>();
+        GradientSum result = Combine(root, byNode, ref used, adds, newBuffer);
         if (used != parts.Count) throw new ArgumentException($"the parts overlap: {parts.Count - used} of them lie inside others.");
         return new ReductionPlan(result, adds);
     }
 
-    private static GradientSum Combine(TreeNode node, Dictionary<TreeNode, GradientSum> byNode, ref int used, List<(float[] Into, float[] From)> adds)
+    private static GradientSum Combine(TreeNode node, Dictionary<TreeNode, GradientSum> byNode, ref int used, List<(float[] Into, float[] Left, float[] Right)> adds,
+        Func<float[]>? newBuffer)
     {
         if (byNode.TryGetValue(node, out GradientSum? part))
         {
@@ -148,25 +151,30 @@ public static class GradientTree
         }
         if (node.Count < 2) throw new ArgumentException($"no contribution covers {node}.");
         var (leftNode, rightNode) = Children(node);
-        GradientSum left = Combine(leftNode, byNode, ref used, adds);
-        GradientSum right = Combine(rightNode, byNode, ref used, adds);
+        GradientSum left = Combine(leftNode, byNode, ref used, adds, newBuffer);
+        GradientSum right = Combine(rightNode, byNode, ref used, adds, newBuffer);
         if (left.Gradients.Length != right.Gradients.Length)
             throw new ArgumentException($"{leftNode} has {left.Gradients.Length} gradients but {rightNode} has {right.Gradients.Length}.");
-        adds.Add((left.Gradients, right.Gradients));
-        return new GradientSum(node, left.Gradients, left.LossSum + right.LossSum, left.Correct + right.Correct, left.Samples + right.Samples);
+        float[] into = newBuffer?.Invoke() ?? left.Gradients;
+        if (into.Length != left.Gradients.Length) throw new ArgumentException($"a new buffer of {into.Length} floats for sums of {left.Gradients.Length}");
+        adds.Add((into, left.Gradients, right.Gradients));
+        return new GradientSum(node, into, left.LossSum + right.LossSum, left.Correct + right.Correct, left.Samples + right.Samples);
     }
 }
 
 /// <summary>The ordered element-wise additions of a tree reduction (see <see cref="GradientTree.Plan"/>).</summary>
 public sealed class ReductionPlan
 {
-    private readonly List<(float[] Into, float[] From)> _adds;
+    private readonly List<(float[] Into, float[] Left, float[] Right)> _adds;
 
-    internal ReductionPlan(GradientSum result, List<(float[] Into, float[] From)> adds)
+    internal ReductionPlan(GradientSum result, List<(float[] Into, float[] Left, float[] Right)> adds)
     {
         Result = result;
         _adds = adds;
     }
+
+    /// <summary>The buffers the plan's newBuffer gave, holding the inner sums (empty for an in-place plan).</summary>
+    public IEnumerable<float[]> NewBuffers => _adds.Where(a => a.Into != a.Left).Select(a => a.Into);
 
     /// <summary>The sum, whose gradients are complete once every index range has been executed.</summary>
     public GradientSum Result { get; }
@@ -174,9 +182,10 @@ public sealed class ReductionPlan
     /// <summary>Performs every addition of the plan on elements [from, to).</summary>
     public void Execute(int from, int to)
     {
-        foreach (var (into, add) in _adds)
+        foreach (var (into, left, right) in _adds)
         {
-            Accumulate.Add(into.AsSpan(from, to - from), add.AsSpan(from, to - from));
+            if (into != left) left.AsSpan(from, to - from).CopyTo(into.AsSpan(from));
+            Accumulate.Add(into.AsSpan(from, to - from), right.AsSpan(from, to - from));
         }
     }
 }

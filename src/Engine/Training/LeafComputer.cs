@@ -3,6 +3,12 @@
 // order. The local trainer asks for the root; a cluster worker asks for the subtrees it was assigned. Both
 // get the same bits for the same subtree. Also runs evaluation and prediction over chunks, in parallel.
 //
+// A worker on the data plane also asks for its tails early: the model's exchange segments (Model.
+// ExchangeSegments) beyond the head are final once every leaf's backward pass has produced that layer's parameter
+// gradients, so each is summed in tree order and handed out right then, while the earlier layers' backward
+// passes still run (DESIGN.md: send the last layers' gradients while the first layers' backward is running).
+// The additions are the same ones, per element, in the same order, so the bits do not change.
+//
 // Buffers: one gradient buffer per leaf, kept between calls. Results of Compute are views of them and stay
 // valid until the next Compute call.
 using Cnn.Engine.Data;
@@ -42,7 +48,14 @@ public sealed class LeafComputer : IDisposable
     /// The gradient sums of <paramref name="subtrees"/> of the batch <paramref name="batchIds"/> (global sample ids,
     /// in batch order). Valid until the next call.
     /// </summary>
-    public IReadOnlyList<GradientSum> Compute(float[] weights, IDataSource data, int[] batchIds, IReadOnlyList<TreeNode> subtrees, long step, ulong seed)
+    /// <remarks>
+    /// With <paramref name="tailReady"/>, each tail segment of <see cref="Model.ExchangeSegments"/> is summed as soon
+    /// as it is final and handed to tailReady(segment index, sums of the subtrees in order; their buffers hold the
+    /// segment's range, and the loss fields are zero), during the backward passes; the sums returned then hold only the
+    /// head segment's range, the tails' ranges having been summed already (the buffers hold both).
+    /// </remarks>
+    public IReadOnlyList<GradientSum> Compute(float[] weights, IDataSource data, int[] batchIds, IReadOnlyList<TreeNode> subtrees, long step, ulong seed,
+        Action<int, IReadOnlyList<GradientSum>>? tailReady = null)
     {
         int leafCount = GradientTree.LeafCount(batchIds.Length, MicroBatch);
         var leaves = new List<int>();
@@ -61,12 +74,38 @@ public sealed class LeafComputer : IDisposable
         while (_leafBuffers.Count < leafCount) _leafBuffers.Add(new float[Model.Parameters.Count]);
         var sums = new GradientSum[leaves.Count];
         long version = Interlocked.Increment(ref _computeCalls); // weights are fixed during one call
+        // With tailReady: every tail segment of the model's exchange layout is summed and handed out as soon as all
+        // leaves have passed its node in their backward passes, on the thread of the leaf that passed it last.
+        IReadOnlyList<ExchangeSegment> segments = tailReady is null ? [new ExchangeSegment(0, Model.Parameters.Count, -1)] : Model.ExchangeSegments;
+        int tails = segments.Count - 1;
+        var waiting = new int[tails];
+        Array.Fill(waiting, leaves.Count);
+        Action<int>? ready = tails == 0 ? null : finishedNode =>
+        {
+            int segment = 0;
+            while (segment < tails && segments[segment].Node != finishedNode) segment++;
+            if (segment == tails || Interlocked.Decrement(ref waiting[segment]) != 0) return;
+            ExchangeSegment range = segments[segment];
+            var tailSums = new GradientSum[subtrees.Count];
+            int first = 0;
+            for (int n = 0; n < subtrees.Count; n++)
+            {
+                TreeNode node = subtrees[n];
+                var parts = new GradientSum[node.Count];
+                for (int i = 0; i < node.Count; i++) parts[i] = new GradientSum(new TreeNode(leaves[first + i], 1), _leafBuffers[leaves[first + i]], 0, 0, 0);
+                ReductionPlan plan = GradientTree.Plan(parts, leafCount, node);
+                plan.Execute(range.From, range.To);
+                tailSums[n] = plan.Result;
+                first += node.Count;
+            }
+            tailReady!(segment, tailSums);
+        };
         _team.Run(leaves.Count, (item, member) =>
         {
             int leaf = leaves[item];
             var (start, count) = GradientTree.LeafSamples(leaf, batchIds.Length, MicroBatch);
             float[] gradients = _leafBuffers[leaf];
-            LossAndAccuracy r = _runners[member].TrainLeaf(weights, data, batchIds.AsSpan(start, count), gradients, step, seed, version);
+            LossAndAccuracy r = _runners[member].TrainLeaf(weights, data, batchIds.AsSpan(start, count), gradients, step, seed, version, ready);
             sums[item] = new GradientSum(new TreeNode(leaf, 1), gradients, r.LossSum, r.Correct, r.Samples);
         });
         var plans = new List<ReductionPlan>(subtrees.Count);
@@ -76,7 +115,7 @@ public sealed class LeafComputer : IDisposable
             plans.Add(GradientTree.Plan(new ArraySegment<GradientSum>(sums, at, node.Count), leafCount, node));
             at += node.Count;
         }
-        ForEachRange(Model.Parameters.Count, (from, to) =>
+        ForEachRange(segments[^1].To, (from, to) =>
         {
             foreach (ReductionPlan plan in plans) plan.Execute(from, to);
         });

@@ -84,4 +84,43 @@ public sealed class ModelTests
 
         Assert.Throws<ArgumentException>(() => g.Build("m", a));
     }
+
+    [Fact]
+    public void The_seed_cnn_is_exchanged_as_conv2d_2_onwards_then_the_head()
+    {
+        Model model = Presets.Create("seed-cnn");
+        int conv3 = model.Parameters.Find("conv2d_2/kernel")!.Offset;
+        int node = model.Nodes.ToList().FindIndex(n => n.Layer.Name == "conv2d_2");
+
+        Assert.Equal([new ExchangeSegment(conv3, 93_322, node), new ExchangeSegment(0, conv3, -1)], model.ExchangeSegments);
+        Assert.Equal(18_816, conv3);
+    }
+
+    [Theory]
+    [InlineData("seed-cnn")]
+    [InlineData("seed-resnet")]
+    public void Exchange_segments_cover_the_parameters_from_the_end_down_each_tail_at_least_half_of_what_is_left_and_a_quarter_of_all(string preset)
+    {
+        Model model = Presets.Create(preset);
+        IReadOnlyList<ExchangeSegment> segments = model.ExchangeSegments;
+
+        Assert.Equal(model.Parameters.Count, segments[0].To);
+        Assert.Equal(0, segments[^1].From);
+        Assert.Equal(-1, segments[^1].Node);
+        for (int i = 0; i < segments.Count - 1; i++)
+        {
+            Assert.Equal(segments[i].From, segments[i + 1].To);
+            Assert.Equal(model.Nodes[segments[i].Node].Layer.ParameterOffset, segments[i].From);
+            Assert.True(segments[i].Length * 2 >= segments[i].To, $"segment {i} holds {segments[i].Length} of {segments[i].To}");
+            Assert.True(segments[i].Length * 4 >= model.Parameters.Count, $"segment {i} holds {segments[i].Length} of {model.Parameters.Count}");
+        }
+    }
+
+    [Fact]
+    public void A_model_with_one_parameter_layer_is_exchanged_whole()
+    {
+        Model model = Model.Sequential("one-layer", Mnist, new Flatten(), new Dense(10, Activation.Softmax));
+
+        Assert.Equal([new ExchangeSegment(0, model.Parameters.Count, -1)], model.ExchangeSegments);
+    }
 }

@@ -159,6 +159,34 @@ public sealed class GradientTreeTests
         }
     }
 
+    [Theory]
+    [InlineData(8)]
+    [InlineData(13)]
+    public void A_plan_into_new_buffers_gives_the_same_bits_over_any_ranges_and_leaves_the_parts_as_they_were(int leafCount)
+    {
+        float[][] leaves = LeafGradients(leafCount, leafCount + 1);
+        float[] expected = TreeSum(leaves, GradientTree.Root(leafCount));
+        var rng = new Random(7);
+        for (int i = 0; i < 10; i++)
+        {
+            List<TreeNode> cut = RandomCut(GradientTree.Root(leafCount), rng);
+            List<GradientSum> parts = cut.Select(node => Part(leaves, node, leafCount)).ToList();
+            float[][] before = parts.Select(p => (float[])p.Gradients.Clone()).ToArray();
+            var given = new List<float[]>();
+
+            ReductionPlan plan = GradientTree.Plan(parts, leafCount, newBuffer: () => { var b = new float[Length]; given.Add(b); return b; });
+            int middle = rng.Next(Length);
+            plan.Execute(middle, Length); // in two ranges, the later one first, as segments are
+            plan.Execute(0, middle);
+
+            KernelAssert.BitIdentical(expected, plan.Result.Gradients, $"cut {string.Join(" + ", cut)}");
+            for (int p = 0; p < parts.Count; p++) KernelAssert.BitIdentical(before[p], parts[p].Gradients, $"part {cut[p]} after the plan");
+            Assert.Equal(given.Count, plan.NewBuffers.Count());
+            Assert.Equal(cut.Count - 1, given.Count);
+            Assert.All(plan.NewBuffers, b => Assert.Contains(b, given));
+        }
+    }
+
     [Fact]
     public void Reduce_of_the_two_halves_of_eight_leaves_gives_the_bits_of_all_leaves()
     {

@@ -1,7 +1,8 @@
 // LeafComputer: the exactness property inside one process. Computing the root directly, or any cut of the
 // tree into subtrees (as workers would be assigned them) followed by GradientTree.Reduce, gives the same
 // bits; so does any thread count, and recomputing a leaf. Batches whose last leaf is short included.
-// Evaluation gives the same result on any thread count.
+// Evaluation gives the same result on any thread count. With a tail callback (the cluster's exchange), every tail
+// segment is handed out once, while the backward passes still run, already holding the bits of the finished sum.
 using Cnn.Engine.Data;
 using Cnn.Engine.Models;
 using Cnn.Engine.Tests.Kernels;
@@ -72,6 +73,42 @@ public sealed class LeafComputerTests
         KernelAssert.BitIdentical(expected, Root(three, w, ids).Gradients, "3 threads");
         KernelAssert.BitIdentical(expected, Root(three, w, ids).Gradients, "3 threads, recomputed");
         Assert.Equal(loss, Root(two, w, ids).Loss);
+    }
+
+    [Theory]
+    [InlineData("seed-cnn", 64, 1)]
+    [InlineData("seed-cnn", 64, 2)]
+    [InlineData("seed-cnn", 60, 3)]
+    [InlineData("seed-resnet", 24, 1)]
+    [InlineData("seed-resnet", 24, 2)]
+    public void Tails_handed_out_during_the_backward_passes_hold_the_final_bits_of_their_segments(string preset, int batch, int threads)
+    {
+        Model model = Presets.Create(preset);
+        float[] w = model.Parameters.Initialize(23), other = model.Parameters.Initialize(24);
+        int[] ids = EpochSchedule.Order(7, 0, Data.Count).Take(batch).ToArray();
+        int leafCount = GradientTree.LeafCount(batch, 8);
+        IReadOnlyList<ExchangeSegment> segments = model.ExchangeSegments;
+        using var computer = new LeafComputer(model, threads, microBatch: 8);
+        foreach (List<TreeNode> cut in new[] { GradientTree.Cut(leafCount, 1), GradientTree.Cut(leafCount, 2), GradientTree.Cut(leafCount, 3) })
+        {
+            var expected = computer.Compute(w, Data, ids, cut, step: 4, seed: 9).Select(p => (float[])p.Gradients.Clone()).ToList();
+            computer.Compute(other, Data, ids, cut, step: 4, seed: 9); // so a tail handed out too early would hold other numbers
+            var handedOut = new List<(int Segment, List<float[]> Sums)>();
+
+            var sums = computer.Compute(w, Data, ids, cut, step: 4, seed: 9, tailReady: (segment, tails) =>
+            {
+                Assert.Equal(cut, tails.Select(t => t.Node));
+                lock (handedOut) handedOut.Add((segment, tails.Select(t => t.Gradients.AsSpan(segments[segment].From, segments[segment].Length).ToArray()).ToList()));
+            });
+
+            Assert.Equal(Enumerable.Range(0, segments.Count - 1), handedOut.Select(h => h.Segment).Order());
+            foreach (var (segment, tails) in handedOut)
+                for (int n = 0; n < cut.Count; n++)
+                    KernelAssert.BitIdentical(expected[n].AsSpan(segments[segment].From, segments[segment].Length).ToArray(), tails[n],
+                        $"{preset}, {threads} threads, {cut[n]} of {cut.Count}, segment {segment} when handed out");
+            for (int n = 0; n < cut.Count; n++)
+                KernelAssert.BitIdentical(expected[n], sums[n].Gradients, $"{preset}, {threads} threads, {cut[n]} of {cut.Count}, returned");
+        }
     }
 
     [Fact]
