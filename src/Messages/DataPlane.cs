@@ -10,6 +10,11 @@
 // The receiver checks every header (magic, kind, lengths) and closes a connection that breaks the format:
 // nothing a peer sends reaches the weights without the parameter server's own checks afterwards.
 //
+// Byte 5 of the header says which part of the tensor the body is: 0 the whole tensor, k > 0 segment k - 1 of
+// the model's exchange segments (Engine Model.ExchangeSegments), whose range both ends derive from the model. A
+// run that cuts tensors sends a contribution's tails first, its head (with the loss and counts) last, and each
+// new version's weights the same way; the receivers check the part against the model and the body's length.
+//
 // With TLS (a NodeTls given to both ends) every connection is an SslStream with mutual authentication: the
 // worker presents its certificate, the listener requires one and checks both against the cluster's CA, the
 // same material and check as Akka.Remote. A handshake that fails is reported to the listener's owner and the
@@ -39,8 +44,11 @@ public enum FrameKind : byte
 /// <summary>The fixed header of a data-plane frame.</summary>
 public readonly record struct FrameHeader(
     FrameKind Kind, long Step, long Version, int NodeFirst, int NodeCount, int LeafCount, int Samples, int Correct,
-    double LossSum, double ComputeMilliseconds, int BodyLength)
+    double LossSum, double ComputeMilliseconds, int BodyLength, byte Part = 0)
 {
+    /// <summary>Part: the whole tensor. Part k > 0 is segment k - 1 of the model's exchange segments.</summary>
+    public const byte Whole = 0;
+
     /// <summary>Header size in bytes.</summary>
     public const int Size = 64;
     private const uint Magic = 0x544E4E43; // "CNNT"
@@ -54,6 +62,7 @@ public readonly record struct FrameHeader(
         bytes[..Size].Clear();
         BinaryPrimitives.WriteUInt32LittleEndian(bytes, Magic);
         bytes[4] = (byte)Kind;
+        bytes[5] = Part;
         BinaryPrimitives.WriteInt64LittleEndian(bytes[8..], Step);
         BinaryPrimitives.WriteInt64LittleEndian(bytes[16..], Version);
         BinaryPrimitives.WriteInt32LittleEndian(bytes[24..], NodeFirst);
@@ -80,7 +89,7 @@ public readonly record struct FrameHeader(
             BinaryPrimitives.ReadInt32LittleEndian(bytes[24..]), BinaryPrimitives.ReadInt32LittleEndian(bytes[28..]),
             BinaryPrimitives.ReadInt32LittleEndian(bytes[32..]), BinaryPrimitives.ReadInt32LittleEndian(bytes[36..]),
             BinaryPrimitives.ReadInt32LittleEndian(bytes[40..]), BinaryPrimitives.ReadDoubleLittleEndian(bytes[44..]),
-            BinaryPrimitives.ReadDoubleLittleEndian(bytes[52..]), body);
+            BinaryPrimitives.ReadDoubleLittleEndian(bytes[52..]), body, bytes[5]);
     }
 }
 

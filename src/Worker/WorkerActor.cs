@@ -5,8 +5,11 @@
 //                sends RegisterWorker to it, retrying with backoff, until accepted or refused.
 //   Ready:       assembles weights from chunks (double-buffered: a new version can arrive while the previous
 //                one is in use); computes the subtrees it is given with the engine, on its threads, off the
-//                actor's thread; sends one chunked contribution per subtree straight to the parameter server;
-//                evaluates ranges for the coordinator.
+//                actor's thread; sends one contribution per subtree straight to the parameter server: on the
+//                data plane in the model's exchange segments (the tails as soon as the engine hands them out,
+//                during the last backward pass; the head, with the loss, at the end), over Akka in chunks;
+//                evaluates ranges for the coordinator. Weights arrive the same way: whole, or in segments of
+//                which the head completes a version.
 // Requests for a weights version it does not have yet are stashed until the version arrives; requests for an
 // older version are dropped (the step is over). While a computation runs, new requests wait in the stash.
 using System.Diagnostics;
@@ -37,8 +40,11 @@ public sealed record WorkerSettings(string WorkerId, int Threads, Address Coordi
 /// <summary>The worker actor (see file header).</summary>
 public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
 {
-    /// <summary>Bumped when a message's meaning changes; the coordinator refuses a worker of another version.</summary>
-    public const int ProtocolVersion = 1;
+    /// <summary>
+    /// Bumped when a message's meaning changes; the coordinator refuses a worker of another version. 2: the data
+    /// plane carries contributions and weights in the model's exchange segments.
+    /// </summary>
+    public const int ProtocolVersion = 2;
 
     /// <summary>The name of the coordinator actor on the coordinator node.</summary>
     public const string CoordinatorName = "coordinator";
@@ -177,17 +183,41 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         _dataPlane = connection;
         IActorRef self = Self;
         int count = _parameterCount;
+        IReadOnlyList<ExchangeSegment> segments = _computer!.Model.ExchangeSegments;
         var reader = new Thread(() =>
         {
             try
             {
+                // The weights of a version come whole, or as the model's exchange segments: tails first (in any order), the head last.
+                float[]? partial = null;
+                long partialVersion = -1;
+                var seen = new bool[segments.Count];
                 while (true)
                 {
                     FrameHeader header = connection.ReadHeader();
                     if (header.Kind != FrameKind.Weights) throw new InvalidDataException($"a {header.Kind} frame where weights were expected");
-                    float[] buffer = Rent(count);
-                    connection.ReadTensor(header, buffer);
-                    self.Tell(new WeightsArrived(connection, header.Version, buffer));
+                    if (header.Part == FrameHeader.Whole)
+                    {
+                        float[] buffer = Rent(count);
+                        connection.ReadTensor(header, buffer);
+                        self.Tell(new WeightsArrived(connection, header.Version, buffer));
+                        continue;
+                    }
+                    if (header.Part > segments.Count) throw new InvalidDataException($"weights segment {header.Part} of a model cut into {segments.Count}");
+                    int segment = header.Part - 1;
+                    if (partial is null || partialVersion != header.Version)
+                    {
+                        partial ??= Rent(count);
+                        partialVersion = header.Version;
+                        Array.Clear(seen);
+                    }
+                    connection.ReadTensor(header, partial.AsSpan(segments[segment].From, segments[segment].Length));
+                    seen[segment] = true;
+                    if (segment < segments.Count - 1) continue;
+                    if (Array.IndexOf(seen, false) is int missing and >= 0)
+                        throw new InvalidDataException($"weights version {header.Version} ended without segment {missing + 1}");
+                    self.Tell(new WeightsArrived(connection, header.Version, partial));
+                    partial = null;
                 }
             }
             catch (Exception e) when (e is IOException or InvalidDataException or ObjectDisposedException or System.Net.Sockets.SocketException)
@@ -302,16 +332,31 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
             {
                 var clock = Stopwatch.StartNew();
                 var nodes = request.NodeFirst.Zip(request.NodeCount, (f, c) => new TreeNode(f, c)).ToList();
-                IReadOnlyList<GradientSum> sums = computer.Compute(weights, train, request.BatchIds, nodes, request.Step, seed);
-                double ms = clock.Elapsed.TotalMilliseconds;
                 int leafCount = GradientTree.LeafCount(request.BatchIds.Length, request.MicroBatch);
+                IReadOnlyList<ExchangeSegment> segments = computer.Model.ExchangeSegments;
+                bool inSegments = dataPlane is not null && segments.Count > 1;
+                long sendingTicks = 0; // writing tails is communication, not compute
+                Action<int, IReadOnlyList<GradientSum>>? sendTail = !inSegments ? null : (segment, tails) =>
+                {
+                    // A tail is final before the last leaf's backward pass is over: it travels while that pass runs.
+                    long started = Stopwatch.GetTimestamp();
+                    ExchangeSegment range = segments[segment];
+                    foreach (GradientSum tail in tails)
+                        dataPlane!.Write(new FrameHeader(FrameKind.Gradient, request.Step, request.Version, tail.Node.First, tail.Node.Count, leafCount,
+                            GradientTree.NodeSamples(tail.Node, request.BatchIds.Length, request.MicroBatch).Count, 0, 0, 0, 0, (byte)(segment + 1)),
+                            tail.Gradients.AsSpan(range.From, range.Length));
+                    Interlocked.Add(ref sendingTicks, Stopwatch.GetTimestamp() - started);
+                };
+                IReadOnlyList<GradientSum> sums = computer.Compute(weights, train, request.BatchIds, nodes, request.Step, seed, sendTail);
+                double ms = clock.Elapsed.TotalMilliseconds - Stopwatch.GetElapsedTime(0, Interlocked.Read(ref sendingTicks)).TotalMilliseconds;
                 var chunks = new List<GradientChunk>();
                 if (dataPlane is not null)
                 {
                     // Straight from the leaf buffers to the socket: no copy, nothing allocated.
                     foreach (GradientSum sum in sums)
                         dataPlane.Write(new FrameHeader(FrameKind.Gradient, request.Step, request.Version, sum.Node.First, sum.Node.Count, leafCount,
-                            sum.Samples, sum.Correct, sum.LossSum, ms / sums.Count, 0), sum.Gradients);
+                            sum.Samples, sum.Correct, sum.LossSum, ms / sums.Count, 0, inSegments ? (byte)segments.Count : FrameHeader.Whole),
+                            inSegments ? sum.Gradients.AsSpan(0, segments[^1].To) : sum.Gradients);
                     return new Computed(request.Version, chunks, null);
                 }
                 foreach (GradientSum sum in sums)

@@ -1,7 +1,9 @@
 // DataPlaneServer on loopback with a TestProbe as the parameter server actor: a worker that says hello with the
 // run id is joined and its gradient frames arrive as DataPlaneGradient with every header field carried over; a
 // stranger with another run id, a gradient of the wrong length or a frame of the wrong kind gets its connection
-// closed, and nothing of it reaches the parameter server.
+// closed, and nothing of it reaches the parameter server. A run that takes gradients in the model's exchange
+// segments reads each segment into its range; a part the run does not take, or a segment of the wrong length, also
+// closes the connection.
 using Akka.TestKit;
 using Akka.TestKit.Xunit2;
 using Cnn.Coordinator.Cluster;
@@ -92,11 +94,13 @@ public sealed class DataPlaneServerTests : TestKit
     [InlineData("short gradient")]
     [InlineData("long gradient")]
     [InlineData("weights frame")]
+    [InlineData("segment to a run that takes gradients whole")]
     public void A_frame_that_breaks_the_format_closes_the_connection_before_it_reaches_the_parameter_server(string fault)
     {
         using FrameConnection connection = Connect(RunId, "worker-1");
         _parameterServer.ExpectMsg<ParameterServerActor.DataPlaneJoined>(Patience);
-        var header = new FrameHeader(fault == "weights frame" ? FrameKind.Weights : FrameKind.Gradient, 0, 0, 0, 8, 8, 64, 0, 1.0, 1.0, 0);
+        var header = new FrameHeader(fault == "weights frame" ? FrameKind.Weights : FrameKind.Gradient, 0, 0, 0, 8, 8, 64, 0, 1.0, 1.0, 0,
+            Part: fault.StartsWith("segment") ? (byte)1 : FrameHeader.Whole);
 
         WriteUnlessClosed(connection, header, Gradient(fault switch { "short gradient" => Floats - 1, "long gradient" => Floats + 1, _ => Floats }));
 
@@ -104,6 +108,61 @@ public sealed class DataPlaneServerTests : TestKit
         Assert.Equal("worker-1", closed.WorkerId);
         AssertClosedByServer(connection);
         _parameterServer.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+    }
+
+    private DataPlaneServer SegmentedServer(TestProbe parameterServer)
+    {
+        var state = new ParameterServerState(RunId, SeedCnn.Parameters, SeedCnn.Parameters.Initialize(1), new Adam(SeedCnn.Parameters),
+            segments: SeedCnn.ExchangeSegments);
+        var server = new DataPlaneServer("127.0.0.1", 0, "127.0.0.1", state, Sys.Log);
+        server.Attach(parameterServer.Ref);
+        return server;
+    }
+
+    [Fact]
+    public void In_a_run_that_takes_segments_each_segment_frame_is_read_into_its_range_and_reaches_the_parameter_server_as_that_segment()
+    {
+        TestProbe probe = CreateTestProbe();
+        using DataPlaneServer server = SegmentedServer(probe);
+        using FrameConnection connection = FrameConnection.Connect("127.0.0.1", server.Port, RunId, "worker-2", Patience);
+        probe.ExpectMsg<ParameterServerActor.DataPlaneJoined>(Patience);
+        float[] gradient = Gradient(Floats);
+        IReadOnlyList<ExchangeSegment> segments = SeedCnn.ExchangeSegments;
+
+        for (int s = 0; s < segments.Count; s++)
+        {
+            connection.Write(new FrameHeader(FrameKind.Gradient, 0, 0, 0, 8, 8, 64, 0, 0, 0, 0, (byte)(s + 1)), gradient.AsSpan(segments[s].From, segments[s].Length));
+            var arrived = probe.ExpectMsg<ParameterServerActor.DataPlaneGradient>(Patience);
+
+            Assert.Equal(s, arrived.Segment);
+            Assert.Equal(Floats, arrived.Gradients.Length);
+            AssertBitIdentical(gradient.AsSpan(segments[s].From, segments[s].Length).ToArray(),
+                arrived.Gradients.AsSpan(segments[s].From, segments[s].Length).ToArray(), $"segment {s}");
+        }
+    }
+
+    [Theory]
+    [InlineData("whole gradient")]
+    [InlineData("part past the last segment")]
+    [InlineData("segment of the wrong length")]
+    public void In_a_run_that_takes_segments_a_frame_it_does_not_take_closes_the_connection(string fault)
+    {
+        TestProbe probe = CreateTestProbe();
+        using DataPlaneServer server = SegmentedServer(probe);
+        using FrameConnection connection = FrameConnection.Connect("127.0.0.1", server.Port, RunId, "worker-3", Patience);
+        probe.ExpectMsg<ParameterServerActor.DataPlaneJoined>(Patience);
+        int segments = SeedCnn.ExchangeSegments.Count;
+        var (part, floats) = fault switch
+        {
+            "whole gradient" => (FrameHeader.Whole, Floats),
+            "part past the last segment" => ((byte)(segments + 1), SeedCnn.ExchangeSegments[^1].Length),
+            _ => ((byte)1, SeedCnn.ExchangeSegments[0].Length - 1),
+        };
+
+        WriteUnlessClosed(connection, new FrameHeader(FrameKind.Gradient, 0, 0, 0, 8, 8, 64, 0, 0, 0, 0, part), Gradient(floats));
+
+        probe.ExpectMsg<ParameterServerActor.DataPlaneClosed>(Patience);
+        AssertClosedByServer(connection);
     }
 
     protected override void Dispose(bool disposing)

@@ -4,7 +4,8 @@
 //   g = sum / batch,  m = (1 - b1) g,  v = (1 - b2) g^2,  w1 = w0 - lr * sqrt(1 - b2) / (1 - b1) * m / (sqrt(v) + eps)
 // with lr 1e-3, b1 0.9, b2 0.999, eps 1e-7, to float precision. The probes also check the conversation: NodeAccepted
 // and StepApplied to the coordinator, the new weights to subscribers as chunks, ContributionRejected to a sender
-// whose contribution is refused.
+// whose contribution is refused. Over a real data plane with contributions in exchange segments, each tail's new
+// weights go out as soon as it is applied, and a worker that connects mid-step gets the committed weights first.
 using Akka.Actor;
 using Akka.TestKit;
 using Akka.TestKit.Xunit2;
@@ -182,5 +183,69 @@ public sealed class ParameterServerActorTests(ITestOutputHelper output) : TestKi
         coordinator.ExpectMsg<ParameterServerActor.StepApplied>(Patience);
         good.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
         Assert.Equal(1, Snapshot(server).Version);
+    }
+
+    // Reads weights frames until one completes a version: (version, weights) as a worker assembles them.
+    private static (long Version, float[] Weights, List<byte> Parts) ReadVersion(FrameConnection connection, IReadOnlyList<ExchangeSegment> segments)
+    {
+        var weights = new float[Floats];
+        var parts = new List<byte>();
+        while (true)
+        {
+            FrameHeader header = connection.ReadHeader();
+            Assert.Equal(FrameKind.Weights, header.Kind);
+            parts.Add(header.Part);
+            ExchangeSegment range = header.Part == FrameHeader.Whole ? new ExchangeSegment(0, Floats, -1) : segments[header.Part - 1];
+            connection.ReadTensor(header, weights.AsSpan(range.From, range.Length));
+            if (header.Part == FrameHeader.Whole || header.Part == segments.Count) return (header.Version, weights, parts);
+        }
+    }
+
+    [Fact]
+    public void Over_the_data_plane_a_tails_new_weights_go_out_at_once_and_a_worker_joining_mid_step_gets_the_committed_weights_first()
+    {
+        IReadOnlyList<ExchangeSegment> segments = SeedCnn.ExchangeSegments;
+        var state = new ParameterServerState(RunId, SeedCnn.Parameters, (float[])Initial.Clone(), new Adam(SeedCnn.Parameters), segments: segments);
+        TestProbe coordinator = CreateTestProbe("coordinator");
+        using var dataPlane = new DataPlaneServer("127.0.0.1", 0, "127.0.0.1", state, Sys.Log);
+        IActorRef server = Sys.ActorOf(ParameterServerActor.Props(state, coordinator.Ref), "parameter-server");
+        dataPlane.Attach(server);
+        server.Tell(new ParameterServerActor.BeginStep(0, 8, 8), coordinator.Ref);
+        float[] gradient = KnownGradient(0, new TreeNode(0, 1));
+        using FrameConnection first = FrameConnection.Connect("127.0.0.1", dataPlane.Port, RunId, "worker-1", Patience);
+        var (startVersion, startWeights, _) = ReadVersion(first, segments);
+        Assert.Equal(0, startVersion);
+        AssertBitIdentical(Initial, startWeights, "the weights a worker gets when it connects");
+
+        for (int s = 0; s < segments.Count - 1; s++)
+            first.Write(new FrameHeader(FrameKind.Gradient, 0, 0, 0, 1, 1, 8, 0, 0, 0, 0, (byte)(s + 1)), gradient.AsSpan(segments[s].From, segments[s].Length));
+        // The tails are applied and sent before the head exists: wait for them at the first worker, then let a second one join.
+        var tailsAtFirst = new float[Floats];
+        for (int s = 0; s < segments.Count - 1; s++)
+        {
+            FrameHeader header = first.ReadHeader();
+            Assert.Equal((1L, (byte)(s + 1)), (header.Version, header.Part));
+            first.ReadTensor(header, tailsAtFirst.AsSpan(segments[s].From, segments[s].Length));
+        }
+        using FrameConnection second = FrameConnection.Connect("127.0.0.1", dataPlane.Port, RunId, "worker-2", Patience);
+        FrameHeader committed = second.ReadHeader();
+        var atJoin = new float[Floats];
+        second.ReadTensor(committed, atJoin);
+        first.Write(new FrameHeader(FrameKind.Gradient, 0, 0, 0, 1, 1, 8, 3, 4.5, 2.0, 0, (byte)segments.Count), gradient.AsSpan(0, segments[^1].To));
+
+        var applied = coordinator.FishForMessage<ParameterServerActor.StepApplied>(_ => true, Patience);
+        float[] expected = Snapshot(server).Weights;
+        var (version, atSecond, parts) = ReadVersion(second, segments);
+        FrameHeader head = first.ReadHeader();
+        first.ReadTensor(head, tailsAtFirst.AsSpan(0, segments[^1].To));
+
+        Assert.Equal((0L, FrameHeader.Whole), (committed.Version, committed.Part));
+        AssertBitIdentical(Initial, atJoin, "the weights a worker joining mid-step gets");
+        Assert.Equal(1, applied.Version);
+        Assert.Equal(1, version);
+        Assert.Equal(Enumerable.Range(1, segments.Count).Select(p => (byte)p), parts);
+        AssertBitIdentical(expected, atSecond, "version 1 at the worker that joined mid-step");
+        AssertBitIdentical(expected, tailsAtFirst, "version 1 at the first worker");
+        Assert.False(expected.AsSpan().SequenceEqual(Initial), "the step moved the weights");
     }
 }

@@ -58,7 +58,7 @@ public sealed class ClusterBackend : ITrainingBackend
         var plan = new RunPlan(runId, model.Name, microBatch, seed, WorkerDataSha(data), Numerics.Fingerprint, allowFingerprintMismatch);
         // The reduction and Adam run on the coordinator node's cores while the workers wait for the new weights.
         _serverTeam = new ThreadTeam(Environment.ProcessorCount);
-        var server = new ParameterServerState(runId, model.Parameters, weights, adam, _serverTeam);
+        var server = new ParameterServerState(runId, model.Parameters, weights, adam, _serverTeam, transport.DataPlane ? model.ExchangeSegments : null);
         if (transport.DataPlane)
         {
             Address self = Akka.Cluster.Cluster.Get(system).SelfAddress;

@@ -1,11 +1,13 @@
 // The parameter server's end of the data plane (Messages/DataPlane.cs): listens beside the coordinator node,
 // checks each connection's Hello (the run id is the token), and runs one reader thread per worker that reads
-// gradient frames straight into buffers rented from the parameter server and posts them to its actor. The
+// gradient frames (whole, or an exchange segment into its range) straight into buffers rented from the parameter
+// server and posts them to its actor. The
 // actor does everything else (checks, reduction, weights broadcast); a connection that breaks the frame format
 // or says hello with the wrong run id is closed and logged. With TLS, a connection whose handshake fails (no
 // client certificate, one from another CA) is logged with the peer's address and the reason, and closed.
 using Akka.Actor;
 using Akka.Event;
+using Cnn.Engine.Models;
 using Cnn.Messages;
 
 namespace Cnn.Coordinator.Cluster;
@@ -77,15 +79,21 @@ public sealed class DataPlaneServer : IDisposable
             {
                 FrameHeader header = connection.ReadHeader();
                 if (header.Kind != FrameKind.Gradient) throw new InvalidDataException($"a {header.Kind} frame where gradients were expected");
+                // Whole, or one of the model's exchange segments when the run cuts contributions (part = segment + 1).
+                IReadOnlyList<ExchangeSegment> segments = _state.Segments;
+                bool cut = segments.Count > 1;
+                if (cut ? header.Part < 1 || header.Part > segments.Count : header.Part != FrameHeader.Whole)
+                    throw new InvalidDataException(cut ? $"gradient part {header.Part}, but this run cuts gradients into segments 1 to {segments.Count}"
+                        : $"gradient part {header.Part}, but this run takes gradients whole");
+                int segment = cut ? header.Part - 1 : 0;
+                ExchangeSegment range = segments[segment];
+                if (header.BodyLength != range.Length * 4)
+                    throw new InvalidDataException($"a gradient of {header.BodyLength / 4} floats where {range.Length} were expected");
                 float[] buffer = _state.RentBuffer();
-                if (header.BodyLength != buffer.Length * 4)
-                {
-                    _state.ReturnBuffer(buffer);
-                    throw new InvalidDataException($"a gradient of {header.BodyLength / 4} floats where the model has {buffer.Length}");
-                }
-                connection.ReadTensor(header, buffer);
+                connection.ReadTensor(header, buffer.AsSpan(range.From, range.Length));
                 _server.Tell(new ParameterServerActor.DataPlaneGradient(new ContributionHeader(_runId, header.Step, header.Version, header.NodeFirst,
-                    header.NodeCount, header.LeafCount, buffer.Length, header.LossSum, header.Correct, header.Samples, worker, header.ComputeMilliseconds), buffer));
+                    header.NodeCount, header.LeafCount, buffer.Length, header.LossSum, header.Correct, header.Samples, worker, header.ComputeMilliseconds),
+                    buffer, segment));
             }
         }
         catch (Exception e) when (e is IOException or InvalidDataException or ObjectDisposedException or System.Net.Sockets.SocketException)

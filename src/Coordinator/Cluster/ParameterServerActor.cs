@@ -1,12 +1,16 @@
 // The parameter server actor: a thin shell that moves messages in and out of ParameterServerState. It keeps
 // the workers that asked for weights (over Akka, or by connecting to the tensor data plane), sends them the
-// newest weights when they ask or connect and after every optimizer step, tells the coordinator which contributions it accepted and when a step is applied, and answers
-// a rejected contribution with the reason (also logged, with the worker, step and version).
+// newest weights when they ask or connect and after every optimizer step, tells the coordinator which contributions
+// it accepted and when a step is applied, and answers a rejected contribution with the reason (also logged, with
+// the worker, step and version). When contributions come in exchange segments, each tail segment's new weights go
+// to the data-plane workers as soon as the state applies it, and the head's when the step completes; a worker that
+// connects mid-step gets the committed weights, then the tails already sent to the others.
 //
 // Supervision: a bug here throws and the default strategy restarts the actor, which would lose the weights;
 // the coordinator watches this actor and fails the run loudly instead (see CoordinatorActor).
 using Akka.Actor;
 using Akka.Event;
+using Cnn.Engine.Models;
 using Cnn.Engine.Training;
 using Cnn.Messages;
 
@@ -37,7 +41,7 @@ public sealed class ParameterServerActor : ReceiveActor
     public sealed record DataPlaneJoined(FrameConnection Connection, string WorkerId);
 
     /// <summary>Data plane to server: a whole contribution read from a worker's connection.</summary>
-    public sealed record DataPlaneGradient(ContributionHeader Header, float[] Gradients);
+    public sealed record DataPlaneGradient(ContributionHeader Header, float[] Gradients, int Segment = 0);
 
     /// <summary>Coordinator to server: the worker is lost; close its data plane connection (do not wait for a write to time out).</summary>
     public sealed record DropWorker(string WorkerId);
@@ -61,11 +65,12 @@ public sealed class ParameterServerActor : ReceiveActor
         _coordinator = coordinator;
         Receive<BeginStep>(m => _state.BeginStep(m.Step, m.BatchSize, m.MicroBatch));
         Receive<GradientChunk>(c => Handle(_state.Accept(c), ContributionHeader.Of(c), Sender));
-        Receive<DataPlaneGradient>(m => Handle(_state.Accept(m.Header, m.Gradients), m.Header, null));
+        Receive<DataPlaneGradient>(m => Handle(_state.Accept(m.Header, m.Gradients, m.Segment), m.Header, null));
         Receive<DataPlaneJoined>(m =>
         {
             _connections[m.Connection] = m.WorkerId;
-            SendWeights(m.Connection, m.WorkerId);
+            if (SendWeights(m.Connection, m.WorkerId, CommittedWeights(), _state.Version, FrameHeader.Whole))
+                foreach (int tail in _state.AppliedTails) SendSegment(m.Connection, m.WorkerId, tail, _state.Version + 1);
         });
         Receive<DataPlaneClosed>(m =>
         {
@@ -80,8 +85,11 @@ public sealed class ParameterServerActor : ReceiveActor
             }
         });
         Receive<WeightsRequest>(OnWeightsRequest);
-        Receive<SnapshotRequest>(_ => Sender.Tell(new Snapshot(_state.Version, (float[])_state.Weights.Clone(),
-            (float[])_state.Adam.M.Clone(), (float[])_state.Adam.V.Clone(), _state.Adam.Iterations)));
+        Receive<SnapshotRequest>(_ =>
+        {
+            var (weights, m, v) = _state.CommittedCopy();
+            Sender.Tell(new Snapshot(_state.Version, weights, m, v, _state.Adam.Iterations));
+        });
         Receive<Terminated>(t => _subscribers.Remove(t.ActorRef));
     }
 
@@ -105,6 +113,9 @@ public sealed class ParameterServerActor : ReceiveActor
             case ChunkOutcome.Accepted a:
                 _coordinator.Tell(new NodeAccepted(h.Step, a.Node, a.WorkerId, a.ComputeMilliseconds));
                 break;
+            case ChunkOutcome.TailApplied t:
+                foreach (var (connection, workerId) in _connections.ToList()) SendSegment(connection, workerId, t.Segment, t.Version);
+                break;
             case ChunkOutcome.StepApplied s:
                 _coordinator.Tell(new NodeAccepted(s.Step, s.Node, s.WorkerId, s.ComputeMilliseconds));
                 Broadcast();
@@ -113,17 +124,29 @@ public sealed class ParameterServerActor : ReceiveActor
         }
     }
 
-    private void SendWeights(FrameConnection connection, string workerId)
+    // The weights at Version: the live buffer, or a copy without the applied tails of the open step.
+    private float[] CommittedWeights() => _state.AppliedTails.Any() ? _state.CommittedCopy().Weights : _state.Weights;
+
+    // Sends exchange segment i of the live weights as part of version (the last one completes it at the worker).
+    private void SendSegment(FrameConnection connection, string workerId, int segment, long version)
+    {
+        ExchangeSegment range = _state.Segments[segment];
+        SendWeights(connection, workerId, _state.Weights.AsSpan(range.From, range.Length), version, (byte)(segment + 1));
+    }
+
+    private bool SendWeights(FrameConnection connection, string workerId, ReadOnlySpan<float> weights, long version, byte part)
     {
         try
         {
-            connection.Write(new FrameHeader(FrameKind.Weights, _state.Version, _state.Version, 0, 0, 0, 0, 0, 0, 0, 0), _state.Weights);
+            connection.Write(new FrameHeader(FrameKind.Weights, version, version, 0, 0, 0, 0, 0, 0, 0, 0, part), weights);
+            return true;
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
         {
-            _log.Warning("Data plane: could not send weights version {0} to worker {1}: {2}", _state.Version, workerId, e.Message);
+            _log.Warning("Data plane: could not send weights version {0} to worker {1}: {2}", version, workerId, e.Message);
             _connections.Remove(connection);
             connection.Dispose();
+            return false;
         }
     }
 
@@ -140,7 +163,10 @@ public sealed class ParameterServerActor : ReceiveActor
 
     private void Broadcast()
     {
-        foreach (var (connection, workerId) in _connections.ToList()) SendWeights(connection, workerId);
+        bool cut = _state.Segments.Count > 1;
+        foreach (var (connection, workerId) in _connections.ToList())
+            if (cut) SendSegment(connection, workerId, _state.Segments.Count - 1, _state.Version);
+            else SendWeights(connection, workerId, _state.Weights, _state.Version, FrameHeader.Whole);
         if (_subscribers.Count == 0) return;
         foreach (WeightsChunk chunk in Chunks())
             foreach (IActorRef subscriber in _subscribers)
@@ -149,10 +175,11 @@ public sealed class ParameterServerActor : ReceiveActor
 
     private IEnumerable<WeightsChunk> Chunks()
     {
-        int total = _state.Weights.Length, count = TensorChunks.ChunkCount(total);
+        float[] weights = CommittedWeights();
+        int total = weights.Length, count = TensorChunks.ChunkCount(total);
         for (int i = 0; i < count; i++)
         {
-            byte[] data = TensorChunks.Slice(_state.Weights, i, out int offset);
+            byte[] data = TensorChunks.Slice(weights, i, out int offset);
             yield return new WeightsChunk(_state.RunId, _state.Version, i, count, offset, total, data);
         }
     }

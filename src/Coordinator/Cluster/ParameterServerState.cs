@@ -5,6 +5,15 @@
 // act on (log, reply, broadcast); nothing a peer sends can change the weights unless it is a complete,
 // well-formed, finite contribution for the current step and version.
 //
+// Segments: on the data plane a contribution may come cut into the model's exchange segments (Model.
+// ExchangeSegments): its tails while the worker's last backward pass still runs, its head at the end. A tail
+// segment is reduced and its optimizer update applied as soon as the accepted tails cover the batch, and the
+// actor sends those new weights at once; the head completes the step. Until then the step is not committed: the
+// values a tail update replaced are kept, and are put back if the tail is withdrawn (the head of a contribution
+// whose tail was used turned out not finite), so CommittedCopy always gives the weights and moments at Version.
+// Leaves give the same bits wherever they are computed, so tails and heads of one subtree may come from
+// different workers (a re-dealt subtree) and a tail over a larger subtree may replace smaller ones.
+//
 // It does not decide what is computed where (the coordinator does) and does not talk to anyone.
 using System.Numerics.Tensors;
 using Cnn.Engine.Models;
@@ -44,6 +53,12 @@ public abstract record ChunkOutcome
     /// <summary>A complete contribution was accepted; the step still waits for others.</summary>
     public sealed record Accepted(TreeNode Node, string WorkerId, double ComputeMilliseconds) : ChunkOutcome;
 
+    /// <summary>
+    /// Tail segment <paramref name="Segment"/> of the exchange layout is updated: the weights of version
+    /// <paramref name="Version"/> (the next one) are final in its range and may be sent.
+    /// </summary>
+    public sealed record TailApplied(int Segment, long Version) : ChunkOutcome;
+
     /// <summary>The contribution completed the batch: the optimizer stepped and the version moved on.</summary>
     public sealed record StepApplied(TreeNode Node, string WorkerId, double ComputeMilliseconds, long Step, long Version, double LossSum, int Correct, int Samples)
         : ChunkOutcome;
@@ -61,6 +76,16 @@ public sealed class ParameterServerState
     private StepPlan? _step;
     private readonly ThreadTeam? _team;
     private StepPlan? _queued;
+    private readonly IReadOnlyList<ExchangeSegment> _segments;
+    private readonly TailSegment[] _tails;
+    private float[]? _saved; // (3 x parameters) the weights, m and v a tail update replaced, until the step commits
+
+    // The accepted tails of one segment in the open step, and whether its update is applied.
+    private sealed class TailSegment
+    {
+        public Dictionary<TreeNode, (GradientSum Sum, string Worker)> Parts { get; } = [];
+        public bool Applied { get; set; }
+    }
 
     private sealed record StepPlan(long Step, int BatchSize, int MicroBatch, int LeafCount);
 
@@ -74,11 +99,17 @@ public sealed class ParameterServerState
     /// <summary>
     /// A server for run <paramref name="runId"/> starting from the given weights and optimizer. With a
     /// <paramref name="team"/>, the reduction and the optimizer step are split across its threads by index range,
-    /// which changes no bit: both are element-wise.
+    /// which changes no bit: both are element-wise. With <paramref name="segments"/> (a model's exchange segments, more
+    /// than one), data-plane contributions come cut into them (see file header); otherwise they come whole.
     /// </summary>
-    public ParameterServerState(string runId, ParameterLayout layout, float[] weights, Adam adam, ThreadTeam? team = null)
+    public ParameterServerState(string runId, ParameterLayout layout, float[] weights, Adam adam, ThreadTeam? team = null,
+        IReadOnlyList<ExchangeSegment>? segments = null)
     {
         _team = team;
+        _segments = segments is { Count: > 1 } ? segments : [new ExchangeSegment(0, layout.Count, -1)];
+        if (_segments[^1].From != 0 || _segments[0].To != layout.Count || _segments.Zip(_segments.Skip(1)).Any(p => p.First.From != p.Second.To))
+            throw new ArgumentException("exchange segments must cover the parameters from the end down to 0, in order");
+        _tails = Enumerable.Range(0, _segments.Count - 1).Select(_ => new TailSegment()).ToArray();
         if (weights.Length != layout.Count) throw new ArgumentException($"weights have {weights.Length} floats but the model has {layout.Count}");
         RunId = runId;
         _layout = layout;
@@ -86,9 +117,15 @@ public sealed class ParameterServerState
         Adam = adam;
     }
 
+    /// <summary>The exchange segments contributions and weights travel in: one, [0, parameters), when they travel whole.</summary>
+    public IReadOnlyList<ExchangeSegment> Segments => _segments;
+
     /// <summary>The run this server belongs to.</summary>
     public string RunId { get; }
-    /// <summary>The weights (flat layout). Version counts the optimizer steps applied.</summary>
+    /// <summary>
+    /// The weights (flat layout). Version counts the optimizer steps applied. While a step with applied tails is open
+    /// (<see cref="AppliedTails"/>), their ranges already hold the next version: use <see cref="CommittedCopy"/>.
+    /// </summary>
     public float[] Weights { get; }
     /// <summary>The optimizer and its state.</summary>
     public Adam Adam { get; }
@@ -96,6 +133,24 @@ public sealed class ParameterServerState
     public long Version => Adam.Iterations;
     /// <summary>The step being collected, or null.</summary>
     public long? CurrentStep => _step?.Step;
+
+    /// <summary>The tail segments whose update for version <see cref="Version"/> + 1 is applied in the open step.</summary>
+    public IEnumerable<int> AppliedTails => Enumerable.Range(0, _tails.Length).Where(i => _tails[i].Applied);
+
+    /// <summary>Copies of the weights, m and v at <see cref="Version"/>, without any applied tail of the open step.</summary>
+    public (float[] Weights, float[] M, float[] V) CommittedCopy()
+    {
+        float[] w = (float[])Weights.Clone(), m = (float[])Adam.M.Clone(), v = (float[])Adam.V.Clone();
+        int n = Weights.Length;
+        foreach (int segment in AppliedTails)
+        {
+            ExchangeSegment r = _segments[segment];
+            _saved.AsSpan(r.From, r.Length).CopyTo(w.AsSpan(r.From));
+            _saved.AsSpan(n + r.From, r.Length).CopyTo(m.AsSpan(r.From));
+            _saved.AsSpan(2 * n + r.From, r.Length).CopyTo(v.AsSpan(r.From));
+        }
+        return (w, m, v);
+    }
 
     /// <summary>
     /// Opens step <paramref name="step"/> (which must equal the version: one optimizer step per batch) for a
@@ -135,6 +190,7 @@ public sealed class ParameterServerState
         var header = ContributionHeader.Of(chunk);
         var key = (new TreeNode(chunk.NodeFirst, chunk.NodeCount), chunk.WorkerId);
         if (Check(header) is { } problem) return problem;
+        if (_tails.Length > 0) return Drop(key, "this run takes contributions on the data plane, in the model's exchange segments");
         int chunkCount = TensorChunks.ChunkCount(_layout.Count);
         if (chunk.ChunkCount != chunkCount || chunk.ChunkIndex < 0 || chunk.ChunkIndex >= chunkCount)
             return Drop(key, $"chunk {chunk.ChunkIndex} of {chunk.ChunkCount}, but a gradient has {chunkCount} chunks");
@@ -161,8 +217,93 @@ public sealed class ParameterServerState
     }
 
     /// <summary>
-    /// Takes a whole contribution (from the data plane). The buffer passes to the server, which returns it to its
-    /// pool when it is done with it, whatever the outcome.
+    /// Takes segment <paramref name="segment"/> of <see cref="Segments"/> of a contribution (from the data plane), in
+    /// <paramref name="gradients"/>' range of that segment; the last segment is the head, which completes it (the whole
+    /// contribution when there is one segment). The buffer passes to the server, which returns it to its pool when it
+    /// is done with it, whatever the outcome.
+    /// </summary>
+    public ChunkOutcome Accept(ContributionHeader header, float[] gradients, int segment)
+    {
+        if (segment < 0 || segment >= _segments.Count) throw new ArgumentOutOfRangeException(nameof(segment), $"segment {segment} of {_segments.Count}");
+        if (segment == _tails.Length) return Accept(header, gradients);
+        var node = new TreeNode(header.NodeFirst, header.NodeCount);
+        ChunkOutcome? problem = Check(header);
+        if (problem is null && gradients.Length != _layout.Count)
+            problem = Drop((node, header.WorkerId), $"wrong length: {gradients.Length} floats but the model has {_layout.Count}");
+        TailSegment tail = _tails[segment];
+        ExchangeSegment range = _segments[segment];
+        // Not dropped: the head of this contribution may still be the one the step needs.
+        if (problem is null && (tail.Applied || tail.Parts.Keys.Any(t => t.First <= node.First && node.End <= t.End)))
+            problem = new ChunkOutcome.Duplicate(node, header.WorkerId);
+        if (problem is null && IndexOfNonFinite(gradients.AsSpan(range.From, range.Length)) is int bad and >= 0)
+            problem = Drop((node, header.WorkerId), $"not finite: {gradients[range.From + bad]} in {SliceAt(range.From + bad)}", notFinite: true);
+        if (problem is not null)
+        {
+            ReturnBuffer(gradients);
+            return problem;
+        }
+        // A larger subtree replaces the smaller ones it holds: its sum has the same bits as theirs.
+        foreach (TreeNode inside in tail.Parts.Keys.Where(t => node.First <= t.First && t.End <= node.End).ToList())
+        {
+            ReturnBuffer(tail.Parts[inside].Sum.Gradients);
+            tail.Parts.Remove(inside);
+        }
+        tail.Parts[node] = (new GradientSum(node, gradients, 0, 0, header.Samples), header.WorkerId);
+        int covered = 0;
+        foreach (TreeNode part in tail.Parts.Keys) covered += part.Count;
+        if (covered < _step!.LeafCount) return new ChunkOutcome.Partial();
+
+        // Keep what the update replaces, and reduce into new buffers: the parts stay as they came, so a tail withdrawn
+        // later leaves the others usable.
+        int n = _layout.Count;
+        _saved ??= new float[3 * n];
+        Weights.AsSpan(range.From, range.Length).CopyTo(_saved.AsSpan(range.From));
+        Adam.M.AsSpan(range.From, range.Length).CopyTo(_saved.AsSpan(n + range.From));
+        Adam.V.AsSpan(range.From, range.Length).CopyTo(_saved.AsSpan(2 * n + range.From));
+        ReductionPlan plan = GradientTree.Plan(tail.Parts.Values.Select(p => p.Sum).ToList(), _step.LeafCount, newBuffer: RentBuffer);
+        ReduceAndStep(plan, Adam.StepSize(Adam.Iterations + 1), range);
+        foreach (float[] buffer in plan.NewBuffers) ReturnBuffer(buffer);
+        tail.Applied = true;
+        return new ChunkOutcome.TailApplied(segment, Version + 1);
+    }
+
+    // Runs the plan and the optimizer over the range, split across the team.
+    private void ReduceAndStep(ReductionPlan plan, float alpha, ExchangeSegment range)
+    {
+        GradientSum root = plan.Result;
+        void Run(int from, int to)
+        {
+            plan.Execute(range.From + from, range.From + to);
+            Adam.ApplyRange(Weights, root.Gradients, root.Samples, alpha, range.From + from, range.From + to);
+        }
+        if (_team is null) Run(0, range.Length);
+        else _team.ForEachRange(range.Length, Run);
+    }
+
+    // Puts back what the update of tail segment i replaced and forgets its parts from worker (all parts: null).
+    private void Withdraw(int i, TreeNode? node = null, string? worker = null)
+    {
+        TailSegment tail = _tails[i];
+        if (tail.Applied)
+        {
+            ExchangeSegment r = _segments[i];
+            int n = _layout.Count;
+            _saved.AsSpan(r.From, r.Length).CopyTo(Weights.AsSpan(r.From));
+            _saved.AsSpan(n + r.From, r.Length).CopyTo(Adam.M.AsSpan(r.From));
+            _saved.AsSpan(2 * n + r.From, r.Length).CopyTo(Adam.V.AsSpan(r.From));
+            tail.Applied = false;
+        }
+        foreach (var (key, part) in tail.Parts.ToList())
+        {
+            if (node is { } only && (key != only || part.Worker != worker)) continue;
+            ReturnBuffer(part.Sum.Gradients);
+            tail.Parts.Remove(key);
+        }
+    }
+
+    /// <summary>
+    /// Takes a whole contribution (from the data plane), or the head of one cut into segments. The buffer passes to
+    /// the server, which returns it to its pool when it is done with it, whatever the outcome.
     /// </summary>
     public ChunkOutcome Accept(ContributionHeader header, float[] gradients)
     {
@@ -217,29 +358,26 @@ public sealed class ParameterServerState
     private ChunkOutcome Complete(ContributionHeader h, float[] buffer)
     {
         var node = new TreeNode(h.NodeFirst, h.NodeCount);
-        int bad = IndexOfNonFinite(buffer);
+        ExchangeSegment head = _segments[^1];
+        int bad = IndexOfNonFinite(buffer.AsSpan(0, head.To));
         if (bad >= 0)
         {
-            string where = _layout.Slices.First(s => bad >= s.Offset && bad < s.Offset + s.Size).Name;
             float value = buffer[bad];
             ReturnBuffer(buffer);
-            return Drop((node, h.WorkerId), $"not finite: {value} in {where}", notFinite: true);
+            return Drop((node, h.WorkerId), $"not finite: {value} in {SliceAt(bad)}", notFinite: true);
         }
         _accepted[node] = new GradientSum(node, buffer, h.LossSum, h.Correct, h.Samples);
         if (_accepted.Values.Sum(p => p.Node.Count) < _step!.LeafCount)
             return new ChunkOutcome.Accepted(node, h.WorkerId, h.ComputeMilliseconds);
 
+        // Every head's tails came before it on the same connection, so the tails cover the batch by now.
+        if (Array.FindIndex(_tails, t => !t.Applied) is int open and >= 0)
+            throw new InvalidOperationException($"the heads of step {_step.Step} cover the batch but tail segment {open} is not applied");
         ReductionPlan plan = GradientTree.Plan(_accepted.Values.ToList(), _step.LeafCount);
         GradientSum root = plan.Result;
         long step = _step.Step;
-        float alpha = Adam.BeginStep();
-        void ReduceAndStep(int from, int to)
-        {
-            plan.Execute(from, to);
-            Adam.ApplyRange(Weights, root.Gradients, root.Samples, alpha, from, to);
-        }
-        if (_team is null) ReduceAndStep(0, Weights.Length);
-        else _team.ForEachRange(Weights.Length, ReduceAndStep);
+        ReduceAndStep(plan, Adam.BeginStep(), head);
+        foreach (TailSegment tail in _tails) tail.Applied = false; // committed
         var applied = new ChunkOutcome.StepApplied(node, h.WorkerId, h.ComputeMilliseconds, step, Version, root.LossSum, root.Correct, root.Samples);
         ClearStep();
         if (_queued is { } next && next.Step == Version)
@@ -258,6 +396,11 @@ public sealed class ParameterServerState
     {
         if (_assemblies.Remove(key, out Assembly? a)) ReturnBuffer(a.Buffer);
         _dropped.Add(key);
+        // Numbers that are not finite condemn the whole contribution: its tails no longer count, and updates made
+        // from them are undone (the same tails computed by another worker come again with the re-dealt subtree).
+        if (notFinite)
+            for (int i = 0; i < _tails.Length; i++)
+                if (_tails[i].Parts.TryGetValue(key.Item1, out var part) && part.Worker == key.Item2) Withdraw(i, key.Item1, key.Item2);
         return new ChunkOutcome.Rejected(reason, notFinite);
     }
 
@@ -270,6 +413,7 @@ public sealed class ParameterServerState
 
     private void ClearStep()
     {
+        for (int i = 0; i < _tails.Length; i++) Withdraw(i); // an uncommitted step leaves no trace
         foreach (Assembly a in _assemblies.Values) ReturnBuffer(a.Buffer);
         foreach (GradientSum p in _accepted.Values) ReturnBuffer(p.Gradients);
         _assemblies.Clear();
@@ -278,7 +422,9 @@ public sealed class ParameterServerState
         _step = null;
     }
 
-    private static int IndexOfNonFinite(float[] values)
+    private string SliceAt(int index) => _layout.Slices.First(s => index >= s.Offset && index < s.Offset + s.Size).Name;
+
+    private static int IndexOfNonFinite(ReadOnlySpan<float> values)
     {
         // A finite sum of magnitudes proves there is no NaN or infinity: one vectorised pass in the common case.
         if (float.IsFinite(TensorPrimitives.SumOfMagnitudes(values))) return -1;

@@ -72,10 +72,14 @@ public sealed class OneStep
         return new GradientSum(s.Node, (float[])s.Gradients.Clone(), s.LossSum, s.Correct, s.Samples);
     }
 
-    /// <summary>A fresh parameter server at the initial weights, with step 0 open unless told otherwise.</summary>
-    public Cnn.Coordinator.Cluster.ParameterServerState Server(bool beginStep = true)
+    /// <summary>
+    /// A fresh parameter server at the initial weights, with step 0 open unless told otherwise; <paramref name="segmented"/>:
+    /// contributions come in the model's exchange segments.
+    /// </summary>
+    public Cnn.Coordinator.Cluster.ParameterServerState Server(bool beginStep = true, bool segmented = false)
     {
-        var server = new Cnn.Coordinator.Cluster.ParameterServerState(RunId, Layout, (float[])Initial.Clone(), new Adam(Layout));
+        var server = new Cnn.Coordinator.Cluster.ParameterServerState(RunId, Layout, (float[])Initial.Clone(), new Adam(Layout),
+            segments: segmented ? Model.ExchangeSegments : null);
         if (beginStep) server.BeginStep(0, Batch, MicroBatch);
         return server;
     }
