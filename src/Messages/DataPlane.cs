@@ -49,6 +49,18 @@ public readonly record struct FrameHeader(
     /// <summary>Part: the whole tensor. Part k > 0 is segment k - 1 of the model's exchange segments.</summary>
     public const byte Whole = 0;
 
+    /// <summary>The part that carries segment <paramref name="segment"/> of a tensor cut into <paramref name="segments"/> (one: the whole).</summary>
+    public static byte PartOf(int segment, int segments) => segments == 1 ? Whole : checked((byte)(segment + 1));
+
+    /// <summary>
+    /// The segment this frame's part carries of a tensor cut into <paramref name="segments"/> (one: the whole);
+    /// InvalidDataException when the part names none of them.
+    /// </summary>
+    public int SegmentIn(int segments) =>
+        segments == 1 ? (Part == Whole ? 0 : throw new InvalidDataException($"part {Part}, but the tensor travels whole"))
+        : Part >= 1 && Part <= segments ? Part - 1
+        : throw new InvalidDataException($"part {Part}, but the tensor travels in segments 1 to {segments}");
+
     /// <summary>Header size in bytes.</summary>
     public const int Size = 64;
     private const uint Magic = 0x544E4E43; // "CNNT"

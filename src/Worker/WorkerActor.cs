@@ -203,8 +203,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
                         self.Tell(new WeightsArrived(connection, header.Version, buffer));
                         continue;
                     }
-                    if (header.Part > segments.Count) throw new InvalidDataException($"weights segment {header.Part} of a model cut into {segments.Count}");
-                    int segment = header.Part - 1;
+                    int segment = header.SegmentIn(segments.Count);
                     if (partial is null || partialVersion != header.Version)
                     {
                         partial ??= Rent(count);
@@ -334,16 +333,15 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
                 var nodes = request.NodeFirst.Zip(request.NodeCount, (f, c) => new TreeNode(f, c)).ToList();
                 int leafCount = GradientTree.LeafCount(request.BatchIds.Length, request.MicroBatch);
                 IReadOnlyList<ExchangeSegment> segments = computer.Model.ExchangeSegments;
-                bool inSegments = dataPlane is not null && segments.Count > 1;
                 long sendingTicks = 0; // writing tails is communication, not compute
-                Action<int, IReadOnlyList<GradientSum>>? sendTail = !inSegments ? null : (segment, tails) =>
+                Action<int, IReadOnlyList<GradientSum>>? sendTail = dataPlane is null || segments.Count == 1 ? null : (segment, tails) =>
                 {
                     // A tail is final before the last leaf's backward pass is over: it travels while that pass runs.
                     long started = Stopwatch.GetTimestamp();
                     ExchangeSegment range = segments[segment];
                     foreach (GradientSum tail in tails)
                         dataPlane!.Write(new FrameHeader(FrameKind.Gradient, request.Step, request.Version, tail.Node.First, tail.Node.Count, leafCount,
-                            GradientTree.NodeSamples(tail.Node, request.BatchIds.Length, request.MicroBatch).Count, 0, 0, 0, 0, (byte)(segment + 1)),
+                            GradientTree.NodeSamples(tail.Node, request.BatchIds.Length, request.MicroBatch).Count, 0, 0, 0, 0, FrameHeader.PartOf(segment, segments.Count)),
                             tail.Gradients.AsSpan(range.From, range.Length));
                     Interlocked.Add(ref sendingTicks, Stopwatch.GetTimestamp() - started);
                 };
@@ -355,8 +353,8 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
                     // Straight from the leaf buffers to the socket: no copy, nothing allocated.
                     foreach (GradientSum sum in sums)
                         dataPlane.Write(new FrameHeader(FrameKind.Gradient, request.Step, request.Version, sum.Node.First, sum.Node.Count, leafCount,
-                            sum.Samples, sum.Correct, sum.LossSum, ms / sums.Count, 0, inSegments ? (byte)segments.Count : FrameHeader.Whole),
-                            inSegments ? sum.Gradients.AsSpan(0, segments[^1].To) : sum.Gradients);
+                            sum.Samples, sum.Correct, sum.LossSum, ms / sums.Count, 0, FrameHeader.PartOf(segments.Count - 1, segments.Count)),
+                            sum.Gradients.AsSpan(0, segments[^1].To)); // the head, or the whole
                     return new Computed(request.Version, chunks, null);
                 }
                 foreach (GradientSum sum in sums)

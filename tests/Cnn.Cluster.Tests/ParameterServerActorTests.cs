@@ -195,7 +195,7 @@ public sealed class ParameterServerActorTests(ITestOutputHelper output) : TestKi
             FrameHeader header = connection.ReadHeader();
             Assert.Equal(FrameKind.Weights, header.Kind);
             parts.Add(header.Part);
-            ExchangeSegment range = header.Part == FrameHeader.Whole ? new ExchangeSegment(0, Floats, -1) : segments[header.Part - 1];
+            ExchangeSegment range = header.Part == FrameHeader.Whole ? new ExchangeSegment(0, Floats, -1) : segments[header.SegmentIn(segments.Count)];
             connection.ReadTensor(header, weights.AsSpan(range.From, range.Length));
             if (header.Part == FrameHeader.Whole || header.Part == segments.Count) return (header.Version, weights, parts);
         }

@@ -1,6 +1,6 @@
 // The data plane's 64-byte frame header: every field, the exchange segment in byte 5 included, survives a write
 // and a read; a header that is not ours (magic), of an unknown kind, or with a body length out of range is refused
-// with InvalidDataException, which closes the connection that sent it.
+// with InvalidDataException, which closes the connection that sent it; so is a part that names no segment.
 using System.Buffers.Binary;
 using Cnn.Messages;
 using Xunit;
@@ -45,5 +45,19 @@ public sealed class FrameHeaderTests
         }
 
         Assert.Throws<InvalidDataException>(() => FrameHeader.Read(bytes));
+    }
+
+    [Fact]
+    public void A_part_names_a_segment_of_a_cut_tensor_and_only_whole_for_one_that_is_not()
+    {
+        Assert.Equal(FrameHeader.Whole, FrameHeader.PartOf(0, 1));
+        Assert.Equal([1, 2, 3], Enumerable.Range(0, 3).Select(s => (int)FrameHeader.PartOf(s, 3)));
+        static FrameHeader WithPart(byte part) => new(FrameKind.Weights, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, part);
+
+        Assert.Equal(0, WithPart(FrameHeader.Whole).SegmentIn(1));
+        Assert.Equal([0, 1, 2], new byte[] { 1, 2, 3 }.Select(p => WithPart(p).SegmentIn(3)));
+        Assert.Throws<InvalidDataException>(() => WithPart(1).SegmentIn(1));
+        Assert.Throws<InvalidDataException>(() => WithPart(FrameHeader.Whole).SegmentIn(3));
+        Assert.Throws<InvalidDataException>(() => WithPart(4).SegmentIn(3));
     }
 }

@@ -79,14 +79,8 @@ public sealed class DataPlaneServer : IDisposable
             {
                 FrameHeader header = connection.ReadHeader();
                 if (header.Kind != FrameKind.Gradient) throw new InvalidDataException($"a {header.Kind} frame where gradients were expected");
-                // Whole, or one of the model's exchange segments when the run cuts contributions (part = segment + 1).
-                IReadOnlyList<ExchangeSegment> segments = _state.Segments;
-                bool cut = segments.Count > 1;
-                if (cut ? header.Part < 1 || header.Part > segments.Count : header.Part != FrameHeader.Whole)
-                    throw new InvalidDataException(cut ? $"gradient part {header.Part}, but this run cuts gradients into segments 1 to {segments.Count}"
-                        : $"gradient part {header.Part}, but this run takes gradients whole");
-                int segment = cut ? header.Part - 1 : 0;
-                ExchangeSegment range = segments[segment];
+                int segment = header.SegmentIn(_state.Segments.Count); // whole, or one of the model's exchange segments
+                ExchangeSegment range = _state.Segments[segment];
                 if (header.BodyLength != range.Length * 4)
                     throw new InvalidDataException($"a gradient of {header.BodyLength / 4} floats where {range.Length} were expected");
                 float[] buffer = _state.RentBuffer();

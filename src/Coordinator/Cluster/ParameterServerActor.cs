@@ -131,7 +131,7 @@ public sealed class ParameterServerActor : ReceiveActor
     private void SendSegment(FrameConnection connection, string workerId, int segment, long version)
     {
         ExchangeSegment range = _state.Segments[segment];
-        SendWeights(connection, workerId, _state.Weights.AsSpan(range.From, range.Length), version, (byte)(segment + 1));
+        SendWeights(connection, workerId, _state.Weights.AsSpan(range.From, range.Length), version, FrameHeader.PartOf(segment, _state.Segments.Count));
     }
 
     private bool SendWeights(FrameConnection connection, string workerId, ReadOnlySpan<float> weights, long version, byte part)
@@ -161,12 +161,11 @@ public sealed class ParameterServerActor : ReceiveActor
         foreach (WeightsChunk chunk in Chunks()) Sender.Tell(chunk);
     }
 
+    // The new weights to every worker: on the data plane the head, which completes the tails sent earlier (with one
+    // segment, the whole); over Akka, in chunks.
     private void Broadcast()
     {
-        bool cut = _state.Segments.Count > 1;
-        foreach (var (connection, workerId) in _connections.ToList())
-            if (cut) SendSegment(connection, workerId, _state.Segments.Count - 1, _state.Version);
-            else SendWeights(connection, workerId, _state.Weights, _state.Version, FrameHeader.Whole);
+        foreach (var (connection, workerId) in _connections.ToList()) SendSegment(connection, workerId, _state.Segments.Count - 1, _state.Version);
         if (_subscribers.Count == 0) return;
         foreach (WeightsChunk chunk in Chunks())
             foreach (IActorRef subscriber in _subscribers)
