@@ -2,7 +2,8 @@
 // first, applied as soon as they cover the batch, then heads. The step must end with LocalTrainer's bits whatever the
 // cover and the order; a tail's new weights must already be final when it is applied, while the committed weights
 // (what a checkpoint or a joining worker gets) stay at the old version; and a contribution whose numbers are not
-// finite must leave nothing behind, even when its tails were already used.
+// finite must leave nothing behind, even when its tails were already used, and the tails standing by (copies from
+// backups, smaller subtrees) must then let the step complete.
 using Cnn.Cluster.Tests.Support;
 using Cnn.Coordinator.Cluster;
 using Cnn.Engine.Models;
@@ -134,22 +135,68 @@ public sealed class SegmentedContributionTests(OneStep step) : IClassFixture<One
     }
 
     [Fact]
-    public void A_tail_over_a_larger_subtree_replaces_smaller_ones_and_a_copy_of_an_applied_tail_leaves_its_head_usable()
+    public void The_update_uses_the_largest_subtrees_held_smaller_ones_and_copies_stand_by_and_a_resend_is_a_duplicate()
     {
         ParameterServerState server = step.Server(segmented: true);
         for (int s = 0; s < Tails; s++)
         {
             Assert.IsType<ChunkOutcome.Partial>(Tail(server, new TreeNode(0, 1), s, "worker-1"));
-            Assert.IsType<ChunkOutcome.Partial>(Tail(server, new TreeNode(1, 1), s, "worker-1"));
             Assert.IsType<ChunkOutcome.Partial>(Tail(server, new TreeNode(0, 4), s, "worker-2"));
-            Assert.IsType<ChunkOutcome.Duplicate>(Tail(server, new TreeNode(2, 2), s, "worker-1")); // inside an accepted tail
+            Assert.IsType<ChunkOutcome.Partial>(Tail(server, new TreeNode(2, 2), s, "worker-1")); // inside (0, 4): stands by
+            Assert.IsType<ChunkOutcome.Duplicate>(Tail(server, new TreeNode(0, 4), s, "worker-2")); // resent
             AssertTailApplied(server, Tail(server, new TreeNode(4, 4), s, "worker-3"), s);
+            Assert.IsType<ChunkOutcome.Partial>(Tail(server, new TreeNode(4, 4), s, "worker-4")); // after the update: stands by
         }
-        // worker-3 is lost after its tails; a backup sends the same subtree: its tails are copies, its head counts.
-        for (int s = 0; s < Tails; s++) Assert.IsType<ChunkOutcome.Duplicate>(Tail(server, new TreeNode(4, 4), s, "worker-4"));
         Assert.IsType<ChunkOutcome.Accepted>(Head(server, new TreeNode(0, 4), "worker-2"));
 
-        AssertReferenceStep(server, Head(server, new TreeNode(4, 4), "worker-4"));
+        ChunkOutcome last = Head(server, new TreeNode(4, 4), "worker-4");
+
+        Assert.False(Assert.IsType<ChunkOutcome.StepApplied>(last).SendWhole);
+        AssertReferenceStep(server, last);
+    }
+
+    [Fact]
+    public void When_a_used_larger_tail_is_withdrawn_the_smaller_ones_it_held_take_its_place()
+    {
+        ParameterServerState server = step.Server(segmented: true);
+        TreeNode[] quarters = [new(0, 2), new(2, 2)];
+        for (int s = 0; s < Tails; s++)
+        {
+            foreach (TreeNode q in quarters) Assert.IsType<ChunkOutcome.Partial>(Tail(server, q, s, "worker-1"));
+            Assert.IsType<ChunkOutcome.Partial>(Tail(server, new TreeNode(0, 4), s, "worker-2"));
+            AssertTailApplied(server, Tail(server, new TreeNode(4, 4), s, "worker-3"), s);
+        }
+        Assert.IsType<ChunkOutcome.Accepted>(Head(server, new TreeNode(4, 4), "worker-3"));
+        Assert.True(Assert.IsType<ChunkOutcome.Rejected>(Head(server, new TreeNode(0, 4), "worker-2", g => g[3] = float.NegativeInfinity)).NotFinite);
+        Assert.Empty(server.AppliedTails);
+
+        Assert.IsType<ChunkOutcome.Accepted>(Head(server, quarters[0], "worker-1"));
+        ChunkOutcome last = Head(server, quarters[1], "worker-1");
+
+        Assert.True(Assert.IsType<ChunkOutcome.StepApplied>(last).SendWhole);
+        AssertReferenceStep(server, last);
+    }
+
+    [Fact]
+    public void When_a_used_tail_is_withdrawn_a_backups_copy_that_came_after_the_update_completes_the_step()
+    {
+        ParameterServerState server = step.Server(segmented: true);
+        TreeNode left = new(0, 4), right = new(4, 4);
+        for (int s = 0; s < Tails; s++)
+        {
+            Assert.IsType<ChunkOutcome.Partial>(Tail(server, left, s, "worker-1"));
+            AssertTailApplied(server, Tail(server, right, s, "worker-2"), s);
+            Assert.IsType<ChunkOutcome.Partial>(Tail(server, right, s, "worker-3")); // a backup's copy, kept in reserve
+        }
+        Assert.IsType<ChunkOutcome.Accepted>(Head(server, left, "worker-1"));
+
+        Assert.True(Assert.IsType<ChunkOutcome.Rejected>(Head(server, right, "worker-2", g => g[7] = float.NaN)).NotFinite);
+        AssertBitIdentical(step.Initial, server.Weights, "weights after the withdrawal");
+
+        // The backup's head: its tails, already here, take the withdrawn ones' place, so every worker gets whole weights.
+        ChunkOutcome last = Head(server, right, "worker-3");
+        Assert.True(Assert.IsType<ChunkOutcome.StepApplied>(last).SendWhole);
+        AssertReferenceStep(server, last);
     }
 
     [Fact]

@@ -69,7 +69,7 @@ public sealed class ParameterServerActor : ReceiveActor
         Receive<DataPlaneJoined>(m =>
         {
             _connections[m.Connection] = m.WorkerId;
-            if (SendWeights(m.Connection, m.WorkerId, CommittedWeights(), _state.Version, FrameHeader.Whole))
+            if (SendWeights(m.Connection, m.WorkerId, _state.CommittedWeights(), _state.Version, FrameHeader.Whole))
                 foreach (int tail in _state.AppliedTails) SendSegment(m.Connection, m.WorkerId, tail, _state.Version + 1);
         });
         Receive<DataPlaneClosed>(m =>
@@ -118,14 +118,11 @@ public sealed class ParameterServerActor : ReceiveActor
                 break;
             case ChunkOutcome.StepApplied s:
                 _coordinator.Tell(new NodeAccepted(s.Step, s.Node, s.WorkerId, s.ComputeMilliseconds));
-                Broadcast();
+                Broadcast(s.SendWhole);
                 _coordinator.Tell(new StepApplied(s.Step, s.Version, s.LossSum, s.Correct, s.Samples));
                 break;
         }
     }
-
-    // The weights at Version: the live buffer, or a copy without the applied tails of the open step.
-    private float[] CommittedWeights() => _state.AppliedTails.Any() ? _state.CommittedCopy().Weights : _state.Weights;
 
     // Sends exchange segment i of the live weights as part of version (the last one completes it at the worker).
     private void SendSegment(FrameConnection connection, string workerId, int segment, long version)
@@ -161,11 +158,13 @@ public sealed class ParameterServerActor : ReceiveActor
         foreach (WeightsChunk chunk in Chunks()) Sender.Tell(chunk);
     }
 
-    // The new weights to every worker: on the data plane the head, which completes the tails sent earlier (with one
-    // segment, the whole); over Akka, in chunks.
-    private void Broadcast()
+    // The new weights to every worker: on the data plane the head completes the tails sent earlier (or, with one
+    // segment, is the whole), unless the step needs them whole; over Akka, in chunks.
+    private void Broadcast(bool whole)
     {
-        foreach (var (connection, workerId) in _connections.ToList()) SendSegment(connection, workerId, _state.Segments.Count - 1, _state.Version);
+        foreach (var (connection, workerId) in _connections.ToList())
+            if (whole) SendWeights(connection, workerId, _state.Weights, _state.Version, FrameHeader.Whole);
+            else SendSegment(connection, workerId, _state.Segments.Count - 1, _state.Version);
         if (_subscribers.Count == 0) return;
         foreach (WeightsChunk chunk in Chunks())
             foreach (IActorRef subscriber in _subscribers)
@@ -174,7 +173,7 @@ public sealed class ParameterServerActor : ReceiveActor
 
     private IEnumerable<WeightsChunk> Chunks()
     {
-        float[] weights = CommittedWeights();
+        float[] weights = _state.CommittedWeights();
         int total = weights.Length, count = TensorChunks.ChunkCount(total);
         for (int i = 0; i < count; i++)
         {

@@ -12,7 +12,9 @@
 // values a tail update replaced are kept, and are put back if the tail is withdrawn (the head of a contribution
 // whose tail was used turned out not finite), so CommittedCopy always gives the weights and moments at Version.
 // Leaves give the same bits wherever they are computed, so tails and heads of one subtree may come from
-// different workers (a re-dealt subtree) and a tail over a larger subtree may replace smaller ones.
+// different workers (a re-dealt subtree). Every finite tail offered is kept until the step ends, the ones the
+// update did not use standing by: a head is accepted only after its own tails, so when the heads cover the batch
+// the tails held cover it too, and a withdrawn tail's place is taken by a copy or by smaller subtrees.
 //
 // It does not decide what is computed where (the coordinator does) and does not talk to anyone.
 using System.Numerics.Tensors;
@@ -59,9 +61,13 @@ public abstract record ChunkOutcome
     /// </summary>
     public sealed record TailApplied(int Segment, long Version) : ChunkOutcome;
 
-    /// <summary>The contribution completed the batch: the optimizer stepped and the version moved on.</summary>
-    public sealed record StepApplied(TreeNode Node, string WorkerId, double ComputeMilliseconds, long Step, long Version, double LossSum, int Correct, int Samples)
-        : ChunkOutcome;
+    /// <summary>
+    /// The contribution completed the batch: the optimizer stepped and the version moved on. <paramref name="SendWhole"/>:
+    /// a tail segment was applied only now (its used tail had been withdrawn), so workers need the whole weights, not
+    /// just the head.
+    /// </summary>
+    public sealed record StepApplied(TreeNode Node, string WorkerId, double ComputeMilliseconds, long Step, long Version, double LossSum, int Correct, int Samples,
+        bool SendWhole = false) : ChunkOutcome;
 }
 
 /// <summary>Weights, optimizer state and the exact reduction of one run (see file header).</summary>
@@ -78,13 +84,22 @@ public sealed class ParameterServerState
     private StepPlan? _queued;
     private readonly IReadOnlyList<ExchangeSegment> _segments;
     private readonly TailSegment[] _tails;
-    private float[]? _saved; // (3 x parameters) the weights, m and v a tail update replaced, until the step commits
+    private float[][]? _saved; // the weights, m and v a tail update replaced (flat layout), until the step commits
 
-    // The accepted tails of one segment in the open step, and whether its update is applied.
+    // The finite tails of one segment offered in the open step, by subtree and sender, and the ones its applied
+    // update was computed from (none: not applied).
     private sealed class TailSegment
     {
-        public Dictionary<TreeNode, (GradientSum Sum, string Worker)> Parts { get; } = [];
-        public bool Applied { get; set; }
+        public Dictionary<(TreeNode Node, string Worker), GradientSum> Parts { get; } = [];
+        public List<(TreeNode Node, string Worker)> Used { get; } = [];
+        public bool Applied => Used.Count > 0;
+    }
+
+    private readonly float[][] _live; // the weights, m and v, in the order of _saved
+
+    private static void CopyRange(float[][] from, float[][] to, ExchangeSegment range)
+    {
+        for (int k = 0; k < from.Length; k++) from[k].AsSpan(range.From, range.Length).CopyTo(to[k].AsSpan(range.From));
     }
 
     private sealed record StepPlan(long Step, int BatchSize, int MicroBatch, int LeafCount);
@@ -115,6 +130,7 @@ public sealed class ParameterServerState
         _layout = layout;
         Weights = weights;
         Adam = adam;
+        _live = [weights, adam.M, adam.V];
     }
 
     /// <summary>The exchange segments contributions and weights travel in: one, [0, parameters), when they travel whole.</summary>
@@ -124,7 +140,8 @@ public sealed class ParameterServerState
     public string RunId { get; }
     /// <summary>
     /// The weights (flat layout). Version counts the optimizer steps applied. While a step with applied tails is open
-    /// (<see cref="AppliedTails"/>), their ranges already hold the next version: use <see cref="CommittedCopy"/>.
+    /// (<see cref="AppliedTails"/>), their ranges already hold the next version: use <see cref="CommittedWeights"/> or
+    /// <see cref="CommittedCopy"/>.
     /// </summary>
     public float[] Weights { get; }
     /// <summary>The optimizer and its state.</summary>
@@ -140,16 +157,19 @@ public sealed class ParameterServerState
     /// <summary>Copies of the weights, m and v at <see cref="Version"/>, without any applied tail of the open step.</summary>
     public (float[] Weights, float[] M, float[] V) CommittedCopy()
     {
-        float[] w = (float[])Weights.Clone(), m = (float[])Adam.M.Clone(), v = (float[])Adam.V.Clone();
-        int n = Weights.Length;
+        float[][] copy = _live.Select(a => (float[])a.Clone()).ToArray();
+        foreach (int segment in AppliedTails) CopyRange(_saved!, copy, _segments[segment]);
+        return (copy[0], copy[1], copy[2]);
+    }
+
+    /// <summary>The weights at <see cref="Version"/>: <see cref="Weights"/> itself, or a copy when tails of the open step are applied.</summary>
+    public float[] CommittedWeights()
+    {
+        if (!AppliedTails.Any()) return Weights;
+        float[] copy = (float[])Weights.Clone();
         foreach (int segment in AppliedTails)
-        {
-            ExchangeSegment r = _segments[segment];
-            _saved.AsSpan(r.From, r.Length).CopyTo(w.AsSpan(r.From));
-            _saved.AsSpan(n + r.From, r.Length).CopyTo(m.AsSpan(r.From));
-            _saved.AsSpan(2 * n + r.From, r.Length).CopyTo(v.AsSpan(r.From));
-        }
-        return (w, m, v);
+            _saved![0].AsSpan(_segments[segment].From, _segments[segment].Length).CopyTo(copy.AsSpan(_segments[segment].From));
+        return copy;
     }
 
     /// <summary>
@@ -226,45 +246,53 @@ public sealed class ParameterServerState
     {
         if (segment < 0 || segment >= _segments.Count) throw new ArgumentOutOfRangeException(nameof(segment), $"segment {segment} of {_segments.Count}");
         if (segment == _tails.Length) return Accept(header, gradients);
-        var node = new TreeNode(header.NodeFirst, header.NodeCount);
-        ChunkOutcome? problem = Check(header);
-        if (problem is null && gradients.Length != _layout.Count)
-            problem = Drop((node, header.WorkerId), $"wrong length: {gradients.Length} floats but the model has {_layout.Count}");
+        var key = (new TreeNode(header.NodeFirst, header.NodeCount), header.WorkerId);
         TailSegment tail = _tails[segment];
         ExchangeSegment range = _segments[segment];
-        // Not dropped: the head of this contribution may still be the one the step needs.
-        if (problem is null && (tail.Applied || tail.Parts.Keys.Any(t => t.First <= node.First && node.End <= t.End)))
-            problem = new ChunkOutcome.Duplicate(node, header.WorkerId);
+        ChunkOutcome? problem = Check(header);
+        if (problem is null && gradients.Length != _layout.Count)
+            problem = Drop(key, $"wrong length: {gradients.Length} floats but the model has {_layout.Count}");
+        if (problem is null && tail.Parts.ContainsKey(key)) problem = new ChunkOutcome.Duplicate(key.Item1, key.Item2); // resent: the first stands
+        if (problem is null && tail.Parts.Count >= 2 * _step!.LeafCount)
+            problem = Drop(key, $"{tail.Parts.Count} tails of segment {segment} are held already, the most a batch of {_step.LeafCount} leaves can have");
         if (problem is null && IndexOfNonFinite(gradients.AsSpan(range.From, range.Length)) is int bad and >= 0)
-            problem = Drop((node, header.WorkerId), $"not finite: {gradients[range.From + bad]} in {SliceAt(range.From + bad)}", notFinite: true);
+            problem = Drop(key, $"not finite: {gradients[range.From + bad]} in {SliceAt(range.From + bad)}", notFinite: true);
         if (problem is not null)
         {
             ReturnBuffer(gradients);
             return problem;
         }
-        // A larger subtree replaces the smaller ones it holds: its sum has the same bits as theirs.
-        foreach (TreeNode inside in tail.Parts.Keys.Where(t => node.First <= t.First && t.End <= node.End).ToList())
-        {
-            ReturnBuffer(tail.Parts[inside].Sum.Gradients);
-            tail.Parts.Remove(inside);
-        }
-        tail.Parts[node] = (new GradientSum(node, gradients, 0, 0, header.Samples), header.WorkerId);
-        int covered = 0;
-        foreach (TreeNode part in tail.Parts.Keys) covered += part.Count;
-        if (covered < _step!.LeafCount) return new ChunkOutcome.Partial();
+        tail.Parts[key] = new GradientSum(key.Item1, gradients, 0, 0, header.Samples);
+        // Once applied, later tails stand by in case a used one is withdrawn.
+        return !tail.Applied && TryApply(segment) ? new ChunkOutcome.TailApplied(segment, Version + 1) : new ChunkOutcome.Partial();
+    }
 
-        // Keep what the update replaces, and reduce into new buffers: the parts stay as they came, so a tail withdrawn
-        // later leaves the others usable.
-        int n = _layout.Count;
-        _saved ??= new float[3 * n];
-        Weights.AsSpan(range.From, range.Length).CopyTo(_saved.AsSpan(range.From));
-        Adam.M.AsSpan(range.From, range.Length).CopyTo(_saved.AsSpan(n + range.From));
-        Adam.V.AsSpan(range.From, range.Length).CopyTo(_saved.AsSpan(2 * n + range.From));
-        ReductionPlan plan = GradientTree.Plan(tail.Parts.Values.Select(p => p.Sum).ToList(), _step.LeafCount, newBuffer: RentBuffer);
+    // Applies tail segment i's update if the tails held cover the batch: from the largest subtrees held, one copy
+    // each (they do not overlap, and cover every leaf any held tail covers). What the update replaces is kept, and
+    // the sums go to new buffers so the parts stay as they came for a later cover.
+    private bool TryApply(int i)
+    {
+        TailSegment tail = _tails[i];
+        var cover = new List<(TreeNode Node, string Worker)>();
+        int covered = 0;
+        foreach (var key in tail.Parts.Keys)
+        {
+            bool inside = cover.Exists(c => c.Node == key.Node);
+            foreach (var other in tail.Parts.Keys)
+                inside |= other.Node.Count > key.Node.Count && other.Node.First <= key.Node.First && key.Node.End <= other.Node.End;
+            if (inside) continue;
+            cover.Add(key);
+            covered += key.Node.Count;
+        }
+        if (covered < _step!.LeafCount) return false;
+        ExchangeSegment range = _segments[i];
+        _saved ??= _live.Select(a => new float[a.Length]).ToArray();
+        CopyRange(_live, _saved, range);
+        ReductionPlan plan = GradientTree.Plan(cover.ConvertAll(k => tail.Parts[k]), _step.LeafCount, newBuffer: RentBuffer);
         ReduceAndStep(plan, Adam.StepSize(Adam.Iterations + 1), range);
         foreach (float[] buffer in plan.NewBuffers) ReturnBuffer(buffer);
-        tail.Applied = true;
-        return new ChunkOutcome.TailApplied(segment, Version + 1);
+        tail.Used.AddRange(cover);
+        return true;
     }
 
     // Runs the plan and the optimizer over the range, split across the team.
@@ -280,25 +308,23 @@ public sealed class ParameterServerState
         else _team.ForEachRange(range.Length, Run);
     }
 
-    // Puts back what the update of tail segment i replaced and forgets its parts from worker (all parts: null).
-    private void Withdraw(int i, TreeNode? node = null, string? worker = null)
+    // Forgets tail segment i's part from one contribution (all parts: null), putting back what the update replaced
+    // when it used that part.
+    private void Withdraw(int i, (TreeNode, string)? only = null)
     {
         TailSegment tail = _tails[i];
-        if (tail.Applied)
+        if (tail.Applied && (only is not { } used || tail.Used.Contains(used)))
         {
-            ExchangeSegment r = _segments[i];
-            int n = _layout.Count;
-            _saved.AsSpan(r.From, r.Length).CopyTo(Weights.AsSpan(r.From));
-            _saved.AsSpan(n + r.From, r.Length).CopyTo(Adam.M.AsSpan(r.From));
-            _saved.AsSpan(2 * n + r.From, r.Length).CopyTo(Adam.V.AsSpan(r.From));
-            tail.Applied = false;
+            CopyRange(_saved!, _live, _segments[i]);
+            tail.Used.Clear();
         }
-        foreach (var (key, part) in tail.Parts.ToList())
+        if (only is { } key)
         {
-            if (node is { } only && (key != only || part.Worker != worker)) continue;
-            ReturnBuffer(part.Sum.Gradients);
-            tail.Parts.Remove(key);
+            if (tail.Parts.Remove(key, out GradientSum? part)) ReturnBuffer(part.Gradients);
+            return;
         }
+        foreach (GradientSum part in tail.Parts.Values) ReturnBuffer(part.Gradients);
+        tail.Parts.Clear();
     }
 
     /// <summary>
@@ -370,15 +396,21 @@ public sealed class ParameterServerState
         if (_accepted.Values.Sum(p => p.Node.Count) < _step!.LeafCount)
             return new ChunkOutcome.Accepted(node, h.WorkerId, h.ComputeMilliseconds);
 
-        // Every head's tails came before it on the same connection, so the tails cover the batch by now.
-        if (Array.FindIndex(_tails, t => !t.Applied) is int open and >= 0)
-            throw new InvalidOperationException($"the heads of step {_step.Step} cover the batch but tail segment {open} is not applied");
+        // Every head's tails came before it on its connection and are held (see file header), so a tail whose used
+        // part was withdrawn can be applied now, from what stands by; its weights then go out with the head's.
+        bool sendWhole = false;
+        for (int i = 0; i < _tails.Length; i++)
+        {
+            if (_tails[i].Applied) continue;
+            if (!TryApply(i)) throw new InvalidOperationException($"the heads of step {_step.Step} cover the batch but the tails of segment {i} do not");
+            sendWhole = true;
+        }
         ReductionPlan plan = GradientTree.Plan(_accepted.Values.ToList(), _step.LeafCount);
         GradientSum root = plan.Result;
         long step = _step.Step;
         ReduceAndStep(plan, Adam.BeginStep(), head);
-        foreach (TailSegment tail in _tails) tail.Applied = false; // committed
-        var applied = new ChunkOutcome.StepApplied(node, h.WorkerId, h.ComputeMilliseconds, step, Version, root.LossSum, root.Correct, root.Samples);
+        foreach (TailSegment tail in _tails) tail.Used.Clear(); // committed
+        var applied = new ChunkOutcome.StepApplied(node, h.WorkerId, h.ComputeMilliseconds, step, Version, root.LossSum, root.Correct, root.Samples, sendWhole);
         ClearStep();
         if (_queued is { } next && next.Step == Version)
         {
@@ -399,8 +431,7 @@ public sealed class ParameterServerState
         // Numbers that are not finite condemn the whole contribution: its tails no longer count, and updates made
         // from them are undone (the same tails computed by another worker come again with the re-dealt subtree).
         if (notFinite)
-            for (int i = 0; i < _tails.Length; i++)
-                if (_tails[i].Parts.TryGetValue(key.Item1, out var part) && part.Worker == key.Item2) Withdraw(i, key.Item1, key.Item2);
+            for (int i = 0; i < _tails.Length; i++) Withdraw(i, key);
         return new ChunkOutcome.Rejected(reason, notFinite);
     }
 
