@@ -38,7 +38,6 @@ public sealed class ClusterBackend : ITrainingBackend
     private readonly DataPlaneServer? _dataPlane;
     private readonly string _transport;
     private (int[] Batch, long Step)? _announced;
-    private readonly ThreadTeam _serverTeam;
     private readonly List<RunEvent> _events = [];
     private long _currentStep;
 
@@ -56,9 +55,7 @@ public sealed class ClusterBackend : ITrainingBackend
         // The run id doubles as the data plane's token: random, and told only to accepted workers.
         string runId = $"run-{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16))}";
         var plan = new RunPlan(runId, model.Name, microBatch, seed, WorkerDataSha(data), Numerics.Fingerprint, allowFingerprintMismatch);
-        // The reduction and Adam run on the coordinator node's cores while the workers wait for the new weights.
-        _serverTeam = new ThreadTeam(Environment.ProcessorCount);
-        var server = new ParameterServerState(runId, model.Parameters, weights, adam, _serverTeam, transport.DataPlane ? model.ExchangeSegments : null);
+        var server = new ParameterServerState(runId, model.Parameters, weights, adam, transport.DataPlane ? model.ExchangeSegments : null);
         if (transport.DataPlane)
         {
             Address self = Akka.Cluster.Cluster.Get(system).SelfAddress;
@@ -68,7 +65,6 @@ public sealed class ClusterBackend : ITrainingBackend
             }
             catch (System.Net.Sockets.SocketException e)
             {
-                _serverTeam.Dispose();
                 throw DataPortError(transport.DataPort, transport.BindHost ?? self.Host!, e);
             }
         }
@@ -195,6 +191,5 @@ public sealed class ClusterBackend : ITrainingBackend
     {
         _coordinator.GracefulStop(TimeSpan.FromSeconds(5)).Wait(TimeSpan.FromSeconds(6));
         _dataPlane?.Dispose();
-        _serverTeam.Dispose();
     }
 }

@@ -117,8 +117,8 @@ public sealed class ParameterServerActor : ReceiveActor
                 foreach (var (connection, workerId) in _connections.ToList()) SendSegment(connection, workerId, t.Segment, t.Version);
                 break;
             case ChunkOutcome.StepApplied s:
+                Broadcast(s.SendWhole); // the workers first: they wait for nothing else
                 _coordinator.Tell(new NodeAccepted(s.Step, s.Node, s.WorkerId, s.ComputeMilliseconds));
-                Broadcast(s.SendWhole);
                 _coordinator.Tell(new StepApplied(s.Step, s.Version, s.LossSum, s.Correct, s.Samples));
                 break;
         }

@@ -80,7 +80,6 @@ public sealed class ParameterServerState
     private readonly Dictionary<TreeNode, GradientSum> _accepted = [];
     private readonly System.Collections.Concurrent.ConcurrentBag<float[]> _buffers = [];
     private StepPlan? _step;
-    private readonly ThreadTeam? _team;
     private StepPlan? _queued;
     private readonly IReadOnlyList<ExchangeSegment> _segments;
     private readonly TailSegment[] _tails;
@@ -112,15 +111,13 @@ public sealed class ParameterServerState
     }
 
     /// <summary>
-    /// A server for run <paramref name="runId"/> starting from the given weights and optimizer. With a
-    /// <paramref name="team"/>, the reduction and the optimizer step are split across its threads by index range,
-    /// which changes no bit: both are element-wise. With <paramref name="segments"/> (a model's exchange segments, more
-    /// than one), data-plane contributions come cut into them (see file header); otherwise they come whole.
+    /// A server for run <paramref name="runId"/> starting from the given weights and optimizer. With
+    /// <paramref name="segments"/> (a model's exchange segments, more than one), data-plane contributions come cut into
+    /// them (see file header); otherwise they come whole.
     /// </summary>
-    public ParameterServerState(string runId, ParameterLayout layout, float[] weights, Adam adam, ThreadTeam? team = null,
+    public ParameterServerState(string runId, ParameterLayout layout, float[] weights, Adam adam,
         IReadOnlyList<ExchangeSegment>? segments = null)
     {
-        _team = team;
         _segments = segments is { Count: > 1 } ? segments : [new ExchangeSegment(0, layout.Count, -1)];
         if (_segments[^1].From != 0 || _segments[0].To != layout.Count || _segments.Zip(_segments.Skip(1)).Any(p => p.First.From != p.Second.To))
             throw new ArgumentException("exchange segments must cover the parameters from the end down to 0, in order");
@@ -295,17 +292,16 @@ public sealed class ParameterServerState
         return true;
     }
 
-    // Runs the plan and the optimizer over the range, split across the team.
+    // Runs the plan and the optimizer over the range, on this thread. A team of two split them by range until the
+    // thirteenth session; with the exchange segments the ranges got small (the head is 18,816 floats of seed-cnn,
+    // about 20 us of work), and waking a helper cost more than it saved: 30 to 100 us with a core free, up to a
+    // scheduler slice while the workers hold both. Traced (5 alternated runs of `cnn bench --local-workers 2`), the
+    // head's update ended a median 230 us after its frame arrived on this thread alone against 380 us with the team,
+    // and a tail's 600 against 1,050 us after the last tail.
     private void ReduceAndStep(ReductionPlan plan, float alpha, ExchangeSegment range)
     {
-        GradientSum root = plan.Result;
-        void Run(int from, int to)
-        {
-            plan.Execute(range.From + from, range.From + to);
-            Adam.ApplyRange(Weights, root.Gradients, root.Samples, alpha, range.From + from, range.From + to);
-        }
-        if (_team is null) Run(0, range.Length);
-        else _team.ForEachRange(range.Length, Run);
+        plan.Execute(range.From, range.To);
+        Adam.ApplyRange(Weights, plan.Result.Gradients, plan.Result.Samples, alpha, range.From, range.To);
     }
 
     // Forgets tail segment i's part from one contribution (all parts: null), putting back what the update replaced
