@@ -130,6 +130,17 @@ public sealed class TrainOptionValidationTests : IDisposable
         Assert.Contains("unknown model 'lenet'", Assert.Single(result.ErrorLines));
     }
 
+    [Theory]
+    [InlineData("0")]
+    [InlineData("-3")]
+    public void Bench_with_fewer_than_one_repeat_gives_exit_code_2(string repeats)
+    {
+        CliResult result = RunCnn("bench", "--repeats", repeats);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains($"--repeats must be at least 1, got {repeats}", Assert.Single(result.ErrorLines));
+    }
+
     [Fact]
     public void Bench_with_zero_threads_gives_exit_code_2()
     {
@@ -151,6 +162,8 @@ public sealed class TrainOptionValidationTests : IDisposable
     [InlineData(new[] { "--workers", "2", "--port", "4053", "--data-port", "4053" }, "--data-port 4053 must be a port (1 to 65535) other than --port 4053")]
     [InlineData(new[] { "--workers", "2", "--join-timeout", "0" }, "--join-timeout must be positive, got 0")]
     [InlineData(new[] { "--local-workers", "2", "--join-timeout", "-1" }, "--join-timeout must be positive, got -1")]
+    [InlineData(new[] { "--local-workers", "2", "--repeats", "0" }, "--repeats must be at least 1, got 0")]
+    [InlineData(new[] { "--workers", "2", "--repeats", "0" }, "--repeats must be at least 1, got 0")]
     public void Bench_through_a_cluster_with_bad_options_gives_exit_code_2_before_it_starts(string[] args, string expected)
     {
         CliResult result = RunCnn(["bench", .. args]);

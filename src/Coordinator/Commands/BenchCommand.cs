@@ -1,12 +1,14 @@
-// `cnn bench [--threads N] [--json] [--model M] [--data DIR]`: the engine's throughput as the project measures it.
+// `cnn bench [--threads N] [--json] [--model M] [--data DIR] [--repeats R]`: the engine's throughput as the project
+// measures it.
 //   training:  LocalTrainer.Step at batch 64 (forward, backward, tree reduction and Adam), 20 warm-up steps, then
-//              the median of 5 repeats of 60 steps, in images/s;
+//              the median of 5 repeats (--repeats) of 60 steps, in images/s;
 //   inference: LeafComputer.Predict on 1,000 images, one warm-up call, then the median of 5 calls;
 //   memory:    peak resident set (VmHWM from /proc/self/status) and the managed heap after the runs.
 // With --local-workers N the same figures are measured through an in-process cluster of N workers
 // (--threads-per-worker T each, default 1): training through the coordinator, the data plane and the parameter
 // server with the next step sent ahead as `cnn train` does, inference as a distributed evaluation of 1,000 test
-// images (all of them when the test set is smaller). In the same run and alternating repeat by repeat,
+// images (all of them when the test set is smaller). In the same run and alternating repeat by repeat (9 pairs of
+// 60 steps, or --repeats; more pairs narrow the median on a host whose speed drifts within a run),
 // --no-cluster with N x T threads is measured too, and the median of the per-repeat ratios (each cluster repeat
 // against the --no-cluster repeat right after it) is printed with the cluster's step-time split and bytes per step
 // over the measured repeats. Both paths first warm up, in alternation, for at least 200 steps and then until two
@@ -67,13 +69,15 @@ public static class BenchCommand
         var data = new Option<string>("--data") { Description = "Directory of the four IDX files (synthetic data when incomplete)", DefaultValueFactory = _ => MnistFetcher.DefaultCacheDirectory };
         var localWorkers = new Option<int?>("--local-workers") { Description = "Measure through an in-process cluster of N workers, beside --no-cluster with the same threads" };
         var threadsPerWorker = new Option<int?>("--threads-per-worker") { Description = "Threads of each local worker (default 1)" };
+        var repeats = new Option<int?>("--repeats") { Description = $"Timed repeats of {StepsPerRepeat} training steps (default {Repeats}; {ClusterRepeats} alternating pairs in the cluster modes)" };
         var multiNode = new MultiNodeOptions("Measure through a coordinator node that waits for N worker processes (deploy/local-cluster.sh --bench), beside --no-cluster with their threads");
-        var command = new Command("bench", "Measure training and inference throughput and peak memory.") { model, threads, json, data, localWorkers, threadsPerWorker };
+        var command = new Command("bench", "Measure training and inference throughput and peak memory.") { model, threads, json, data, localWorkers, threadsPerWorker, repeats };
         foreach (Option option in multiNode.All) command.Options.Add(option);
         command.SetAction(parse =>
         {
             int threadCount = parse.GetValue(threads);
             if (threadCount < 1) throw new CnnUserException($"--threads must be at least 1, got {threadCount}");
+            if (parse.GetValue(repeats) is < 1 and int badRepeats) throw new CnnUserException($"--repeats must be at least 1, got {badRepeats}");
             if (parse.GetValue(localWorkers) is not null || multiNode.Workers(parse) is not null)
             {
                 // The cluster modes take `cnn train`'s settings and its checks (TrainSettings.ValidateMode), so both
@@ -86,15 +90,16 @@ public static class BenchCommand
                 }, parse);
                 settings.ValidateMode();
                 Model benchModel = Presets.Create(settings.Model);
+                int pairs = parse.GetValue(repeats) ?? ClusterRepeats;
                 ClusterBenchResult cluster = settings.Mode == TrainingMode.Remote
-                    ? MeasureRemote(benchModel, settings, io.Error)
+                    ? MeasureRemote(benchModel, settings, io.Error, pairs)
                     : MeasureCluster(benchModel, settings.LocalWorkerCount, settings.LocalThreadsPerWorker, settings.DataDirectory,
-                        TimeSpan.FromSeconds(settings.JoinTimeoutSeconds), settings.NodeLogLevel);
+                        TimeSpan.FromSeconds(settings.JoinTimeoutSeconds), settings.NodeLogLevel, pairs);
                 if (parse.GetValue(json)) io.Out.WriteLine(JsonSerializer.Serialize(cluster, RunJson.Options));
                 else PrintCluster(cluster, io.Out);
                 return 0;
             }
-            BenchResult result = Measure(Presets.Create(parse.GetValue(model)!), threadCount, parse.GetValue(data)!);
+            BenchResult result = Measure(Presets.Create(parse.GetValue(model)!), threadCount, parse.GetValue(data)!, parse.GetValue(repeats) ?? Repeats);
             if (parse.GetValue(json)) io.Out.WriteLine(JsonSerializer.Serialize(result, RunJson.Options));
             else Print(result, io.Out);
             return 0;
@@ -103,7 +108,7 @@ public static class BenchCommand
     }
 
     /// <summary>Runs the measurements of the file header.</summary>
-    public static BenchResult Measure(Model model, int threads, string dataDirectory)
+    public static BenchResult Measure(Model model, int threads, string dataDirectory, int repeats = Repeats)
     {
         (IDataSource source, string dataKind) = LoadData(model, dataDirectory);
         float[] weights = model.Parameters.Initialize(1);
@@ -113,8 +118,8 @@ public static class BenchCommand
         var batches = new BatchCycle(source.Count);
         long step = 0;
         for (int i = 0; i < WarmupSteps; i++) trainer.Step(source, batches.Next(), step++);
-        var training = new double[Repeats];
-        for (int r = 0; r < Repeats; r++)
+        var training = new double[repeats];
+        for (int r = 0; r < repeats; r++)
         {
             int[][] planned = Enumerable.Range(0, StepsPerRepeat).Select(_ => batches.Next()).ToArray();
             long start = Stopwatch.GetTimestamp();
@@ -137,7 +142,7 @@ public static class BenchCommand
 
         return new BenchResult(
             model.Name, threads, dataKind, dataDirectory,
-            new ThroughputResult(BatchSize, WarmupSteps, Repeats, StepsPerRepeat, Median(training), training),
+            new ThroughputResult(BatchSize, WarmupSteps, repeats, StepsPerRepeat, Median(training), training),
             new ThroughputResult(InferenceBatch, 1, Repeats, 1, Median(inference), inference),
             new MemoryResult(PeakResidentBytes(), GC.GetGCMemoryInfo().HeapSizeBytes),
             MachineInfo.Current);
@@ -145,14 +150,14 @@ public static class BenchCommand
 
     /// <summary>The --local-workers measurement (see file header).</summary>
     public static ClusterBenchResult MeasureCluster(Model model, int workers, int threadsPerWorker, string dataDirectory, TimeSpan joinTimeout,
-        Akka.Event.LogLevel logLevel = Akka.Event.LogLevel.WarningLevel)
+        Akka.Event.LogLevel logLevel = Akka.Event.LogLevel.WarningLevel, int repeats = ClusterRepeats)
     {
         TrainingData data = LoadMnist(model, dataDirectory, "--local-workers");
         long processStart = Stopwatch.GetTimestamp();
         var cluster = LocalCluster.StartAsync(logLevel: logLevel).GetAwaiter().GetResult();
         try
         {
-            return MeasureThrough(model, data, cluster.CoordinatorSystem, ClusterTransport.Tcp, workers, "local cluster", processStart, backend =>
+            return MeasureThrough(model, data, cluster.CoordinatorSystem, ClusterTransport.Tcp, workers, "local cluster", processStart, repeats, backend =>
             {
                 cluster.AddWorkersAsync(workers, threadsPerWorker, new Cnn.Worker.WorkerData(data.TrainSource, data.TestSource, ClusterBackend.WorkerDataSha(data)),
                     Numerics.Fingerprint).GetAwaiter().GetResult();
@@ -166,7 +171,7 @@ public static class BenchCommand
     }
 
     /// <summary>The --workers measurement: a coordinator node bound as <paramref name="settings"/> say, and worker processes (see file header).</summary>
-    public static ClusterBenchResult MeasureRemote(Model model, TrainSettings settings, TextWriter progress)
+    public static ClusterBenchResult MeasureRemote(Model model, TrainSettings settings, TextWriter progress, int repeats = ClusterRepeats)
     {
         TrainingData data = LoadMnist(model, settings.DataDirectory, "--workers");
         NodeTls? tls = Cnn.Worker.WorkerOptions.LoadTls(settings.Tls);
@@ -175,7 +180,7 @@ public static class BenchCommand
         using CoordinatorNode node = CoordinatorNode.Start(settings, tls);
         progress.WriteLine($"cnn bench: coordinator listening at {node.Address}{(tls is null ? "" : " with mutual TLS")}; waiting up to {settings.JoinTimeoutSeconds:0}s for {settings.Workers} workers");
         return MeasureThrough(model, data, node.System, new ClusterTransport(true, settings.Host, settings.DataPort, tls), settings.Workers!.Value,
-            $"coordinator and {settings.Workers} worker processes{(tls is null ? "" : ", mutual TLS")}", processStart,
+            $"coordinator and {settings.Workers} worker processes{(tls is null ? "" : ", mutual TLS")}", processStart, repeats,
             backend => backend.WaitForWorkers(settings.Workers.Value, TimeSpan.FromSeconds(settings.JoinTimeoutSeconds)));
     }
 
@@ -188,7 +193,7 @@ public static class BenchCommand
     // Both cluster measurements once the coordinator's ActorSystem is up: `join` brings the workers in, then the
     // cluster and --no-cluster with the workers' threads in total are measured as the file header says.
     private static ClusterBenchResult MeasureThrough(Model model, TrainingData data, Akka.Actor.ActorSystem system, ClusterTransport transport, int workers,
-        string topology, long processStart, Action<ClusterBackend> join)
+        string topology, long processStart, int repeats, Action<ClusterBackend> join)
     {
         float[] clusterWeights = model.Parameters.Initialize(1), localWeights = model.Parameters.Initialize(1);
         using var backend = new ClusterBackend(system, model, clusterWeights, new Adam(model.Parameters), data, MicroBatch, 1, workers,
@@ -228,9 +233,9 @@ public static class BenchCommand
         long warmupSteps = localStep;
         CoordinatorActor.Stats baseline = backend.Stats();
         TimeSpan jitAtStart = System.Runtime.JitInfo.GetCompilationTime();
-        var clusterRuns = new double[ClusterRepeats];
-        var localRuns = new double[ClusterRepeats];
-        for (int r = 0; r < ClusterRepeats; r++)
+        var clusterRuns = new double[repeats];
+        var localRuns = new double[repeats];
+        for (int r = 0; r < repeats; r++)
         {
             clusterRuns[r] = RunSteps(backend, clusterBatches, ref clusterStep, StepsPerRepeat);
             localRuns[r] = RunSteps(local, localBatches, ref localStep, StepsPerRepeat);
@@ -249,8 +254,8 @@ public static class BenchCommand
         }
         double clusterMedian = Median(clusterRuns), localMedian = Median(localRuns);
         return new ClusterBenchResult(model.Name, topology, workers, workerThreads.Max(), workerThreads.Sum(),
-            new ThroughputResult(BatchSize, (int)warmupSteps, ClusterRepeats, StepsPerRepeat, clusterMedian, clusterRuns),
-            new ThroughputResult(BatchSize, (int)warmupSteps, ClusterRepeats, StepsPerRepeat, localMedian, localRuns),
+            new ThroughputResult(BatchSize, (int)warmupSteps, repeats, StepsPerRepeat, clusterMedian, clusterRuns),
+            new ThroughputResult(BatchSize, (int)warmupSteps, repeats, StepsPerRepeat, localMedian, localRuns),
             Median(clusterRuns.Zip(localRuns, (c, l) => c / l).ToArray()),
             new ThroughputResult(ids.Length, 1, Repeats, 1, Median(inference), inference),
             firstStepSeconds, report,
@@ -265,7 +270,7 @@ public static class BenchCommand
         output.WriteLine($"cnn bench: {r.Model}, {r.Topology}, {r.Workers} workers x {r.ThreadsPerWorker} threads vs --no-cluster --threads {r.Threads}, MNIST, same run, repeats alternating");
         output.WriteLine($"training   cluster    {N(r.Training.ImagesPerSecond),8} images/s  ({string.Join(" ", r.Training.Runs.Select(N))})");
         output.WriteLine($"training   no-cluster {N(r.NoClusterTraining.ImagesPerSecond),8} images/s  ({string.Join(" ", r.NoClusterTraining.Runs.Select(N))})");
-        output.WriteLine($"warm-up    {r.Training.WarmupCalls:N0} steps each, until two rounds of {ClusterWarmupRound} steps of each took under {QuietJit.TotalMilliseconds:F0} ms of JIT compilation; {F(r.JitMillisecondsDuringRepeats)} ms of it during the {ClusterRepeats} x {StepsPerRepeat} measured steps each");
+        output.WriteLine($"warm-up    {r.Training.WarmupCalls:N0} steps each, until two rounds of {ClusterWarmupRound} steps of each took under {QuietJit.TotalMilliseconds:F0} ms of JIT compilation; {F(r.JitMillisecondsDuringRepeats)} ms of it during the {r.Training.Repeats} x {StepsPerRepeat} measured steps each");
         output.WriteLine($"ratio      {r.Ratio.ToString("P1", CultureInfo.InvariantCulture)} of --no-cluster (median of the repeat pairs); weights after the same steps identical: {(r.SameWeights ? "yes" : "NO")}");
         output.WriteLine($"inference  cluster    {N(r.Inference.ImagesPerSecond),8} images/s  (distributed evaluation of {r.Inference.Batch:N0} images)");
         output.WriteLine($"step       {F(r.Cluster.MeanStepMilliseconds)} ms: {F(r.Cluster.MeanComputeMilliseconds)} ms compute on the critical path (the workers' mean {F(r.Cluster.MeanWorkerComputeMilliseconds)}), {F(r.Cluster.MeanCommunicationMilliseconds)} ms communication ({r.Cluster.CommunicationShare.ToString("P1", CultureInfo.InvariantCulture)}); {N(r.Cluster.TensorBytesPerStepPerWorker)} tensor bytes per step per worker ({r.Cluster.Transport})");
