@@ -80,25 +80,17 @@ public sealed class LeafComputer : IDisposable
         int tails = segments.Count - 1;
         var waiting = new int[tails];
         Array.Fill(waiting, leaves.Count);
-        Action<int>? ready = tails == 0 ? null : finishedNode =>
+        // The tails' plans add the same buffers in the same order as the final ones below; only the loss fields, which
+        // a tail does not carry, come later.
+        List<ReductionPlan>? tailPlans = tails == 0 ? null
+            : PlanSubtrees(subtrees, leaves.Select(l => new GradientSum(new TreeNode(l, 1), _leafBuffers[l], 0, 0, 0)).ToArray(), leafCount);
+        Action<int>? ready = tailPlans is null ? null : finishedNode =>
         {
             int segment = 0;
             while (segment < tails && segments[segment].Node != finishedNode) segment++;
             if (segment == tails || Interlocked.Decrement(ref waiting[segment]) != 0) return;
-            ExchangeSegment range = segments[segment];
-            var tailSums = new GradientSum[subtrees.Count];
-            int first = 0;
-            for (int n = 0; n < subtrees.Count; n++)
-            {
-                TreeNode node = subtrees[n];
-                var parts = new GradientSum[node.Count];
-                for (int i = 0; i < node.Count; i++) parts[i] = new GradientSum(new TreeNode(leaves[first + i], 1), _leafBuffers[leaves[first + i]], 0, 0, 0);
-                ReductionPlan plan = GradientTree.Plan(parts, leafCount, node);
-                plan.Execute(range.From, range.To);
-                tailSums[n] = plan.Result;
-                first += node.Count;
-            }
-            tailReady!(segment, tailSums);
+            foreach (ReductionPlan plan in tailPlans) plan.Execute(segments[segment].From, segments[segment].To);
+            tailReady!(segment, tailPlans.ConvertAll(p => p.Result));
         };
         _team.Run(leaves.Count, (item, member) =>
         {
@@ -108,18 +100,25 @@ public sealed class LeafComputer : IDisposable
             LossAndAccuracy r = _runners[member].TrainLeaf(weights, data, batchIds.AsSpan(start, count), gradients, step, seed, version, ready);
             sums[item] = new GradientSum(new TreeNode(leaf, 1), gradients, r.LossSum, r.Correct, r.Samples);
         });
-        var plans = new List<ReductionPlan>(subtrees.Count);
-        int at = 0;
-        foreach (TreeNode node in subtrees)
-        {
-            plans.Add(GradientTree.Plan(new ArraySegment<GradientSum>(sums, at, node.Count), leafCount, node));
-            at += node.Count;
-        }
+        List<ReductionPlan> plans = PlanSubtrees(subtrees, sums, leafCount);
         ForEachRange(segments[^1].To, (from, to) =>
         {
             foreach (ReductionPlan plan in plans) plan.Execute(from, to);
         });
         return plans.Select(p => p.Result).ToList();
+    }
+
+    // One plan per subtree over its leaves' sums, which lie in `parts` in subtree order.
+    private static List<ReductionPlan> PlanSubtrees(IReadOnlyList<TreeNode> subtrees, GradientSum[] parts, int leafCount)
+    {
+        var plans = new List<ReductionPlan>(subtrees.Count);
+        int at = 0;
+        foreach (TreeNode node in subtrees)
+        {
+            plans.Add(GradientTree.Plan(new ArraySegment<GradientSum>(parts, at, node.Count), leafCount, node));
+            at += node.Count;
+        }
+        return plans;
     }
 
     /// <summary>
