@@ -152,20 +152,16 @@ public sealed class ParameterServerState
     public IEnumerable<int> AppliedTails => Enumerable.Range(0, _tails.Length).Where(i => _tails[i].Applied);
 
     /// <summary>Copies of the weights, m and v at <see cref="Version"/>, without any applied tail of the open step.</summary>
-    public (float[] Weights, float[] M, float[] V) CommittedCopy()
-    {
-        float[][] copy = _live.Select(a => (float[])a.Clone()).ToArray();
-        foreach (int segment in AppliedTails) CopyRange(_saved!, copy, _segments[segment]);
-        return (copy[0], copy[1], copy[2]);
-    }
+    public (float[] Weights, float[] M, float[] V) CommittedCopy() => (Committed(0), Committed(1), Committed(2));
 
     /// <summary>The weights at <see cref="Version"/>: <see cref="Weights"/> itself, or a copy when tails of the open step are applied.</summary>
-    public float[] CommittedWeights()
+    public float[] CommittedWeights() => AppliedTails.Any() ? Committed(0) : Weights;
+
+    // A copy of _live[k] with what the applied tails replaced put back.
+    private float[] Committed(int k)
     {
-        if (!AppliedTails.Any()) return Weights;
-        float[] copy = (float[])Weights.Clone();
-        foreach (int segment in AppliedTails)
-            _saved![0].AsSpan(_segments[segment].From, _segments[segment].Length).CopyTo(copy.AsSpan(_segments[segment].From));
+        float[] copy = (float[])_live[k].Clone();
+        foreach (int segment in AppliedTails) _saved![k].AsSpan(_segments[segment].From, _segments[segment].Length).CopyTo(copy.AsSpan(_segments[segment].From));
         return copy;
     }
 
