@@ -154,7 +154,9 @@ public static class BenchCommand
     {
         TrainingData data = LoadMnist(model, dataDirectory, "--local-workers");
         long processStart = Stopwatch.GetTimestamp();
+        Task warm = Task.Run(() => LeafComputer.WarmUp(model, data.TrainSource, MicroBatch)); // as `cnn train` does
         var cluster = LocalCluster.StartAsync(logLevel: logLevel).GetAwaiter().GetResult();
+        warm.GetAwaiter().GetResult();
         try
         {
             return MeasureThrough(model, data, cluster.CoordinatorSystem, ClusterTransport.Tcp, workers, "local cluster", processStart, repeats, backend =>

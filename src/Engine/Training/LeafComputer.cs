@@ -159,6 +159,19 @@ public sealed class LeafComputer : IDisposable
         });
     }
 
+    /// <summary>
+    /// Computes one leaf of the first <paramref name="microBatch"/> samples of <paramref name="data"/> with freshly
+    /// initialised weights on one thread, and throws the result away: afterwards the JIT has compiled the training
+    /// path of <paramref name="model"/> (a model holds no per-call state, so it may be in use elsewhere). Returns at
+    /// once when <paramref name="data"/> holds fewer samples than a leaf.
+    /// </summary>
+    public static void WarmUp(Model model, IDataSource data, int microBatch)
+    {
+        if (microBatch <= 0 || data.Count < microBatch) return;
+        using var computer = new LeafComputer(model, 1, microBatch);
+        computer.Compute(model.Parameters.Initialize(0), data, Enumerable.Range(0, microBatch).ToArray(), [new TreeNode(0, 1)], 0, 0);
+    }
+
     /// <inheritdoc/>
     public void Dispose() => _team.Dispose();
 }

@@ -3,6 +3,7 @@
 // bits; so does any thread count, and recomputing a leaf. Batches whose last leaf is short included.
 // Evaluation gives the same result on any thread count. With a tail callback (the cluster's exchange), every tail
 // segment is handed out once, while the backward passes still run, already holding the bits of the finished sum.
+// WarmUp (run beside the local cluster's start-up) shares the model without changing another computation's bits.
 using Cnn.Engine.Data;
 using Cnn.Engine.Models;
 using Cnn.Engine.Tests.Kernels;
@@ -150,6 +151,38 @@ public sealed class LeafComputerTests
         Assert.Equal(a, b);
         Assert.Equal(100, a.Samples);
         Assert.True(a.LossSum > 0);
+    }
+
+    [Theory]
+    [InlineData("seed-cnn")]
+    [InlineData("seed-resnet")]
+    public async Task WarmUp_beside_a_computation_on_the_same_model_leaves_its_bits_unchanged(string preset)
+    {
+        // `cnn train` warms the engine up on its model while the local cluster starts; the model is shared.
+        Model model = Presets.Create(preset);
+        float[] w = model.Parameters.Initialize(25);
+        int[] ids = Enumerable.Range(0, 32).ToArray();
+        using var computer = new LeafComputer(model, threads: 1, microBatch: 8);
+        var (expected, loss, _) = Root(computer, w, ids);
+
+        Task warm = Task.Run(() => { for (int i = 0; i < 3; i++) LeafComputer.WarmUp(model, Data, 8); });
+        var results = new List<(float[] Gradients, double Loss)>();
+        while (!warm.IsCompleted) { var (g, l, _) = Root(computer, w, ids); results.Add((g, l)); }
+        await warm;
+
+        Assert.NotEmpty(results);
+        foreach (var (g, l) in results)
+        {
+            KernelAssert.BitIdentical(expected, g, $"{preset} beside WarmUp");
+            Assert.Equal(loss, l);
+        }
+    }
+
+    [Fact]
+    public void WarmUp_with_fewer_samples_than_a_leaf_does_nothing()
+    {
+        LeafComputer.WarmUp(Presets.Create("seed-cnn"), SyntheticData.Images(4, seed: 1), microBatch: 8);
+        LeafComputer.WarmUp(Presets.Create("seed-cnn"), Data, microBatch: 0);
     }
 
     [Fact]
