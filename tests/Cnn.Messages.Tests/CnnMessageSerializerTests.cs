@@ -3,6 +3,7 @@
 // (random bytes under every manifest, truncations, corruptions, nils, undefined enums, wrong field counts,
 // trailing bytes, oversize payloads, unknown manifests) gives a one-line SerializationException and nothing else.
 using System.Buffers;
+using System.Reflection;
 using System.Runtime.Serialization;
 using Akka.Serialization;
 using MessagePack;
@@ -39,6 +40,17 @@ public sealed class CnnMessageSerializerTests(HostedNode node) : IClassFixture<H
         Assert.NotEmpty(manifests);
         Assert.Equal(manifests.Length, manifests.Distinct(StringComparer.Ordinal).Count());
         Assert.All(manifests, m => Assert.InRange(m.Length, 1, 3));
+    }
+
+    [Fact]
+    public void WarmUp_builds_the_formatter_of_every_wire_type()
+    {
+        // `cnn train` calls it on an idle core while the local cluster starts; a type MessagePack cannot build a
+        // formatter for would fail here rather than in a node's first exchange.
+        CnnMessageSerializer.WarmUp();
+
+        MethodInfo get = typeof(IFormatterResolver).GetMethod(nameof(IFormatterResolver.GetFormatter))!;
+        Assert.All(SampleMessages.WireTypes, t => Assert.NotNull(get.MakeGenericMethod(t).Invoke(MessagePackSerializerOptions.Standard.Resolver, null)));
     }
 
     [Theory]
