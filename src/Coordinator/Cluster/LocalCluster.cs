@@ -6,6 +6,9 @@
 // The coordinator binds a free port and joins itself; workers take it as their seed node.
 using Akka.Actor;
 using Akka.Hosting;
+using Cnn.Engine.Data;
+using Cnn.Engine.Models;
+using Cnn.Engine.Training;
 using Cnn.Messages;
 using Cnn.Worker;
 using Microsoft.Extensions.DependencyInjection;
@@ -49,6 +52,18 @@ public sealed class LocalCluster : IAsyncDisposable
         await cluster.JoinAsync(cluster.SelfAddress);
         return new LocalCluster(node, system, logLevel);
     }
+
+    /// <summary>
+    /// Starts compiling, on a thread-pool thread, what the run's first step will need: the wire types' MessagePack
+    /// formatters and <paramref name="model"/>'s training path (one throw-away leaf of <paramref name="train"/>). The
+    /// nodes' start-up (<see cref="StartAsync"/>) is mostly the JIT compiling Akka, one method at a time, so this
+    /// runs on the core it leaves idle; wait for the task before the first step.
+    /// </summary>
+    public static Task WarmUpAsync(Model model, IDataSource train, int microBatch) => Task.Run(() =>
+    {
+        CnnMessageSerializer.WarmUp();
+        LeafComputer.WarmUp(model, train, microBatch);
+    });
 
     /// <summary>Starts <paramref name="count"/> worker nodes with <paramref name="threadsPerWorker"/> threads each.</summary>
     public async Task AddWorkersAsync(int count, int threadsPerWorker, WorkerData data, string fingerprint)

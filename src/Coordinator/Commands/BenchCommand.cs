@@ -154,7 +154,7 @@ public static class BenchCommand
     {
         TrainingData data = LoadMnist(model, dataDirectory, "--local-workers");
         long processStart = Stopwatch.GetTimestamp();
-        Task warm = Task.Run(() => LeafComputer.WarmUp(model, data.TrainSource, MicroBatch)); // as `cnn train` does
+        Task warm = LocalCluster.WarmUpAsync(model, data.TrainSource, MicroBatch); // as `cnn train` does
         var cluster = LocalCluster.StartAsync(logLevel: logLevel).GetAwaiter().GetResult();
         warm.GetAwaiter().GetResult();
         try

@@ -177,13 +177,7 @@ public static class TrainCommand
                         backend = new LocalBackend(model, weights, adam, data.TrainSource, settings.Threads, settings.MicroBatch, settings.Seed);
                         break;
                     case TrainingMode.LocalCluster:
-                        // The nodes' start-up is mostly the JIT compiling Akka, one method at a time: the engine's
-                        // training path is compiled beside it, on the other core, instead of in the first step.
-                        Task warm = Task.Run(() =>
-                        {
-                            CnnMessageSerializer.WarmUp();
-                            LeafComputer.WarmUp(model, data.TrainSource, settings.MicroBatch);
-                        });
+                        Task warm = LocalCluster.WarmUpAsync(model, data.TrainSource, settings.MicroBatch);
                         cluster = LocalCluster.StartAsync(logLevel: settings.NodeLogLevel).GetAwaiter().GetResult();
                         warm.GetAwaiter().GetResult();
                         var local = new ClusterBackend(cluster.CoordinatorSystem, model, weights, adam, data, settings.MicroBatch, settings.Seed,
