@@ -158,7 +158,6 @@ public sealed class CnnMessageSerializer : SerializerWithStringManifest
         return $"{e.GetType().Name}: {e.Message}".ReplaceLineEndings(" ");
     }
 
-    /// <summary>One row of the table: a wire type, its manifest, its shape and the checks MessagePack cannot do.</summary>
     /// <summary>
     /// Builds the MessagePack formatter of every wire type now, as the first message of each type would (MessagePack
     /// emits them at run time): a node's start-up can do it on an idle core instead of in its first exchanges.
@@ -168,6 +167,7 @@ public sealed class CnnMessageSerializer : SerializerWithStringManifest
         foreach (WireType type in Table) type.Prepare();
     }
 
+    /// <summary>One row of the table: a wire type, its manifest, its shape and the checks MessagePack cannot do.</summary>
     private abstract class WireType
     {
         private readonly PropertyInfo[] _nonNullable;

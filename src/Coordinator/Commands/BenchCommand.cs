@@ -156,9 +156,9 @@ public static class BenchCommand
         long processStart = Stopwatch.GetTimestamp();
         Task warm = LocalCluster.WarmUpAsync(model, data.TrainSource, MicroBatch); // as `cnn train` does
         var cluster = LocalCluster.StartAsync(logLevel: logLevel).GetAwaiter().GetResult();
-        warm.GetAwaiter().GetResult();
         try
         {
+            warm.GetAwaiter().GetResult();
             return MeasureThrough(model, data, cluster.CoordinatorSystem, ClusterTransport.Tcp, workers, "local cluster", processStart, repeats, backend =>
             {
                 cluster.AddWorkersAsync(workers, threadsPerWorker, new Cnn.Worker.WorkerData(data.TrainSource, data.TestSource, ClusterBackend.WorkerDataSha(data)),
