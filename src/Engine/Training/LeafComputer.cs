@@ -84,13 +84,14 @@ public sealed class LeafComputer : IDisposable
         // a tail does not carry, come later.
         List<ReductionPlan>? tailPlans = tails == 0 ? null
             : PlanSubtrees(subtrees, leaves.Select(l => new GradientSum(new TreeNode(l, 1), _leafBuffers[l], 0, 0, 0)).ToArray(), leafCount);
+        List<GradientSum>? tailSums = tailPlans?.ConvertAll(p => p.Result); // the plans' result buffers, the same for every tail
         Action<int>? ready = tailPlans is null ? null : finishedNode =>
         {
             int segment = 0;
             while (segment < tails && segments[segment].Node != finishedNode) segment++;
             if (segment == tails || Interlocked.Decrement(ref waiting[segment]) != 0) return;
             foreach (ReductionPlan plan in tailPlans) plan.Execute(segments[segment].From, segments[segment].To);
-            tailReady!(segment, tailPlans.ConvertAll(p => p.Result));
+            tailReady!(segment, tailSums!);
         };
         _team.Run(leaves.Count, (item, member) =>
         {
