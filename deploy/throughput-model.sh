@@ -46,8 +46,8 @@ done
 [[ -n "$rate" ]] || fail "give --images-per-second (from cnn bench --threads 1)"
 [[ "$rate" =~ ^[0-9]+([.][0-9]+)?$ ]] && awk -v r="$rate" 'BEGIN { exit !(r > 0) }' || fail "--images-per-second must be a positive number, got '$rate'"
 [[ "$lead" =~ ^[0-9]+([.][0-9]+)?$ ]] || fail "--tail-lead must be a number of leaves, 0 or more, got '$lead'"
-for name in batch micro bytes tail; do
-  [[ "${!name}" =~ ^[0-9]+$ ]] || fail "--$(case $name in micro) echo micro-batch ;; bytes) echo tensor-bytes ;; tail) echo tail-bytes ;; *) echo $name ;; esac) must be a whole number, got '${!name}'"
+for option in "batch=$batch" "micro-batch=$micro" "tensor-bytes=$bytes" "tail-bytes=$tail"; do
+  [[ "${option#*=}" =~ ^[0-9]+$ ]] || fail "--${option%%=*} must be a whole number, got '${option#*=}'"
 done
 (( batch > 0 && micro > 0 && bytes > 0 )) || fail "--batch, --micro-batch and --tensor-bytes must be above 0"
 (( batch % micro == 0 )) || fail "--batch $batch is not a multiple of --micro-batch $micro"

@@ -77,7 +77,8 @@ public static class BenchCommand
         {
             int threadCount = parse.GetValue(threads);
             if (threadCount < 1) throw new CnnUserException($"--threads must be at least 1, got {threadCount}");
-            if (parse.GetValue(repeats) is < 1 and int badRepeats) throw new CnnUserException($"--repeats must be at least 1, got {badRepeats}");
+            int? repeatCount = parse.GetValue(repeats);
+            if (repeatCount < 1) throw new CnnUserException($"--repeats must be at least 1, got {repeatCount}");
             if (parse.GetValue(localWorkers) is not null || multiNode.Workers(parse) is not null)
             {
                 // The cluster modes take `cnn train`'s settings and its checks (TrainSettings.ValidateMode), so both
@@ -90,7 +91,7 @@ public static class BenchCommand
                 }, parse);
                 settings.ValidateMode();
                 Model benchModel = Presets.Create(settings.Model);
-                int pairs = parse.GetValue(repeats) ?? ClusterRepeats;
+                int pairs = repeatCount ?? ClusterRepeats;
                 ClusterBenchResult cluster = settings.Mode == TrainingMode.Remote
                     ? MeasureRemote(benchModel, settings, io.Error, pairs)
                     : MeasureCluster(benchModel, settings.LocalWorkerCount, settings.LocalThreadsPerWorker, settings.DataDirectory,
@@ -99,7 +100,7 @@ public static class BenchCommand
                 else PrintCluster(cluster, io.Out);
                 return 0;
             }
-            BenchResult result = Measure(Presets.Create(parse.GetValue(model)!), threadCount, parse.GetValue(data)!, parse.GetValue(repeats) ?? Repeats);
+            BenchResult result = Measure(Presets.Create(parse.GetValue(model)!), threadCount, parse.GetValue(data)!, repeatCount ?? Repeats);
             if (parse.GetValue(json)) io.Out.WriteLine(JsonSerializer.Serialize(result, RunJson.Options));
             else Print(result, io.Out);
             return 0;
