@@ -75,8 +75,9 @@ for (( i = 0; i < ${#cnn_args[@]}; i++ )); do
   esac
 done
 
-coordinator_dll="$repo/src/Coordinator/bin/Release/net10.0/Cnn.Coordinator.dll"
-worker_dll="$repo/src/Worker/bin/Release/net10.0/Cnn.Worker.dll"
+# The ReadyToRun copies a Release build publishes (Directory.Build.targets): the nodes start without JIT-compiling Akka.
+coordinator_dll="$repo/src/Coordinator/bin/Release/net10.0/r2r/Cnn.Coordinator.dll"
+worker_dll="$repo/src/Coordinator/bin/Release/net10.0/r2r/Cnn.Worker.dll" # published beside the coordinator, as in the image
 stale() { [[ ! -f "$1" ]] || [[ -n "$(find "$repo/src" \( -name '*.cs' -o -name '*.csproj' \) -newer "$1" -print -quit)" ]]; }
 if (( build )) && { stale "$coordinator_dll" || stale "$worker_dll"; }; then
   echo "local-cluster.sh: building (dotnet build -c Release)" >&2
