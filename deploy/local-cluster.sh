@@ -158,6 +158,15 @@ dotnet "$coordinator_dll" "$command" --workers "$workers" --host 127.0.0.1 --por
   "${tls_coordinator[@]}" "${cnn_args[@]}" > >(tee -a "$log_dir/coordinator.log") 2> >(tee -a "$log_dir/coordinator.log" >&2) &
 coordinator_pid=$!
 
+# As in docker-compose.yml, where the workers depend on the coordinator being healthy, the workers start once the
+# coordinator's remoting listens. A worker that tries to join earlier finds the address unreachable and waits out
+# Akka's gate (1 s) and its next join attempt: about 2 s more before the first step. The check reads /proc, as the
+# compose file's does, so that no probe connection reaches the coordinator; without /proc the workers start at once.
+listening() { grep -qE ":$(printf '%04X' "$port") [0-9A-F]+:[0-9A-F]{4} 0A" /proc/net/tcp /proc/net/tcp6 2>/dev/null; }
+if [[ -r /proc/net/tcp ]]; then
+  while kill -0 "$coordinator_pid" 2>/dev/null && ! listening; do sleep 0.02; done
+fi
+
 for (( k = 1; k <= workers; k++ )); do
   address="127.0.0.$(( k + 1 ))"
   (
