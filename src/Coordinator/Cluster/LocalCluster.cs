@@ -54,16 +54,30 @@ public sealed class LocalCluster : IAsyncDisposable
     }
 
     /// <summary>
-    /// Starts compiling, on a thread-pool thread, what the run's first step will need: the wire types' MessagePack
-    /// formatters and <paramref name="model"/>'s training path (one throw-away leaf of <paramref name="train"/>). The
-    /// nodes' start-up (<see cref="StartAsync"/>) is mostly the JIT compiling Akka, one method at a time, so this
-    /// runs on the core it leaves idle; wait for the task before the first step.
+    /// <see cref="StartAsync(string, Akka.Event.LogLevel)"/> for a run of <paramref name="model"/>: meanwhile a
+    /// thread-pool thread compiles what the first step will need, the wire types' MessagePack formatters and the
+    /// model's training path (one throw-away leaf of <paramref name="train"/>). The nodes' start-up is mostly the JIT
+    /// compiling Akka, one method at a time, so the warm-up runs on the core it leaves idle.
     /// </summary>
-    public static Task WarmUpAsync(Model model, IDataSource train, int microBatch) => Task.Run(() =>
+    public static async Task<LocalCluster> StartAsync(Model model, IDataSource train, int microBatch, Akka.Event.LogLevel logLevel)
     {
-        CnnMessageSerializer.WarmUp();
-        LeafComputer.WarmUp(model, train, microBatch);
-    });
+        Task warm = Task.Run(() =>
+        {
+            CnnMessageSerializer.WarmUp();
+            LeafComputer.WarmUp(model, train, microBatch);
+        });
+        LocalCluster cluster = await StartAsync(logLevel: logLevel);
+        try
+        {
+            await warm;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+        return cluster;
+    }
 
     /// <summary>Starts <paramref name="count"/> worker nodes with <paramref name="threadsPerWorker"/> threads each.</summary>
     public async Task AddWorkersAsync(int count, int threadsPerWorker, WorkerData data, string fingerprint)

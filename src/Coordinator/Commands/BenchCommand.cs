@@ -155,11 +155,9 @@ public static class BenchCommand
     {
         TrainingData data = LoadMnist(model, dataDirectory, "--local-workers");
         long processStart = Stopwatch.GetTimestamp();
-        Task warm = LocalCluster.WarmUpAsync(model, data.TrainSource, MicroBatch); // as `cnn train` does
-        var cluster = LocalCluster.StartAsync(logLevel: logLevel).GetAwaiter().GetResult();
+        var cluster = LocalCluster.StartAsync(model, data.TrainSource, MicroBatch, logLevel).GetAwaiter().GetResult(); // warmed up as `cnn train`'s
         try
         {
-            warm.GetAwaiter().GetResult();
             return MeasureThrough(model, data, cluster.CoordinatorSystem, ClusterTransport.Tcp, workers, "local cluster", processStart, repeats, backend =>
             {
                 cluster.AddWorkersAsync(workers, threadsPerWorker, new Cnn.Worker.WorkerData(data.TrainSource, data.TestSource, ClusterBackend.WorkerDataSha(data)),

@@ -177,9 +177,7 @@ public static class TrainCommand
                         backend = new LocalBackend(model, weights, adam, data.TrainSource, settings.Threads, settings.MicroBatch, settings.Seed);
                         break;
                     case TrainingMode.LocalCluster:
-                        Task warm = LocalCluster.WarmUpAsync(model, data.TrainSource, settings.MicroBatch);
-                        cluster = LocalCluster.StartAsync(logLevel: settings.NodeLogLevel).GetAwaiter().GetResult();
-                        warm.GetAwaiter().GetResult();
+                        cluster = LocalCluster.StartAsync(model, data.TrainSource, settings.MicroBatch, settings.NodeLogLevel).GetAwaiter().GetResult();
                         var local = new ClusterBackend(cluster.CoordinatorSystem, model, weights, adam, data, settings.MicroBatch, settings.Seed,
                             settings.LocalWorkerCount, TimeSpan.FromSeconds(settings.StepDeadlineSeconds), e => io.Out.WriteLine($"[cluster] {e}"), Transport(settings, null));
                         backend = local;
