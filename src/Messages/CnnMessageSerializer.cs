@@ -161,10 +161,12 @@ public sealed class CnnMessageSerializer : SerializerWithStringManifest
     /// <summary>
     /// Builds the MessagePack formatter of every wire type now, as the first message of each type would (MessagePack
     /// emits them at run time): a node's start-up can do it on an idle core instead of in its first exchanges.
+    /// Returns the types prepared; throws for a type MessagePack cannot build a formatter for.
     /// </summary>
-    public static void WarmUp()
+    public static IReadOnlyList<Type> WarmUp()
     {
         foreach (WireType type in Table) type.Prepare();
+        return Table.Select(t => t.Type).ToList();
     }
 
     /// <summary>One row of the table: a wire type, its manifest, its shape and the checks MessagePack cannot do.</summary>

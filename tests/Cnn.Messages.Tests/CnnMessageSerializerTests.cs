@@ -3,7 +3,6 @@
 // (random bytes under every manifest, truncations, corruptions, nils, undefined enums, wrong field counts,
 // trailing bytes, oversize payloads, unknown manifests) gives a one-line SerializationException and nothing else.
 using System.Buffers;
-using System.Reflection;
 using System.Runtime.Serialization;
 using Akka.Serialization;
 using MessagePack;
@@ -47,10 +46,10 @@ public sealed class CnnMessageSerializerTests(HostedNode node) : IClassFixture<H
     {
         // `cnn train` calls it on an idle core while the local cluster starts; a type MessagePack cannot build a
         // formatter for would fail here rather than in a node's first exchange.
-        CnnMessageSerializer.WarmUp();
+        // (Asking a resolver afterwards proves nothing: it would build a missing formatter itself.)
+        IReadOnlyList<Type> prepared = CnnMessageSerializer.WarmUp();
 
-        MethodInfo get = typeof(IFormatterResolver).GetMethod(nameof(IFormatterResolver.GetFormatter))!;
-        Assert.All(SampleMessages.WireTypes, t => Assert.NotNull(get.MakeGenericMethod(t).Invoke(MessagePackSerializerOptions.Standard.Resolver, null)));
+        Assert.Equal(SampleMessages.WireTypes.OrderBy(t => t.FullName), prepared.OrderBy(t => t.FullName));
     }
 
     [Theory]
