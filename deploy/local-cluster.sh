@@ -167,6 +167,8 @@ if [[ -r /proc/net/tcp ]]; then
   while kill -0 "$coordinator_pid" 2>/dev/null && ! listening; do sleep 0.02; done
 fi
 
+# A coordinator that ended before it listened (bad options, unreadable data) needs no workers: its exit code follows.
+kill -0 "$coordinator_pid" 2>/dev/null || workers=0
 for (( k = 1; k <= workers; k++ )); do
   address="127.0.0.$(( k + 1 ))"
   (
