@@ -94,9 +94,10 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         _deadlineFloor = deadlineFloor;
         _events = events;
         _version = server.Version;
-        _parameterServer = Context.ActorOf(ParameterServerActor.Props(server, Self), WorkerNames.ParameterServer);
+        var hub = new ParameterServerHub(server, Self, Logging.GetLogger(Context.System, nameof(ParameterServerHub)));
+        _parameterServer = Context.ActorOf(ParameterServerActor.Props(hub), WorkerNames.ParameterServer);
         Context.Watch(_parameterServer);
-        dataPlane?.Attach(_parameterServer);
+        dataPlane?.Attach(_parameterServer, hub);
 
         Receive<RegisterWorker>(OnRegister);
         Receive<WaitForWorkers>(OnWaitForWorkers);
