@@ -3,16 +3,15 @@
 //
 //   Registering: once the coordinator's node is Up in this node's view (the coordinator takes members only),
 //                sends RegisterWorker to it, retrying with backoff, until accepted or refused.
-//   Ready:       assembles weights from chunks, or reads them on the data plane (whole, or in segments of which
-//                the head completes a version); computes the subtrees it is given with the engine, on its
-//                threads, off the actor's thread; sends one contribution per subtree straight to the parameter
-//                server: on the data plane in the model's exchange segments (the tails as soon as the engine hands
-//                them out, during the last backward pass; the head, with the loss, at the end), over Akka in
-//                chunks; evaluates ranges for the coordinator.
-// Computations and evaluations are jobs of a WeightsGate, which keeps the weights (double-buffered: a new version
-// can arrive while the previous one is in use), runs one job at a time, parks a job until its version arrives and
-// drops one for an older version (the step is over). On the data plane the reader thread runs the job its weights
-// complete, so a step starts the moment its weights are read; a job whose weights are already here runs on a task.
+//   Ready:       assembles weights from chunks (double-buffered: a new version can arrive while the previous
+//                one is in use); computes the subtrees it is given with the engine, on its threads, off the
+//                actor's thread; sends one contribution per subtree straight to the parameter server: on the
+//                data plane in the model's exchange segments (the tails as soon as the engine hands them out,
+//                during the last backward pass; the head, with the loss, at the end), over Akka in chunks;
+//                evaluates ranges for the coordinator. Weights arrive the same way: whole, or in segments of
+//                which the head completes a version.
+// Requests for a weights version it does not have yet are stashed until the version arrives; requests for an
+// older version are dropped (the step is over). While a computation runs, new requests wait in the stash.
 using System.Diagnostics;
 using Akka.Actor;
 using Akka.Cluster;
@@ -55,8 +54,9 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
 
     private sealed record RegisterTick;
     private sealed record Computed(long Version, IReadOnlyList<GradientChunk> Chunks, Exception? Failure);
+    private sealed record WeightsArrived(FrameConnection Connection, long Version, float[] Weights);
     private sealed record DataPlaneLost(FrameConnection Connection, string Reason);
-    private sealed record Evaluated(EvaluateRange Request, Exception Failure);
+    private sealed record Evaluated(EvaluateRange Request, LossAndAccuracy Result, Exception? Failure);
 
     private readonly WorkerSettings _settings;
     private readonly WorkerData _data;
@@ -67,12 +67,16 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
     private string _runId = "";
     private ulong _seed;
     private ActorSelection? _parameterServer;
-    private WeightsGate? _gate;          // the weights and the jobs waiting for them (one per run)
+    private float[] _weights = [];       // (parameters) the version in use by computations
+    private long _version = -1;
+    private (long Version, float[] Weights)? _pending; // a newer version, applied when no computation runs
+    private readonly System.Collections.Concurrent.ConcurrentBag<float[]> _spare = []; // (parameters) free weight buffers
     private int _parameterCount;
     private float[]? _assembling;        // (parameters) chunked weights being assembled (Akka transport)
     private long _assemblingVersion = -1;
     private TensorAssembler? _assembler;
     private FrameConnection? _dataPlane;
+    private bool _busy;
 
     /// <summary>A worker with <paramref name="data"/> that registers with the coordinator in <paramref name="settings"/>.</summary>
     public WorkerActor(WorkerSettings settings, WorkerData data)
@@ -90,6 +94,9 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
 
     /// <summary>Props for a worker.</summary>
     public static Props Props(WorkerSettings settings, WorkerData data) => Akka.Actor.Props.Create(() => new WorkerActor(settings, data));
+
+    /// <summary>The weights version in use (for tests).</summary>
+    internal long Version => _version;
 
     /// <inheritdoc/>
     protected override void PreStart() =>
@@ -136,7 +143,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         Timers.Cancel("register");
         // Registration retries can be answered more than once: a repeat for the run this worker is in changes nothing.
         bool sameRun = _computer is not null && _runId == accepted.RunId && _computer.MicroBatch == accepted.MicroBatch && _computer.Model.Name == accepted.Model;
-        if (sameRun && (_dataPlane is not null || accepted.DataPlaneEndpoint.Length == 0) && _gate!.Version >= 0)
+        if (sameRun && (_dataPlane is not null || accepted.DataPlaneEndpoint.Length == 0) && _version >= 0)
         {
             Become(Ready);
             Stash.UnstashAll();
@@ -148,9 +155,10 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
             Model model = Presets.Create(accepted.Model, _data.Train.SampleShape);
             _computer = new LeafComputer(model, _settings.Threads, accepted.MicroBatch);
             _parameterCount = model.Parameters.Count;
-            _gate = new WeightsGate(_parameterCount);
-            _assembling = null;
-            _assemblingVersion = -1;
+            _spare.Clear();
+            _weights = [];
+            _version = -1;
+            _pending = null;
             _dataPlane?.Dispose();
             _dataPlane = null;
         }
@@ -158,7 +166,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         _seed = accepted.Seed;
         _parameterServer = Context.ActorSelection(new RootActorPath(Sender.Path.Address) / "user" / CoordinatorName / ParameterServerName);
         if (_dataPlane is null && accepted.DataPlaneEndpoint.Length > 0) ConnectDataPlane(accepted.DataPlaneEndpoint);
-        else if (accepted.DataPlaneEndpoint.Length == 0) _parameterServer.Tell(new WeightsRequest(_runId, _settings.WorkerId, _gate!.Version));
+        else if (accepted.DataPlaneEndpoint.Length == 0) _parameterServer.Tell(new WeightsRequest(_runId, _settings.WorkerId, _version));
         _log.Info("Worker {0}: accepted into run {1} ({2}, micro-batch {3}, {4} threads, tensors via {5})", _settings.WorkerId, _runId, accepted.Model,
             accepted.MicroBatch, _settings.Threads, _dataPlane is null ? "akka" : accepted.DataPlaneEndpoint);
         Become(Ready);
@@ -166,7 +174,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
     }
 
     // Connects to the parameter server's data plane (with mutual TLS when the node has a certificate) and starts
-    // the thread that reads weights from it and runs the jobs each version makes runnable (see file header).
+    // the thread that reads weights from it.
     private void ConnectDataPlane(string endpoint)
     {
         int colon = endpoint.LastIndexOf(':');
@@ -174,7 +182,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
             _runId, _settings.WorkerId, TimeSpan.FromSeconds(10), _settings.Tls);
         _dataPlane = connection;
         IActorRef self = Self;
-        WeightsGate gate = _gate!;
+        int count = _parameterCount;
         IReadOnlyList<ExchangeSegment> segments = _computer!.Model.ExchangeSegments;
         var reader = new Thread(() =>
         {
@@ -190,15 +198,15 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
                     if (header.Kind != FrameKind.Weights) throw new InvalidDataException($"a {header.Kind} frame where weights were expected");
                     if (header.Part == FrameHeader.Whole)
                     {
-                        float[] buffer = gate.Rent();
+                        float[] buffer = Rent(count);
                         connection.ReadTensor(header, buffer);
-                        RunJobs(gate, gate.Arrive(header.Version, buffer));
+                        self.Tell(new WeightsArrived(connection, header.Version, buffer));
                         continue;
                     }
                     int segment = header.SegmentIn(segments.Count);
                     if (partial is null || partialVersion != header.Version)
                     {
-                        partial ??= gate.Rent();
+                        partial ??= Rent(count);
                         partialVersion = header.Version;
                         Array.Clear(seen);
                     }
@@ -207,9 +215,8 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
                     if (segment < segments.Count - 1) continue;
                     if (Array.IndexOf(seen, false) is int missing and >= 0)
                         throw new InvalidDataException($"weights version {header.Version} ended without segment {missing + 1}");
-                    float[] complete = partial;
+                    self.Tell(new WeightsArrived(connection, header.Version, partial));
                     partial = null;
-                    RunJobs(gate, gate.Arrive(header.Version, complete));
                 }
             }
             catch (Exception e) when (e is IOException or InvalidDataException or ObjectDisposedException or System.Net.Sockets.SocketException)
@@ -220,27 +227,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         reader.Start();
     }
 
-    // Runs a job the gate handed out, with its weights, then every job its end makes runnable, on this thread.
-    private static void RunJobs(WeightsGate gate, (WeightsJob Job, float[] Weights)? next)
-    {
-        while (next is var (job, weights))
-        {
-            try
-            {
-                job.Run(weights);
-            }
-            finally
-            {
-                next = gate.Finish();
-            }
-        }
-    }
-
-    // A job the gate handed to the actor's thread runs on a task.
-    private static void Start(WeightsGate gate, (WeightsJob Job, float[] Weights)? next)
-    {
-        if (next is not null) Task.Run(() => RunJobs(gate, next));
-    }
+    private float[] Rent(int count) => _spare.TryTake(out float[]? b) && b.Length == count ? b : new float[count];
 
     private void Ready()
     {
@@ -248,6 +235,11 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         Receive<RegisterTick>(_ => { });
         Receive<ClusterEvent.MemberUp>(_ => { });
         Receive<WeightsChunk>(OnWeightsChunk);
+        Receive<WeightsArrived>(m =>
+        {
+            if (m.Connection == _dataPlane) OnWeights(m.Version, m.Weights);
+            else _spare.Add(m.Weights); // read from an older connection (another run): stale
+        });
         Receive<DataPlaneLost>(m =>
         {
             if (m.Connection != _dataPlane) return; // an older connection
@@ -261,7 +253,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         Receive<ComputeGradients>(OnCompute);
         Receive<Computed>(OnComputed);
         Receive<EvaluateRange>(OnEvaluate);
-        Receive<Evaluated>(m => throw new InvalidOperationException($"worker {_settings.WorkerId} failed to evaluate", m.Failure));
+        Receive<Evaluated>(OnEvaluated);
         Receive<ContributionRejected>(m => _log.Warning("Worker {0}: step {1} version {2} subtree {3}+{4} rejected: {5}",
             _settings.WorkerId, m.Step, m.Version, m.NodeFirst, m.NodeCount, m.Reason));
         Receive<WorkerRefused>(m => _log.Error("Worker {0}: the coordinator refused this worker: {1}", _settings.WorkerId, m.Reason));
@@ -269,12 +261,12 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
 
     private void OnWeightsChunk(WeightsChunk chunk)
     {
-        if (chunk.RunId != _runId || chunk.Version <= _gate!.Version || chunk.TotalFloats != _parameterCount) return;
+        if (chunk.RunId != _runId || chunk.Version <= _version || chunk.TotalFloats != _parameterCount) return;
         if (chunk.Version != _assemblingVersion)
         {
             if (chunk.Version < _assemblingVersion) return;
             _assemblingVersion = chunk.Version;
-            _assembling ??= _gate.Rent();
+            _assembling ??= Rent(_parameterCount);
             _assembler = new TensorAssembler(_assembling);
         }
         if (!_assembler!.Add(chunk.ChunkIndex, chunk.ChunkCount, chunk.Offset, chunk.TotalFloats, chunk.Data, out string? error))
@@ -286,26 +278,54 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         float[] complete = _assembling!;
         _assembling = null;
         _assembler = null;
-        Start(_gate, _gate.Arrive(chunk.Version, complete));
+        OnWeights(chunk.Version, complete);
+    }
+
+    // A complete weights version arrived (either transport): it waits as pending until no computation uses the
+    // current buffer, then replaces it.
+    private void OnWeights(long version, float[] weights)
+    {
+        if (version <= _version || (_pending is { } p && version <= p.Version))
+        {
+            _spare.Add(weights);
+            return;
+        }
+        if (_pending is { } older) _spare.Add(older.Weights);
+        _pending = (version, weights);
+        if (!_busy) ApplyPending();
+    }
+
+    private void ApplyPending()
+    {
+        if (_pending is not { } next) return;
+        if (_weights.Length > 0) _spare.Add(_weights);
+        _weights = next.Weights;
+        _version = next.Version;
+        _pending = null;
+        Stash.UnstashAll();
     }
 
     private void OnCompute(ComputeGradients request)
     {
-        if (request.RunId != _runId || request.Version < _gate!.Version) return; // an old step: it is over
+        if (request.RunId != _runId || request.Version < _version) return; // an old step: it is over
         if (Invalid(request) is { } problem)
         {
             _log.Warning("Worker {0}: dropped ComputeGradients for step {1} version {2}: {3}", _settings.WorkerId, request.Step, request.Version, problem);
             return;
         }
+        if (_busy || request.Version > _version)
+        {
+            Stash.Stash();
+            return;
+        }
+        _busy = true;
         LeafComputer computer = _computer!;
+        float[] weights = _weights;
         string workerId = _settings.WorkerId, runId = _runId;
         ulong seed = _seed;
         IDataSource train = _data.Train;
         FrameConnection? dataPlane = _dataPlane;
-        IActorRef self = Self;
-        Start(_gate, _gate.Offer(new WeightsJob(request.Version, weights => self.Tell(Compute(weights))), out _));
-
-        Computed Compute(float[] weights)
+        Task.Run(() =>
         {
             try
             {
@@ -353,21 +373,24 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
             {
                 return new Computed(request.Version, [], e);
             }
-        }
+        }).PipeTo(Self);
     }
 
     private void OnComputed(Computed done)
     {
+        _busy = false;
         if (done.Failure is IOException or System.Net.Sockets.SocketException or ObjectDisposedException)
             _log.Warning("Worker {0}: could not send gradients of version {1}: {2}", _settings.WorkerId, done.Version, done.Failure.Message);
         else if (done.Failure is not null) throw new InvalidOperationException($"worker {_settings.WorkerId} failed to compute", done.Failure);
-        if (_gate!.IsNewest(done.Version)) // with a newer version already here, the step is over and the result is stale
+        if (_pending is null) // with a newer version already here, the step is over and the result is stale
             foreach (GradientChunk chunk in done.Chunks) _parameterServer!.Tell(chunk);
+        if (_pending is not null) ApplyPending();
+        else Stash.UnstashAll();
     }
 
     private void OnEvaluate(EvaluateRange request)
     {
-        if (request.RunId != _runId || request.Version < _gate!.Version) return;
+        if (request.RunId != _runId || request.Version < _version) return;
         IDataSource set = request.Set == EvaluationSet.Test ? _data.Test : _data.Train;
         if (request.Start < 0 || request.Count < 1 || request.Start > set.Count - request.Count || !Enum.IsDefined(request.Set))
         {
@@ -375,21 +398,37 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
                 request.Start, request.Count, request.Set, set.Count);
             return;
         }
+        if (_busy || request.Version > _version)
+        {
+            Stash.Stash();
+            return;
+        }
+        _busy = true;
         LeafComputer computer = _computer!;
-        IActorRef self = Self, replyTo = Sender;
-        string workerId = _settings.WorkerId;
-        Start(_gate, _gate.Offer(new WeightsJob(request.Version, weights =>
+        float[] weights = _weights;
+        IDataSource source = request.Set == EvaluationSet.Test ? _data.Test : _data.Train;
+        Task.Run(() =>
         {
             try
             {
-                LossAndAccuracy result = computer.Evaluate(weights, set, Enumerable.Range(request.Start, request.Count).ToArray());
-                replyTo.Tell(new EvaluationResult(request.RunId, request.EvaluationId, request.Start, request.Count, result.LossSum, result.Correct, workerId), self);
+                int[] ids = Enumerable.Range(request.Start, request.Count).ToArray();
+                return new Evaluated(request, computer.Evaluate(weights, source, ids), null);
             }
             catch (Exception e)
             {
-                self.Tell(new Evaluated(request, e));
+                return new Evaluated(request, default, e);
             }
-        }), out _));
+        }).PipeTo(Self, Sender);
+    }
+
+    private void OnEvaluated(Evaluated done)
+    {
+        _busy = false;
+        if (done.Failure is not null) throw new InvalidOperationException($"worker {_settings.WorkerId} failed to evaluate", done.Failure);
+        Sender.Tell(new EvaluationResult(done.Request.RunId, done.Request.EvaluationId, done.Request.Start, done.Request.Count,
+            done.Result.LossSum, done.Result.Correct, _settings.WorkerId));
+        if (_pending is not null) ApplyPending();
+        else Stash.UnstashAll();
     }
 
     // Why a request cannot be computed here, or null. Nothing a peer sends may crash the worker.

@@ -94,10 +94,9 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         _deadlineFloor = deadlineFloor;
         _events = events;
         _version = server.Version;
-        var hub = new ParameterServerHub(server, Self, Logging.GetLogger(Context.System, nameof(ParameterServerHub)));
-        _parameterServer = Context.ActorOf(ParameterServerActor.Props(hub), WorkerNames.ParameterServer);
+        _parameterServer = Context.ActorOf(ParameterServerActor.Props(server, Self), WorkerNames.ParameterServer);
         Context.Watch(_parameterServer);
-        dataPlane?.Attach(_parameterServer, hub);
+        dataPlane?.Attach(_parameterServer);
 
         Receive<RegisterWorker>(OnRegister);
         Receive<WaitForWorkers>(OnWaitForWorkers);

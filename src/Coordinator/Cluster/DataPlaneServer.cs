@@ -1,9 +1,8 @@
 // The parameter server's end of the data plane (Messages/DataPlane.cs): listens beside the coordinator node,
 // checks each connection's Hello (the run id is the token), and runs one reader thread per worker that reads
 // gradient frames (whole, or an exchange segment into its range) straight into buffers rented from the parameter
-// server. With a ParameterServerHub attached, the reader thread hands each frame to the hub itself, which checks,
-// reduces, applies and sends the new weights on this thread (see ParameterServerHub); without one, frames are posted
-// to the actor. Joins and closed connections always go to the actor. A connection that breaks the frame format
+// server and posts them to its actor. The
+// actor does everything else (checks, reduction, weights broadcast); a connection that breaks the frame format
 // or says hello with the wrong run id is closed and logged. With TLS, a connection whose handshake fails (no
 // client certificate, one from another CA) is logged with the peer's address and the reason, and closed.
 using Akka.Actor;
@@ -22,7 +21,6 @@ public sealed class DataPlaneServer : IDisposable
     private readonly ParameterServerState _state;
     private readonly ILoggingAdapter _log;
     private IActorRef? _server;
-    private ParameterServerHub? _hub;
 
     /// <summary>
     /// Listens on <paramref name="bindHost"/>:<paramref name="port"/> (0 = any free port) for the run of
@@ -52,15 +50,8 @@ public sealed class DataPlaneServer : IDisposable
     /// <summary>"host:port", as sent to workers in WorkerAccepted.</summary>
     public string Endpoint => $"{Host}:{Port}";
 
-    /// <summary>
-    /// Sets the parameter server actor, which hears of joins and closed connections, and the hub that takes the
-    /// gradient frames on the reader threads (without one, the frames go to the actor as messages).
-    /// </summary>
-    public void Attach(IActorRef server, ParameterServerHub? hub = null)
-    {
-        _hub = hub;
-        _server = server;
-    }
+    /// <summary>Sets the parameter server actor that receives the frames.</summary>
+    public void Attach(IActorRef server) => _server = server;
 
     private void Accept(FrameConnection connection)
     {
@@ -94,23 +85,14 @@ public sealed class DataPlaneServer : IDisposable
                     throw new InvalidDataException($"a gradient of {header.BodyLength / 4} floats where {range.Length} were expected");
                 float[] buffer = _state.RentBuffer();
                 connection.ReadTensor(header, buffer.AsSpan(range.From, range.Length));
-                var frame = new ParameterServerActor.DataPlaneGradient(new ContributionHeader(_runId, header.Step, header.Version, header.NodeFirst,
+                _server.Tell(new ParameterServerActor.DataPlaneGradient(new ContributionHeader(_runId, header.Step, header.Version, header.NodeFirst,
                     header.NodeCount, header.LeafCount, buffer.Length, header.LossSum, header.Correct, header.Samples, worker, header.ComputeMilliseconds),
-                    buffer, segment);
-                if (_hub is null) _server.Tell(frame);
-                else _hub.Accept(frame);
+                    buffer, segment));
             }
         }
         catch (Exception e) when (e is IOException or InvalidDataException or ObjectDisposedException or System.Net.Sockets.SocketException)
         {
             if (e is InvalidDataException) _log.Warning("Data plane: closed the connection of worker {0} at {1}: {2}", worker, connection.Remote, e.Message);
-            _server?.Tell(new ParameterServerActor.DataPlaneClosed(connection, worker));
-            connection.Dispose();
-        }
-        catch (Exception e)
-        {
-            // A bug in the hub: the actor rethrows it, and the coordinator fails the run (ParameterServerActor).
-            _server?.Tell(new ParameterServerActor.Failed(e));
             _server?.Tell(new ParameterServerActor.DataPlaneClosed(connection, worker));
             connection.Dispose();
         }

@@ -1,12 +1,13 @@
-// The parameter server actor: a thin shell that moves Akka messages into the ParameterServerHub, which holds the
-// ParameterServerState with the workers to send weights to (over Akka, or on the tensor data plane) behind one lock.
-// The data plane's reader threads call the hub directly, so a step's last contribution is reduced, applied and its
-// new weights written to the workers on the thread that read it, with no hand-off to a dispatcher thread on the
-// critical path; everything that arrives over Akka (steps opened, chunked contributions, joins, snapshots) comes here.
+// The parameter server actor: a thin shell that moves messages in and out of ParameterServerState. It keeps
+// the workers that asked for weights (over Akka, or by connecting to the tensor data plane), sends them the
+// newest weights when they ask or connect and after every optimizer step, tells the coordinator which contributions
+// it accepted and when a step is applied, and answers a rejected contribution with the reason (also logged, with
+// the worker, step and version). When contributions come in exchange segments, each tail segment's new weights go
+// to the data-plane workers as soon as the state applies it, and the head's when the step completes; a worker that
+// connects mid-step gets the committed weights, then the tails already sent to the others.
 //
-// Supervision: a bug in the hub throws, here or on a data-plane reader thread (which reports it as Failed), and the
-// default strategy restarts the actor, which would lose the weights; the coordinator watches this actor and fails
-// the run loudly instead (see CoordinatorActor).
+// Supervision: a bug here throws and the default strategy restarts the actor, which would lose the weights;
+// the coordinator watches this actor and fails the run loudly instead (see CoordinatorActor).
 using Akka.Actor;
 using Akka.Event;
 using Cnn.Engine.Models;
@@ -51,39 +52,133 @@ public sealed class ParameterServerActor : ReceiveActor
     /// <summary>Data plane to server: a worker's connection closed.</summary>
     public sealed record DataPlaneClosed(FrameConnection Connection, string WorkerId);
 
-    /// <summary>Data plane to server: the hub threw on a reader thread; the actor rethrows it (see file header).</summary>
-    public sealed record Failed(Exception Exception);
+    private readonly ParameterServerState _state;
+    private readonly IActorRef _coordinator;
+    private readonly HashSet<IActorRef> _subscribers = [];
+    private readonly Dictionary<FrameConnection, string> _connections = [];
+    private readonly ILoggingAdapter _log = Context.GetLogger();
 
-    private readonly ParameterServerHub _hub;
-
-    /// <summary>A server over <paramref name="hub"/>.</summary>
-    public ParameterServerActor(ParameterServerHub hub)
+    /// <summary>A server over <paramref name="state"/> reporting to <paramref name="coordinator"/>.</summary>
+    public ParameterServerActor(ParameterServerState state, IActorRef coordinator)
     {
-        _hub = hub;
-        Receive<BeginStep>(m => _hub.BeginStep(m.Step, m.BatchSize, m.MicroBatch));
-        Receive<GradientChunk>(c => _hub.Accept(c, Sender));
-        Receive<DataPlaneGradient>(_hub.Accept);
-        Receive<DataPlaneJoined>(m => _hub.Joined(m.Connection, m.WorkerId));
-        Receive<DataPlaneClosed>(m => _hub.Closed(m.Connection, m.WorkerId));
-        Receive<DropWorker>(m => _hub.Drop(m.WorkerId));
-        Receive<WeightsRequest>(request =>
+        _state = state;
+        _coordinator = coordinator;
+        Receive<BeginStep>(m => _state.BeginStep(m.Step, m.BatchSize, m.MicroBatch));
+        Receive<GradientChunk>(c => Handle(_state.Accept(c), ContributionHeader.Of(c), Sender));
+        Receive<DataPlaneGradient>(m => Handle(_state.Accept(m.Header, m.Gradients, m.Segment), m.Header, null));
+        Receive<DataPlaneJoined>(m =>
         {
-            if (_hub.Subscribe(request, Sender)) Context.Watch(Sender);
+            _connections[m.Connection] = m.WorkerId;
+            if (SendWeights(m.Connection, m.WorkerId, _state.CommittedWeights(), _state.Version, FrameHeader.Whole))
+                foreach (int tail in _state.AppliedTails) SendSegment(m.Connection, m.WorkerId, tail, _state.Version + 1);
         });
-        Receive<SnapshotRequest>(_ => Sender.Tell(_hub.Snapshot()));
-        Receive<Terminated>(t => _hub.Unsubscribe(t.ActorRef));
-        Receive<Failed>(m => throw new InvalidOperationException("the parameter server failed on a data-plane reader thread", m.Exception));
+        Receive<DataPlaneClosed>(m =>
+        {
+            if (_connections.Remove(m.Connection)) _coordinator.Tell(new WorkerConnectionLost(m.WorkerId));
+        });
+        Receive<DropWorker>(m =>
+        {
+            foreach (var (connection, workerId) in _connections.Where(c => c.Value == m.WorkerId).ToList())
+            {
+                _connections.Remove(connection);
+                connection.Dispose();
+            }
+        });
+        Receive<WeightsRequest>(OnWeightsRequest);
+        Receive<SnapshotRequest>(_ =>
+        {
+            var (weights, m, v) = _state.CommittedCopy();
+            Sender.Tell(new Snapshot(_state.Version, weights, m, v, _state.Adam.Iterations));
+        });
+        Receive<Terminated>(t => _subscribers.Remove(t.ActorRef));
     }
 
-    /// <summary>Props for a server over <paramref name="hub"/>.</summary>
-    public static Props Props(ParameterServerHub hub) => Akka.Actor.Props.Create(() => new ParameterServerActor(hub));
-
-    /// <summary>A server over <paramref name="state"/> reporting to <paramref name="coordinator"/>, with a hub of its own.</summary>
-    public ParameterServerActor(ParameterServerState state, IActorRef coordinator) : this(new ParameterServerHub(state, coordinator, Context.GetLogger()))
-    {
-    }
-
-    /// <summary>Props for a server over <paramref name="state"/> reporting to <paramref name="coordinator"/>, with a hub of its own.</summary>
+    /// <summary>Props for the server.</summary>
     public static Props Props(ParameterServerState state, IActorRef coordinator) =>
         Akka.Actor.Props.Create(() => new ParameterServerActor(state, coordinator));
+
+    private void Handle(ChunkOutcome outcome, ContributionHeader h, IActorRef? replyTo)
+    {
+        switch (outcome)
+        {
+            case ChunkOutcome.Rejected r:
+                _log.Warning("Rejected a contribution of worker {0} for step {1} version {2} ({3}): {4}",
+                    h.WorkerId, h.Step, h.Version, new TreeNode(h.NodeFirst, h.NodeCount), r.Reason);
+                replyTo?.Tell(new ContributionRejected(h.RunId, h.Step, h.Version, h.NodeFirst, h.NodeCount, r.Reason));
+                if (r.NotFinite) _coordinator.Tell(new NotFiniteRejected(h.Step, new TreeNode(h.NodeFirst, h.NodeCount), h.WorkerId, r.Reason));
+                break;
+            case ChunkOutcome.Duplicate d:
+                _log.Debug("Dropped a duplicate of {0} from worker {1} for step {2}", d.Node, d.WorkerId, h.Step);
+                break;
+            case ChunkOutcome.Accepted a:
+                _coordinator.Tell(new NodeAccepted(h.Step, a.Node, a.WorkerId, a.ComputeMilliseconds));
+                break;
+            case ChunkOutcome.TailApplied t:
+                foreach (var (connection, workerId) in _connections.ToList()) SendSegment(connection, workerId, t.Segment, t.Version);
+                break;
+            case ChunkOutcome.StepApplied s:
+                Broadcast(s.SendWhole); // the workers first: they wait for nothing else
+                _coordinator.Tell(new NodeAccepted(s.Step, s.Node, s.WorkerId, s.ComputeMilliseconds));
+                _coordinator.Tell(new StepApplied(s.Step, s.Version, s.LossSum, s.Correct, s.Samples));
+                break;
+        }
+    }
+
+    // Sends exchange segment i of the live weights as part of version (the last one completes it at the worker).
+    private void SendSegment(FrameConnection connection, string workerId, int segment, long version)
+    {
+        ExchangeSegment range = _state.Segments[segment];
+        SendWeights(connection, workerId, _state.Weights.AsSpan(range.From, range.Length), version, FrameHeader.PartOf(segment, _state.Segments.Count));
+    }
+
+    private bool SendWeights(FrameConnection connection, string workerId, ReadOnlySpan<float> weights, long version, byte part)
+    {
+        try
+        {
+            connection.Write(new FrameHeader(FrameKind.Weights, version, version, 0, 0, 0, 0, 0, 0, 0, 0, part), weights);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
+        {
+            _log.Warning("Data plane: could not send weights version {0} to worker {1}: {2}", version, workerId, e.Message);
+            _connections.Remove(connection);
+            connection.Dispose();
+            return false;
+        }
+    }
+
+    private void OnWeightsRequest(WeightsRequest request)
+    {
+        if (request.RunId != _state.RunId)
+        {
+            _log.Warning("Ignored a weights request of worker {0} for run {1}: this is run {2}", request.WorkerId, request.RunId, _state.RunId);
+            return;
+        }
+        if (_subscribers.Add(Sender)) Context.Watch(Sender);
+        foreach (WeightsChunk chunk in Chunks()) Sender.Tell(chunk);
+    }
+
+    // The new weights to every worker: on the data plane the head completes the tails sent earlier (or, with one
+    // segment, is the whole), unless the step needs them whole; over Akka, in chunks.
+    private void Broadcast(bool whole)
+    {
+        foreach (var (connection, workerId) in _connections.ToList())
+            if (whole) SendWeights(connection, workerId, _state.Weights, _state.Version, FrameHeader.Whole);
+            else SendSegment(connection, workerId, _state.Segments.Count - 1, _state.Version);
+        if (_subscribers.Count == 0) return;
+        foreach (WeightsChunk chunk in Chunks())
+            foreach (IActorRef subscriber in _subscribers)
+                subscriber.Tell(chunk);
+    }
+
+    private IEnumerable<WeightsChunk> Chunks()
+    {
+        float[] weights = _state.CommittedWeights();
+        int total = weights.Length, count = TensorChunks.ChunkCount(total);
+        for (int i = 0; i < count; i++)
+        {
+            byte[] data = TensorChunks.Slice(weights, i, out int offset);
+            yield return new WeightsChunk(_state.RunId, _state.Version, i, count, offset, total, data);
+        }
+    }
 }
