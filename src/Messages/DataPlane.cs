@@ -132,6 +132,9 @@ public sealed class FrameConnection : IDisposable
     /// <summary>The peer's address.</summary>
     public EndPoint? Remote => _socket.RemoteEndPoint;
 
+    /// <summary>The socket (for tests).</summary>
+    internal Socket Socket => _socket;
+
     /// <summary>True when the connection runs TLS.</summary>
     public bool IsEncrypted => _stream is SslStream;
 
@@ -146,7 +149,8 @@ public sealed class FrameConnection : IDisposable
         Stream? stream = null;
         try
         {
-            socket.ConnectAsync(host, port, cts.Token).AsTask().GetAwaiter().GetResult();
+            if (tls is null) ConnectBlocking(socket, host, port, timeout);
+            else socket.ConnectAsync(host, port, cts.Token).AsTask().GetAwaiter().GetResult();
             stream = new NetworkStream(Configure(socket), ownsSocket: true);
             if (tls is not null)
             {
@@ -172,6 +176,23 @@ public sealed class FrameConnection : IDisposable
         var connection = new FrameConnection(socket, stream);
         connection.WriteHello(runId, workerId);
         return connection;
+    }
+
+    // Connects without any asynchronous socket operation, so that the socket stays in blocking mode. On Linux, .NET
+    // switches a socket to non-blocking mode for good at its first asynchronous operation; a blocking read then
+    // waits for .NET's socket event thread to wake it instead of for the kernel, one more thread hand-off per frame.
+    // Traced on a 2-vCPU VM: from the parameter server's write of the step's last weights to the worker's reader
+    // holding them, a median 7 to 11 us against 52 to 76 us. (The listener's accepted sockets are blocking already.)
+    // The connect runs on a pool thread so that it can be given up after the timeout: disposing the socket ends it.
+    private static void ConnectBlocking(Socket socket, string host, int port, TimeSpan timeout)
+    {
+        Task connect = Task.Run(() => socket.Connect(host, port));
+        if (!((IAsyncResult)connect).AsyncWaitHandle.WaitOne(timeout))
+        {
+            socket.Dispose();
+            throw new TimeoutException($"no connection to the data plane at {host}:{port} within {timeout.TotalSeconds:0.#} s");
+        }
+        connect.GetAwaiter().GetResult(); // the connect's own exception (refused, unreachable, unknown host)
     }
 
     /// <summary>The server end of a TLS connection: authenticates <paramref name="socket"/> with a client certificate required.</summary>
