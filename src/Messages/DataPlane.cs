@@ -183,15 +183,13 @@ public sealed class FrameConnection : IDisposable
     // waits for .NET's socket event thread to wake it instead of for the kernel, one more thread hand-off per frame.
     // Traced on a 2-vCPU VM: from the parameter server's write of the step's last weights to the worker's reader
     // holding them, a median 7 to 11 us against 52 to 76 us. (The listener's accepted sockets are blocking already.)
-    // The connect runs on a pool thread so that it can be given up after the timeout: disposing the socket ends it.
+    // The connect runs on a pool thread so that it can be given up after the timeout (Connect's catch then disposes
+    // the socket, which ends it).
     private static void ConnectBlocking(Socket socket, string host, int port, TimeSpan timeout)
     {
         Task connect = Task.Run(() => socket.Connect(host, port));
         if (!((IAsyncResult)connect).AsyncWaitHandle.WaitOne(timeout))
-        {
-            socket.Dispose();
             throw new TimeoutException($"no connection to the data plane at {host}:{port} within {timeout.TotalSeconds:0.#} s");
-        }
         connect.GetAwaiter().GetResult(); // the connect's own exception (refused, unreachable, unknown host)
     }
 

@@ -1,8 +1,11 @@
-// FrameConnection.Connect on plain TCP leaves its socket in blocking mode at the operating system's level, where an
-// asynchronous connect would have switched it to non-blocking for good (reads would then wait on .NET's socket
-// event thread). Checked in /proc/self/fdinfo, where the flags of a non-blocking descriptor hold O_NONBLOCK; a
-// socket connected with ConnectAsync is the control that the check sees the difference. A refused connection
-// throws the connect's own SocketException. (Linux, as the rest of the multi-process tests.)
+// Both ends of a plain data-plane connection keep their sockets in blocking mode at the operating system's level:
+// the worker's because FrameConnection.Connect connects synchronously, the parameter server's because .NET leaves
+// the sockets FrameListener accepts blocking. An asynchronous operation would have switched a socket to
+// non-blocking for good, and its reads would then wait on .NET's socket event thread. Checked in /proc/self/fdinfo,
+// where the flags of a non-blocking descriptor hold O_NONBLOCK; a socket connected with ConnectAsync is the control
+// that the check sees the difference. A refused connection throws the connect's own SocketException; one that does
+// not complete within the timeout (a listener whose backlog is full drops the SYN) throws TimeoutException.
+// (Linux, as the rest of the multi-process tests.)
 using System.Net;
 using System.Net.Sockets;
 using Cnn.Messages;
@@ -13,6 +16,7 @@ namespace Cnn.Messages.Tests;
 public sealed class FrameConnectionTests
 {
     private const int NonBlockingFlag = 0x800; // O_NONBLOCK on Linux (04000 octal)
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
 
     // The file status flags of a socket's descriptor, from /proc/self/fdinfo.
     private static int Flags(Socket socket)
@@ -22,25 +26,21 @@ public sealed class FrameConnectionTests
     }
 
     [Fact]
-    public async Task A_plain_connection_keeps_its_socket_blocking_where_an_asynchronous_connect_does_not()
+    public async Task Both_ends_of_a_plain_connection_keep_their_sockets_blocking_where_an_asynchronous_connect_does_not()
     {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        try
-        {
-            int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-            using var control = new Socket(SocketType.Stream, ProtocolType.Tcp);
-            await control.ConnectAsync(IPAddress.Loopback, port);
+        var accepted = new TaskCompletionSource<FrameConnection>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var listener = new FrameListener("127.0.0.1", 0, c => accepted.TrySetResult(c));
+        using var control = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await control.ConnectAsync(IPAddress.Loopback, listener.Port);
+        using FrameConnection controlServerEnd = await accepted.Task.WaitAsync(Patience);
+        accepted = new TaskCompletionSource<FrameConnection>(TaskCreationOptions.RunContinuationsAsynchronously);
 
-            using FrameConnection connection = FrameConnection.Connect("127.0.0.1", port, "run-1", "worker-1", TimeSpan.FromSeconds(10));
+        using FrameConnection worker = FrameConnection.Connect("127.0.0.1", listener.Port, "run-1", "worker-1", Patience);
+        using FrameConnection server = await accepted.Task.WaitAsync(Patience);
 
-            Assert.NotEqual(0, Flags(control) & NonBlockingFlag);
-            Assert.Equal(0, Flags(connection.Socket) & NonBlockingFlag);
-        }
-        finally
-        {
-            listener.Stop();
-        }
+        Assert.NotEqual(0, Flags(control) & NonBlockingFlag);
+        Assert.Equal(0, Flags(worker.Socket) & NonBlockingFlag);
+        Assert.Equal(0, Flags(server.Socket) & NonBlockingFlag);
     }
 
     [Fact]
@@ -51,8 +51,36 @@ public sealed class FrameConnectionTests
         int port = ((IPEndPoint)listener.LocalEndpoint).Port;
         listener.Stop(); // nothing listens there now
 
-        var e = Assert.Throws<SocketException>(() => FrameConnection.Connect("127.0.0.1", port, "run-1", "worker-1", TimeSpan.FromSeconds(10)));
+        var e = Assert.Throws<SocketException>(() => FrameConnection.Connect("127.0.0.1", port, "run-1", "worker-1", Patience));
 
         Assert.Equal(SocketError.ConnectionRefused, e.SocketErrorCode);
+    }
+
+    [Fact]
+    public void A_connection_that_does_not_complete_in_time_throws_timeout_naming_the_address()
+    {
+        using var listener = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(0); // never accepts: once its backlog is full, the kernel drops further SYNs
+        int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        var filling = new List<Socket>();
+        try
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                var s = new Socket(SocketType.Stream, ProtocolType.Tcp);
+                filling.Add(s);
+                s.ConnectAsync(IPAddress.Loopback, port); // completes or hangs; either way it fills the backlog
+            }
+            Thread.Sleep(200);
+
+            var e = Assert.Throws<TimeoutException>(() => FrameConnection.Connect("127.0.0.1", port, "run-1", "worker-1", TimeSpan.FromMilliseconds(500)));
+
+            Assert.Contains($"127.0.0.1:{port}", e.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            foreach (Socket s in filling) s.Dispose();
+        }
     }
 }
