@@ -106,7 +106,7 @@ public sealed class Conv2D : Layer
         public required int[] BlockRows;   // (BackwardBlockRows): r * cout, dY rows as a dense A
         public required float[] Padded;   // (maxBatch, paddedH, paddedW, cin) or empty
         public required float[] DPadded;  // same size as Padded
-        public required float[] Transposed; // (cout, K): kernel transposed for the input gradient
+        public required AlignedBuffer Transposed; // (cout, K): kernel transposed for the input gradient, aligned as Gemm likes B
         public required float[] DCols;     // (BackwardBlockRows, K)
     }
 
@@ -130,7 +130,7 @@ public sealed class Conv2D : Layer
         {
             Rows = rows, Segments = segments, BlockRows = blockRows,
             Padded = new float[paddedSize], DPadded = new float[paddedSize],
-            Transposed = new float[Filters * K], DCols = new float[BackwardBlockRows * K],
+            Transposed = new AlignedBuffer(Filters * K), DCols = new float[BackwardBlockRows * K],
         };
     }
 
@@ -174,7 +174,7 @@ public sealed class Conv2D : Layer
             int count = Math.Min(BackwardBlockRows, pixels - start);
             Span<float> dCols = s.DCols.AsSpan(0, count * k);
             Gemm.Multiply(dY.Slice(start * Filters, count * Filters), s.BlockRows.AsSpan(0, count), one, Filters,
-                s.Transposed, k, dCols, default, GemmInit.Zero, relu: false);
+                s.Transposed.Span, k, dCols, default, GemmInit.Zero, relu: false);
             Gemm.ScatterAddRows(dCols, s.Rows.AsSpan(start, count), s.Segments, segmentLength, dSrc);
         }
         if (IsPadded) Crop(dSrc, call.Batch, dx);
@@ -182,7 +182,7 @@ public sealed class Conv2D : Layer
 
     /// <inheritdoc/>
     public override void PrepareWeights(LayerCall call) =>
-        Transpose(call.Weights.AsSpan(SliceOffset(0), _specs[0].Size), K, Filters, ((Scratch)call.Scratch!).Transposed);
+        Transpose(call.Weights.AsSpan(SliceOffset(0), _specs[0].Size), K, Filters, ((Scratch)call.Scratch!).Transposed.Span);
 
     // The buffer the convolution reads: the input itself, or its zero-padded copy.
     private ReadOnlySpan<float> Source(LayerCall call, Scratch s, bool copy)

@@ -53,7 +53,7 @@ public sealed class Dense : Layer
     {
         public required int[] InputRows;   // (maxBatch): n * in
         public required int[] OutputRows;  // (maxBatch): n * out
-        public required float[] Transposed; // (out, in)
+        public required AlignedBuffer Transposed; // (out, in), aligned as Gemm likes B
     }
 
     /// <inheritdoc/>
@@ -64,7 +64,7 @@ public sealed class Dense : Layer
         {
             InputRows = Enumerable.Range(0, maxBatch).Select(n => n * inFeatures).ToArray(),
             OutputRows = Enumerable.Range(0, maxBatch).Select(n => n * Units).ToArray(),
-            Transposed = new float[Units * inFeatures],
+            Transposed = new AlignedBuffer(Units * inFeatures),
         };
     }
 
@@ -80,7 +80,7 @@ public sealed class Dense : Layer
 
     /// <inheritdoc/>
     public override void PrepareWeights(LayerCall call) =>
-        Conv2D.Transpose(call.Weights.AsSpan(SliceOffset(0), Input.Channels * Units), Input.Channels, Units, ((Scratch)call.Scratch!).Transposed);
+        Conv2D.Transpose(call.Weights.AsSpan(SliceOffset(0), Input.Channels * Units), Input.Channels, Units, ((Scratch)call.Scratch!).Transposed.Span);
 
     /// <inheritdoc/>
     public override void Backward(LayerCall call)
@@ -95,7 +95,7 @@ public sealed class Dense : Layer
         call.SignalParameterGradients();
         float[]? dx = call.DInputs[0];
         if (dx is null) return;
-        Gemm.Multiply(dY, s.OutputRows.AsSpan(0, batch), [0], Units, s.Transposed, inFeatures,
+        Gemm.Multiply(dY, s.OutputRows.AsSpan(0, batch), [0], Units, s.Transposed.Span, inFeatures,
             dx.AsSpan(0, batch * inFeatures), default, GemmInit.Zero, relu: false);
     }
 }
