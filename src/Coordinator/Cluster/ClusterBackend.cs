@@ -177,13 +177,29 @@ public sealed class ClusterBackend : ITrainingBackend
 
     private T Ask<T>(object request, TimeSpan timeout)
     {
-        object reply = _coordinator.Ask(request, timeout).GetAwaiter().GetResult();
+        object reply = BlockOn(_coordinator.Ask(request, timeout));
         return reply switch
         {
             T result => result,
             CoordinatorActor.RunFailed failed => throw new RunFailedException(failed.Reason),
             _ => throw new InvalidOperationException($"unexpected reply {reply.GetType().Name} to {request.GetType().Name}"),
         };
+    }
+
+    // Waits for the reply without spinning. Task.Wait first spins, yielding its core up to 25 times; with both cores
+    // computing, each yield lasts until the next scheduler tick, so the loop's thread took turns with the
+    // computations for the whole step (traced: about 2,900 time slices in 5 s, runnable 70% of the time, where a
+    // blocking wait takes about 550).
+    private static object BlockOn(Task<object> ask)
+    {
+        if (!ask.IsCompleted)
+        {
+            var replied = new ManualResetEventSlim(false, spinCount: 0); // never given a WaitHandle: nothing to dispose
+            ask.ContinueWith(static (_, state) => ((ManualResetEventSlim)state!).Set(), replied,
+                CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            replied.Wait();
+        }
+        return ask.GetAwaiter().GetResult();
     }
 
     /// <inheritdoc/>
