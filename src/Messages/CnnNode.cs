@@ -90,7 +90,11 @@ public static class CnnNode
     // address unreachable, and remoting then drops everything sent there while the address is gated: 1 s
     // instead of Akka's 5 s, so such a worker joins about a second after the coordinator is up, not five. Akka
     // advises against less than a second (a storm of reconnects).
+    // The scheduler's wheel turns every 50 ms instead of 10: every turn wakes the runtime's timer thread and then a
+    // pool thread, about 300 times a second for the three nodes of a local cluster, each taking a core from a
+    // computation. The shortest timer the cluster sets is the 200 ms gossip, and nothing times a step that finely.
     private const string ClusterTimingHocon = """
+        akka.scheduler.tick-duration = 50ms
         akka.remote.retry-gate-closed-for = 1s
         akka.cluster {
           seed-node-timeout = 1s

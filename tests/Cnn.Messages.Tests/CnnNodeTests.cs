@@ -39,6 +39,7 @@ public sealed class CnnNodeTests
         ("akka.cluster.roles", (c, k) => string.Join(",", c.GetStringList(k)), "coordinator"),
         ("akka.cluster.seed-nodes", (c, k) => string.Join(",", c.GetStringList(k)), "akka.tcp://cnn@127.0.0.1:1"),
         ("akka.cluster.min-nr-of-members", (c, k) => c.GetInt(k), 1),
+        ("akka.scheduler.tick-duration", (c, k) => c.GetTimeSpan(k), TimeSpan.FromMilliseconds(50)),
         ("akka.cluster.seed-node-timeout", (c, k) => c.GetTimeSpan(k), TimeSpan.FromSeconds(1)),
         ("akka.cluster.retry-unsuccessful-join-after", (c, k) => c.GetTimeSpan(k), TimeSpan.FromSeconds(1)),
         ("akka.cluster.periodic-tasks-initial-delay", (c, k) => c.GetTimeSpan(k), TimeSpan.FromMilliseconds(100)),
