@@ -149,8 +149,7 @@ public sealed class FrameConnection : IDisposable
         Stream? stream = null;
         try
         {
-            if (tls is null) ConnectBlocking(socket, host, port, timeout);
-            else socket.ConnectAsync(host, port, cts.Token).AsTask().GetAwaiter().GetResult();
+            ConnectBlocking(socket, host, port, timeout);
             stream = new NetworkStream(Configure(socket), ownsSocket: true);
             if (tls is not null)
             {
@@ -159,7 +158,8 @@ public sealed class FrameConnection : IDisposable
                 stream = ssl;
                 try
                 {
-                    ssl.AuthenticateAsClientAsync(tls.ClientOptions(host, reason => refusal = reason), cts.Token).GetAwaiter().GetResult();
+                    HandshakeBlocking(socket, cts.Token, () => ssl.AuthenticateAsClient(tls.ClientOptions(host, reason => refusal = reason)),
+                        $"no TLS handshake with the data plane at {host}:{port} within {timeout.TotalSeconds:0.#} s");
                 }
                 catch (System.Security.Authentication.AuthenticationException e) when (refusal is not null)
                 {
@@ -193,18 +193,39 @@ public sealed class FrameConnection : IDisposable
         connect.GetAwaiter().GetResult(); // the connect's own exception (refused, unreachable, unknown host)
     }
 
-    /// <summary>The server end of a TLS connection: authenticates <paramref name="socket"/> with a client certificate required.</summary>
-    internal static async Task<FrameConnection> AcceptTlsAsync(Socket socket, NodeTls tls, Action<string> refused, CancellationToken ct)
+    // A TLS handshake through the synchronous SslStream calls, for the same reason as ConnectBlocking: the asynchronous
+    // ones would switch the socket to non-blocking mode for good. When the token fires first (the timeout, or a
+    // listener that stops), the socket is closed, which ends the handshake's blocked read, and the handshake throws
+    // TimeoutException with <paramref name="timedOut"/> (for a listener that stops, the caller drops the error).
+    private static void HandshakeBlocking(Socket socket, CancellationToken deadline, Action handshake, string timedOut)
+    {
+        try
+        {
+            using (deadline.Register(static s => ((Socket)s!).Dispose(), socket)) handshake();
+        }
+        catch (Exception e) when (deadline.IsCancellationRequested && e is IOException or SocketException or ObjectDisposedException or System.Security.Authentication.AuthenticationException)
+        {
+            throw new TimeoutException(timedOut, e);
+        }
+        // The registration is gone, but the token may have fired just as the handshake ended: the socket is closed then.
+        if (deadline.IsCancellationRequested) throw new TimeoutException(timedOut);
+    }
+
+    /// <summary>
+    /// The server end of a TLS connection: authenticates <paramref name="socket"/> with a client certificate required,
+    /// blocking the calling thread (see HandshakeBlocking) until it completes or <paramref name="deadline"/> fires.
+    /// </summary>
+    internal static FrameConnection AcceptTls(Socket socket, NodeTls tls, Action<string> refused, CancellationToken deadline)
     {
         var ssl = new SslStream(new NetworkStream(Configure(socket), ownsSocket: true), leaveInnerStreamOpen: false);
         try
         {
-            await ssl.AuthenticateAsServerAsync(tls.ServerOptions(refused), ct);
+            HandshakeBlocking(socket, deadline, () => ssl.AuthenticateAsServer(tls.ServerOptions(refused)), "timed out");
             return new FrameConnection(socket, ssl);
         }
         catch
         {
-            await ssl.DisposeAsync();
+            ssl.Dispose();
             throw;
         }
     }
@@ -314,12 +335,13 @@ public sealed class FrameListener : IDisposable
                     continue;
                 }
                 if (tls is null) accepted(new FrameConnection(socket));
-                else _ = HandshakeAsync(socket, tls, accepted, refused);
+                else new Thread(() => Handshake(socket, tls, accepted, refused)) { IsBackground = true, Name = "cnn-tls-handshake" }.Start();
             }
         });
     }
 
-    private async Task HandshakeAsync(Socket socket, NodeTls tls, Action<FrameConnection> accepted, Action<EndPoint?, string>? refused)
+    // On a thread of its own: the handshake blocks (FrameConnection.AcceptTls), and the accept loop never waits for it.
+    private void Handshake(Socket socket, NodeTls tls, Action<FrameConnection> accepted, Action<EndPoint?, string>? refused)
     {
         EndPoint? remote = socket.RemoteEndPoint;
         string? reason = null;
@@ -328,12 +350,12 @@ public sealed class FrameListener : IDisposable
         FrameConnection connection;
         try
         {
-            connection = await FrameConnection.AcceptTlsAsync(socket, tls, r => reason = r, timeout.Token);
+            connection = FrameConnection.AcceptTls(socket, tls, r => reason = r, timeout.Token);
         }
-        catch (Exception e) when (e is IOException or System.Security.Authentication.AuthenticationException or OperationCanceledException or SocketException or ObjectDisposedException)
+        catch (Exception e) when (e is IOException or System.Security.Authentication.AuthenticationException or TimeoutException or SocketException or ObjectDisposedException)
         {
             if (!_stop.IsCancellationRequested)
-                refused?.Invoke(remote, reason ?? $"TLS handshake failed ({(e is OperationCanceledException ? "timed out" : e.GetBaseException().Message.ReplaceLineEndings(" "))})");
+                refused?.Invoke(remote, reason ?? $"TLS handshake failed ({(e is TimeoutException ? "timed out" : e.GetBaseException().Message.ReplaceLineEndings(" "))})");
             return;
         }
         accepted(connection);

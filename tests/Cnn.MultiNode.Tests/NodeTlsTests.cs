@@ -97,6 +97,54 @@ public sealed class NodeTlsTests : IDisposable
     }
 
     [Fact]
+    public async Task Both_ends_of_a_tls_connection_keep_their_sockets_blocking()
+    {
+        // The handshakes run through SslStream's synchronous calls, so neither socket is switched to non-blocking mode
+        // (O_NONBLOCK, 0x800, in /proc/self/fdinfo), as for a plain connection (Cnn.Messages.Tests' FrameConnectionTests).
+        NodeTls server = NodeTls.Load(new NodeTlsFiles { CertificatePath = _ca.IssuePkcs12("coordinator") });
+        NodeTls client = NodeTls.Load(new NodeTlsFiles { CertificatePath = _ca.IssuePkcs12("worker") });
+        var accepted = new TaskCompletionSource<FrameConnection>();
+        using var listener = new FrameListener("127.0.0.1", 0, c => accepted.TrySetResult(c), server);
+
+        using FrameConnection worker = FrameConnection.Connect("127.0.0.1", listener.Port, "run-1", "worker-1", TimeSpan.FromSeconds(10), client);
+        using FrameConnection side = await accepted.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.True(worker.IsEncrypted && side.IsEncrypted);
+        Assert.Equal(0, DescriptorFlags(worker.Socket) & 0x800);
+        Assert.Equal(0, DescriptorFlags(side.Socket) & 0x800);
+        Assert.Equal(("run-1", "worker-1"), side.ReadHello(side.ReadHeader())); // and the connection works
+    }
+
+    private static int DescriptorFlags(System.Net.Sockets.Socket socket)
+    {
+        string line = File.ReadLines($"/proc/self/fdinfo/{socket.SafeHandle.DangerousGetHandle()}").First(l => l.StartsWith("flags:", StringComparison.Ordinal));
+        return Convert.ToInt32(line["flags:".Length..].Trim(), 8);
+    }
+
+    [Fact]
+    public void A_tls_handshake_that_gets_no_answer_times_out_naming_the_address()
+    {
+        // A listener that accepts the connection but never speaks TLS: the handshake's read would wait forever.
+        NodeTls client = NodeTls.Load(new NodeTlsFiles { CertificatePath = _ca.IssuePkcs12("worker") });
+        var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start();
+        try
+        {
+            int port = ((System.Net.IPEndPoint)silent.LocalEndpoint).Port;
+            var watch = Stopwatch.StartNew();
+
+            var e = Assert.Throws<TimeoutException>(() => FrameConnection.Connect("127.0.0.1", port, "run-1", "worker-1", TimeSpan.FromMilliseconds(500), client));
+
+            Assert.Contains($"no TLS handshake with the data plane at 127.0.0.1:{port}", e.Message, StringComparison.Ordinal);
+            Assert.InRange(watch.Elapsed, TimeSpan.FromMilliseconds(400), TimeSpan.FromSeconds(5));
+        }
+        finally
+        {
+            silent.Stop();
+        }
+    }
+
+    [Fact]
     public void The_data_plane_refuses_a_plain_tcp_client_and_a_client_from_another_ca_and_says_why()
     {
         NodeTls server = NodeTls.Load(new NodeTlsFiles { CertificatePath = _ca.IssuePkcs12("coordinator") });
