@@ -183,14 +183,29 @@ public sealed class FrameConnection : IDisposable
     // waits for .NET's socket event thread to wake it instead of for the kernel, one more thread hand-off per frame.
     // Traced on a 2-vCPU VM: from the parameter server's write of the step's last weights to the worker's reader
     // holding them, a median 7 to 11 us against 52 to 76 us. (The listener's accepted sockets are blocking already.)
-    // The connect runs on a pool thread so that it can be given up after the timeout (Connect's catch then disposes
-    // the socket, which ends it).
+    // The connect runs on a thread of its own so that it can be given up after the timeout (Connect's catch then
+    // disposes the socket, which ends it). Not on a pool thread: the caller is usually an actor, itself on a pool
+    // thread, and with two workers connecting at once on two cores both pool threads waited for connects that had
+    // no thread to run on until the pool added one (a local cluster's first step came 0.7 to 0.8 s late in about
+    // half of the runs, every node silent in the meantime).
     private static void ConnectBlocking(Socket socket, string host, int port, TimeSpan timeout)
     {
-        Task connect = Task.Run(() => socket.Connect(host, port));
-        if (!((IAsyncResult)connect).AsyncWaitHandle.WaitOne(timeout))
+        Exception? failure = null;
+        var connect = new Thread(() =>
+        {
+            try
+            {
+                socket.Connect(host, port);
+            }
+            catch (Exception e)
+            {
+                failure = e;
+            }
+        }) { IsBackground = true, Name = "cnn-data-plane-connect" };
+        connect.Start();
+        if (!connect.Join(timeout))
             throw new TimeoutException($"no connection to the data plane at {host}:{port} within {timeout.TotalSeconds:0.#} s");
-        connect.GetAwaiter().GetResult(); // the connect's own exception (refused, unreachable, unknown host)
+        if (failure is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure); // refused, unreachable, unknown host
     }
 
     // A TLS handshake through the synchronous SslStream calls, for the same reason as ConnectBlocking: the asynchronous
