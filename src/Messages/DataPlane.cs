@@ -145,7 +145,6 @@ public sealed class FrameConnection : IDisposable
     public static FrameConnection Connect(string host, int port, string runId, string workerId, TimeSpan timeout, NodeTls? tls = null)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
-        using var cts = new CancellationTokenSource(timeout);
         Stream? stream = null;
         try
         {
@@ -156,9 +155,10 @@ public sealed class FrameConnection : IDisposable
                 string? refusal = null;
                 var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
                 stream = ssl;
+                using var deadline = new CancellationTokenSource(timeout); // the handshake gets the timeout too, as the connect did
                 try
                 {
-                    HandshakeBlocking(socket, cts.Token, () => ssl.AuthenticateAsClient(tls.ClientOptions(host, reason => refusal = reason)),
+                    HandshakeBlocking(socket, deadline.Token, () => ssl.AuthenticateAsClient(tls.ClientOptions(host, reason => refusal = reason)),
                         $"no TLS handshake with the data plane at {host}:{port} within {timeout.TotalSeconds:0.#} s");
                 }
                 catch (System.Security.Authentication.AuthenticationException e) when (refusal is not null)

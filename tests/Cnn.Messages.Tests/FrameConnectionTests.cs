@@ -9,21 +9,14 @@
 using System.Net;
 using System.Net.Sockets;
 using Cnn.Messages;
+using Cnn.Tests.Shared;
 using Xunit;
 
 namespace Cnn.Messages.Tests;
 
 public sealed class FrameConnectionTests
 {
-    private const int NonBlockingFlag = 0x800; // O_NONBLOCK on Linux (04000 octal)
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
-
-    // The file status flags of a socket's descriptor, from /proc/self/fdinfo.
-    private static int Flags(Socket socket)
-    {
-        string line = File.ReadLines($"/proc/self/fdinfo/{socket.SafeHandle.DangerousGetHandle()}").First(l => l.StartsWith("flags:", StringComparison.Ordinal));
-        return Convert.ToInt32(line["flags:".Length..].Trim(), 8);
-    }
 
     [Fact]
     public async Task Both_ends_of_a_plain_connection_keep_their_sockets_blocking_where_an_asynchronous_connect_does_not()
@@ -38,9 +31,9 @@ public sealed class FrameConnectionTests
         using FrameConnection worker = FrameConnection.Connect("127.0.0.1", listener.Port, "run-1", "worker-1", Patience);
         using FrameConnection server = await accepted.Task.WaitAsync(Patience);
 
-        Assert.NotEqual(0, Flags(control) & NonBlockingFlag);
-        Assert.Equal(0, Flags(worker.Socket) & NonBlockingFlag);
-        Assert.Equal(0, Flags(server.Socket) & NonBlockingFlag);
+        Assert.True(SocketMode.IsNonBlocking(control));
+        Assert.False(SocketMode.IsNonBlocking(worker.Socket));
+        Assert.False(SocketMode.IsNonBlocking(server.Socket));
     }
 
     [Fact]

@@ -17,9 +17,15 @@ public sealed class AlignedBufferTests
     [InlineData(100_000)]  // past the large object threshold
     public void A_buffer_of_any_length_starts_on_a_cache_line_and_is_zeroed(int length)
     {
-        var buffers = Enumerable.Range(0, 8).Select(_ => new AlignedBuffer(length)).ToArray();
-        // Small arrays between them, so that the buffers do not all start at the same offset by luck.
-        var spacers = Enumerable.Range(1, 8).Select(i => new float[i]).ToArray();
+        // A small pinned array before each buffer shifts where the next one lands on the pinned object heap, so the
+        // buffers' underlying arrays start at different offsets within a cache line, not all at one by luck.
+        var spacers = new List<float[]>();
+        var buffers = new List<AlignedBuffer>();
+        for (int i = 1; i <= 8; i++)
+        {
+            spacers.Add(GC.AllocateArray<float>(i, pinned: true));
+            buffers.Add(new AlignedBuffer(length));
+        }
         GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
         foreach (AlignedBuffer buffer in buffers)
         {
