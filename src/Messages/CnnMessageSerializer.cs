@@ -73,11 +73,23 @@ public sealed class CnnMessageSerializer : SerializerWithStringManifest
 
     /// <summary>The short manifest of a wire message ("rw", "wc", ...).</summary>
     /// <exception cref="SerializationException">The type is not in the table of wire types.</exception>
-    public override string Manifest(object o) => Lookup(o).Manifest;
+    public override string Manifest(object o) => ManifestOf(o);
 
     /// <summary>The MessagePack bytes of a wire message.</summary>
     /// <exception cref="SerializationException">Unknown type, a nil where none is allowed, or too large.</exception>
-    public override byte[] ToBinary(object obj)
+    public override byte[] ToBinary(object obj) => Encode(obj);
+
+    /// <summary>Reads a wire message; anything malformed raises <see cref="SerializationException"/>.</summary>
+    /// <exception cref="SerializationException">Unknown manifest, malformed, truncated or wrong-shaped bytes.</exception>
+    public override object FromBinary(byte[] bytes, string manifest) => Decode(bytes, manifest);
+
+    /// <summary>The short manifest of a wire message, without an ActorSystem (the data plane's message frames).</summary>
+    /// <exception cref="SerializationException">The type is not in the table of wire types.</exception>
+    public static string ManifestOf(object o) => Lookup(o).Manifest;
+
+    /// <summary><see cref="ToBinary"/> without an ActorSystem: the same bytes and the same checks.</summary>
+    /// <exception cref="SerializationException">Unknown type, a nil where none is allowed, or too large.</exception>
+    public static byte[] Encode(object obj)
     {
         var wire = Lookup(obj);
         var problem = wire.Check(obj);
@@ -99,9 +111,9 @@ public sealed class CnnMessageSerializer : SerializerWithStringManifest
         return bytes;
     }
 
-    /// <summary>Reads a wire message; anything malformed raises <see cref="SerializationException"/>.</summary>
+    /// <summary><see cref="FromBinary"/> without an ActorSystem: the same untrusted-data reading and checks.</summary>
     /// <exception cref="SerializationException">Unknown manifest, malformed, truncated or wrong-shaped bytes.</exception>
-    public override object FromBinary(byte[] bytes, string manifest)
+    public static object Decode(byte[] bytes, string manifest)
     {
         if (manifest is null || !ByManifest.TryGetValue(manifest, out var wire))
             throw Fail(manifest, "unknown manifest");

@@ -20,6 +20,10 @@
 // same material and check as Akka.Remote. A handshake that fails is reported to the listener's owner and the
 // socket closed before a single frame is read. Without TLS the run id token is the only gate.
 //
+// Message frames carry the control messages of a step (its work) from the parameter server's node to a worker,
+// so that every per-step message travels this connection and none crosses Akka.Remote: the body is the message's
+// manifest and the bytes CnnMessageSerializer gives Akka, read with the same untrusted-data checks.
+//
 // Not here: what the frames mean (ParameterServerState decides), retries (a lost connection is a lost worker).
 using System.Buffers.Binary;
 using System.Net;
@@ -39,6 +43,8 @@ public enum FrameKind : byte
     Gradient = 2,
     /// <summary>Server to worker: the weights of a version.</summary>
     Weights = 3,
+    /// <summary>Server to worker: a control message (a step's work), as CnnMessageSerializer writes it for Akka.</summary>
+    Message = 4,
 }
 
 /// <summary>The fixed header of a data-plane frame.</summary>
@@ -68,6 +74,9 @@ public readonly record struct FrameHeader(
     /// <summary>Largest body accepted: 64 MB (16 M floats), far above any model here.</summary>
     public const int MaxBodyBytes = 64 << 20;
 
+    /// <summary>Largest message body: the manifest's length byte, the manifest, and what Akka would accept.</summary>
+    public const int MaxMessageBodyBytes = 1 + 255 + CnnMessageSerializer.MaxMessageBytes;
+
     /// <summary>Writes the header into <paramref name="bytes"/> (64 bytes).</summary>
     public void Write(Span<byte> bytes)
     {
@@ -94,7 +103,7 @@ public readonly record struct FrameHeader(
         var kind = (FrameKind)bytes[4];
         if (!Enum.IsDefined(kind)) throw new InvalidDataException($"unknown frame kind {bytes[4]}");
         int body = BinaryPrimitives.ReadInt32LittleEndian(bytes[60..]);
-        if (body < 0 || body > MaxBodyBytes || (kind != FrameKind.Hello && body % 4 != 0))
+        if (body < 0 || body > (kind == FrameKind.Message ? MaxMessageBodyBytes : MaxBodyBytes) || (kind is FrameKind.Gradient or FrameKind.Weights && body % 4 != 0))
             throw new InvalidDataException($"frame body of {body} bytes is out of range");
         return new FrameHeader(kind,
             BinaryPrimitives.ReadInt64LittleEndian(bytes[8..]), BinaryPrimitives.ReadInt64LittleEndian(bytes[16..]),
@@ -261,6 +270,43 @@ public sealed class FrameConnection : IDisposable
     {
         byte[] body = Encoding.UTF8.GetBytes(runId + "\n" + workerId);
         Write(new FrameHeader(FrameKind.Hello, 0, 0, 0, 0, 0, 0, 0, 0, 0, body.Length), body);
+    }
+
+    /// <summary>
+    /// Sends a control message as a Message frame: the manifest (its length in one byte, then ASCII) and the
+    /// bytes <see cref="CnnMessageSerializer"/> would give Akka, with the same checks.
+    /// </summary>
+    /// <exception cref="System.Runtime.Serialization.SerializationException">The message cannot be sent (see the serializer).</exception>
+    public void WriteMessage(ICnnMessage message)
+    {
+        string manifest = CnnMessageSerializer.ManifestOf(message);
+        byte[] payload = CnnMessageSerializer.Encode(message);
+        var body = new byte[1 + manifest.Length + payload.Length];
+        body[0] = checked((byte)manifest.Length);
+        Encoding.ASCII.GetBytes(manifest, body.AsSpan(1));
+        payload.CopyTo(body, 1 + manifest.Length);
+        Write(new FrameHeader(FrameKind.Message, 0, 0, 0, 0, 0, 0, 0, 0, 0, body.Length), body);
+    }
+
+    /// <summary>
+    /// Reads the body of a Message frame into the message it carries. A body that is not a well-formed wire message
+    /// throws InvalidDataException with the serializer's reason (the reader closes such a connection).
+    /// </summary>
+    public ICnnMessage ReadMessage(FrameHeader header)
+    {
+        if (header.Kind != FrameKind.Message) throw new InvalidDataException($"a {header.Kind} frame where a message was expected");
+        var body = new byte[header.BodyLength];
+        _stream.ReadExactly(body);
+        if (body.Length == 0 || body[0] == 0 || body.Length < 1 + body[0]) throw new InvalidDataException("a message frame without a manifest");
+        string manifest = Encoding.ASCII.GetString(body, 1, body[0]);
+        try
+        {
+            return (ICnnMessage)CnnMessageSerializer.Decode(body[(1 + body[0])..], manifest);
+        }
+        catch (System.Runtime.Serialization.SerializationException e)
+        {
+            throw new InvalidDataException(e.Message, e);
+        }
     }
 
     /// <summary>Sends a frame whose body is the float tensor <paramref name="tensor"/>.</summary>

@@ -174,7 +174,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
     }
 
     // Connects to the parameter server's data plane (with mutual TLS when the node has a certificate) and starts
-    // the thread that reads weights from it.
+    // the thread that reads weights, and the work of each step, from it.
     private void ConnectDataPlane(string endpoint)
     {
         int colon = endpoint.LastIndexOf(':');
@@ -195,7 +195,15 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
                 while (true)
                 {
                     FrameHeader header = connection.ReadHeader();
-                    if (header.Kind != FrameKind.Weights) throw new InvalidDataException($"a {header.Kind} frame where weights were expected");
+                    if (header.Kind == FrameKind.Message)
+                    {
+                        // A step's work: the actor checks it as it checks work that comes over Akka.
+                        if (connection.ReadMessage(header) is not ComputeGradients work)
+                            throw new InvalidDataException("a message other than ComputeGradients on the data plane");
+                        self.Tell(work);
+                        continue;
+                    }
+                    if (header.Kind != FrameKind.Weights) throw new InvalidDataException($"a {header.Kind} frame where weights or work were expected");
                     if (header.Part == FrameHeader.Whole)
                     {
                         float[] buffer = Rent(count);

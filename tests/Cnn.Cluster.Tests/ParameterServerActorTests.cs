@@ -6,6 +6,8 @@
 // and StepApplied to the coordinator, the new weights to subscribers as chunks, ContributionRejected to a sender
 // whose contribution is refused. Over a real data plane with contributions in exchange segments, each tail's new
 // weights go out as soon as it is applied, and a worker that connects mid-step gets the committed weights first.
+// A step's work goes as a message frame on a worker's data plane connection, and over Akka to a worker without
+// one or whose connection fails.
 using Akka.Actor;
 using Akka.TestKit;
 using Akka.TestKit.Xunit2;
@@ -247,5 +249,54 @@ public sealed class ParameterServerActorTests(ITestOutputHelper output) : TestKi
         AssertBitIdentical(expected, atSecond, "version 1 at the worker that joined mid-step");
         AssertBitIdentical(expected, tailsAtFirst, "version 1 at the first worker");
         Assert.False(expected.AsSpan().SequenceEqual(Initial), "the step moved the weights");
+    }
+
+    [Fact]
+    public void A_steps_work_goes_on_the_workers_data_plane_connection_when_it_has_one_and_over_akka_when_not()
+    {
+        var state = new ParameterServerState(RunId, SeedCnn.Parameters, (float[])Initial.Clone(), new Adam(SeedCnn.Parameters));
+        TestProbe coordinator = CreateTestProbe("coordinator");
+        TestProbe connected = CreateTestProbe("connected"), unconnected = CreateTestProbe("unconnected");
+        using var dataPlane = new DataPlaneServer("127.0.0.1", 0, "127.0.0.1", state, Sys.Log);
+        IActorRef server = Sys.ActorOf(ParameterServerActor.Props(state, coordinator.Ref), "parameter-server");
+        dataPlane.Attach(server);
+        using FrameConnection connection = FrameConnection.Connect("127.0.0.1", dataPlane.Port, RunId, "worker-1", Patience);
+        connection.ReadTimeout = Patience; // a frame that never comes fails the test instead of hanging it
+        FrameHeader welcome = connection.ReadHeader(); // the weights it gets on joining
+        connection.ReadTensor(welcome, new float[Floats]);
+        var first = new ComputeGradients(RunId, 1, 1, Enumerable.Range(0, 16).ToArray(), 8, [0], [1]);
+        var second = first with { NodeFirst = [1] };
+
+        server.Tell(new ParameterServerActor.DeliverWork("worker-1", connected.Ref, first));
+        server.Tell(new ParameterServerActor.DeliverWork("worker-2", unconnected.Ref, second));
+
+        FrameHeader header = connection.ReadHeader();
+        var sent = Assert.IsType<ComputeGradients>(connection.ReadMessage(header));
+        Assert.Equal((first.Step, first.NodeFirst[0]), (sent.Step, sent.NodeFirst[0]));
+        Assert.Equal(first.BatchIds, sent.BatchIds);
+        Assert.Equal(second.NodeFirst, unconnected.ExpectMsg<ComputeGradients>(Patience).NodeFirst);
+        connected.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+    }
+
+    [Fact]
+    public void When_the_data_plane_write_fails_the_work_goes_over_akka()
+    {
+        var state = new ParameterServerState(RunId, SeedCnn.Parameters, (float[])Initial.Clone(), new Adam(SeedCnn.Parameters));
+        TestProbe coordinator = CreateTestProbe("coordinator"), worker = CreateTestProbe("worker"), frames = CreateTestProbe("frames");
+        using var dataPlane = new DataPlaneServer("127.0.0.1", 0, "127.0.0.1", state, Sys.Log);
+        IActorRef server = Sys.ActorOf(ParameterServerActor.Props(state, coordinator.Ref), "parameter-server");
+        dataPlane.Attach(frames.Ref); // the test passes the join on, and keeps the server's end of the connection
+        using FrameConnection connection = FrameConnection.Connect("127.0.0.1", dataPlane.Port, RunId, "worker-1", Patience);
+        connection.ReadTimeout = Patience;
+        var join = frames.ExpectMsg<ParameterServerActor.DataPlaneJoined>(Patience);
+        server.Tell(join);
+        FrameHeader welcome = connection.ReadHeader(); // the server holds the connection now: it has written to it
+        connection.ReadTensor(welcome, new float[Floats]);
+        join.Connection.Dispose(); // and it breaks before the work is written
+        var work = new ComputeGradients(RunId, 1, 1, Enumerable.Range(0, 8).ToArray(), 8, [0], [1]);
+
+        server.Tell(new ParameterServerActor.DeliverWork("worker-1", worker.Ref, work));
+
+        Assert.Equal(work.Step, worker.ExpectMsg<ComputeGradients>(Patience).Step);
     }
 }

@@ -255,9 +255,10 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         _prefetched = preview;
     }
 
+    // Through the parameter server, which puts the work on the worker's data plane connection when it has one.
     private void Send(WorkerSlot worker, StepAssignment plan, List<TreeNode> nodes) =>
-        ((IActorRef)worker.Handle).Tell(new ComputeGradients(_state.Plan.RunId, plan.Step, plan.Step, plan.BatchIds, _state.Plan.MicroBatch,
-            nodes.Select(n => n.First).ToArray(), nodes.Select(n => n.Count).ToArray()));
+        _parameterServer.Tell(new ParameterServerActor.DeliverWork(worker.Id, (IActorRef)worker.Handle, new ComputeGradients(_state.Plan.RunId,
+            plan.Step, plan.Step, plan.BatchIds, _state.Plan.MicroBatch, nodes.Select(n => n.First).ToArray(), nodes.Select(n => n.Count).ToArray())));
 
     private void OnNotFinite(ParameterServerActor.NotFiniteRejected m)
     {

@@ -4,7 +4,8 @@
 // it accepted and when a step is applied, and answers a rejected contribution with the reason (also logged, with
 // the worker, step and version). When contributions come in exchange segments, each tail segment's new weights go
 // to the data-plane workers as soon as the state applies it, and the head's when the step completes; a worker that
-// connects mid-step gets the committed weights, then the tails already sent to the others.
+// connects mid-step gets the committed weights, then the tails already sent to the others. The coordinator's work
+// for each step goes through here too, so that it travels on a worker's data plane connection when there is one.
 //
 // Supervision: a bug here throws and the default strategy restarts the actor, which would lose the weights;
 // the coordinator watches this actor and fails the run loudly instead (see CoordinatorActor).
@@ -43,6 +44,12 @@ public sealed class ParameterServerActor : ReceiveActor
     /// <summary>Data plane to server: a whole contribution read from a worker's connection.</summary>
     public sealed record DataPlaneGradient(ContributionHeader Header, float[] Gradients, int Segment = 0);
 
+    /// <summary>
+    /// Coordinator to server: deliver a step's work to a worker, as a message frame on its data plane connection when
+    /// it has one (behind the weights already sent there), else over Akka to <c>Worker</c>.
+    /// </summary>
+    public sealed record DeliverWork(string WorkerId, IActorRef Worker, ComputeGradients Work);
+
     /// <summary>Coordinator to server: the worker is lost; close its data plane connection (do not wait for a write to time out).</summary>
     public sealed record DropWorker(string WorkerId);
 
@@ -76,6 +83,7 @@ public sealed class ParameterServerActor : ReceiveActor
         {
             if (_connections.Remove(m.Connection)) _coordinator.Tell(new WorkerConnectionLost(m.WorkerId));
         });
+        Receive<DeliverWork>(OnDeliverWork);
         Receive<DropWorker>(m =>
         {
             foreach (var (connection, workerId) in _connections.Where(c => c.Value == m.WorkerId).ToList())
@@ -122,6 +130,27 @@ public sealed class ParameterServerActor : ReceiveActor
                 _coordinator.Tell(new StepApplied(s.Step, s.Version, s.LossSum, s.Correct, s.Samples));
                 break;
         }
+    }
+
+    // A step's work goes where its weights go: with a data plane, no Akka message crosses the network in a step.
+    private void OnDeliverWork(DeliverWork m)
+    {
+        foreach (var (connection, workerId) in _connections)
+        {
+            if (workerId != m.WorkerId) continue;
+            try
+            {
+                connection.WriteMessage(m.Work);
+                return;
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
+            {
+                // The reader of this connection reports it closed; the work goes over Akka meanwhile.
+                _log.Warning("Data plane: could not send the work of step {0} to worker {1}: {2}", m.Work.Step, workerId, e.Message);
+                break;
+            }
+        }
+        m.Worker.Tell(m.Work);
     }
 
     // Sends exchange segment i of the live weights as part of version (the last one completes it at the worker).
