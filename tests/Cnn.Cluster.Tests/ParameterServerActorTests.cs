@@ -7,7 +7,7 @@
 // whose contribution is refused. Over a real data plane with contributions in exchange segments, each tail's new
 // weights go out as soon as it is applied, and a worker that connects mid-step gets the committed weights first.
 // A step's work goes as a message frame on a worker's data plane connection, and over Akka to a worker without
-// one or whose connection fails.
+// one or whose connection fails. A worker whose weights cannot be written is reported lost to the coordinator.
 using Akka.Actor;
 using Akka.TestKit;
 using Akka.TestKit.Xunit2;
@@ -298,5 +298,22 @@ public sealed class ParameterServerActorTests(ITestOutputHelper output) : TestKi
         server.Tell(new ParameterServerActor.DeliverWork("worker-1", worker.Ref, work));
 
         Assert.Equal(work.Step, worker.ExpectMsg<ComputeGradients>(Patience).Step);
+    }
+
+    [Fact]
+    public void A_worker_whose_weights_cannot_be_written_is_reported_lost_to_the_coordinator()
+    {
+        var state = new ParameterServerState(RunId, SeedCnn.Parameters, (float[])Initial.Clone(), new Adam(SeedCnn.Parameters));
+        TestProbe coordinator = CreateTestProbe("coordinator"), frames = CreateTestProbe("frames");
+        using var dataPlane = new DataPlaneServer("127.0.0.1", 0, "127.0.0.1", state, Sys.Log);
+        IActorRef server = Sys.ActorOf(ParameterServerActor.Props(state, coordinator.Ref), "parameter-server");
+        dataPlane.Attach(frames.Ref); // the connection's own close report goes to the test, not to the server
+        using FrameConnection connection = FrameConnection.Connect("127.0.0.1", dataPlane.Port, RunId, "worker-1", Patience);
+        var join = frames.ExpectMsg<ParameterServerActor.DataPlaneJoined>(Patience);
+        join.Connection.Dispose(); // broken before the server writes the weights a joining worker gets
+
+        server.Tell(join);
+
+        Assert.Equal("worker-1", coordinator.FishForMessage<ParameterServerActor.WorkerConnectionLost>(_ => true, Patience).WorkerId);
     }
 }

@@ -170,7 +170,9 @@ public sealed class ParameterServerActor : ReceiveActor
         catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
         {
             _log.Warning("Data plane: could not send weights version {0} to worker {1}: {2}", version, workerId, e.Message);
-            _connections.Remove(connection);
+            // The connection is dropped here, so its reader's report of the close will find nothing to remove: tell
+            // the coordinator now, as that report would, rather than leave the worker's loss to the step deadline.
+            if (_connections.Remove(connection)) _coordinator.Tell(new WorkerConnectionLost(workerId));
             connection.Dispose();
             return false;
         }
