@@ -81,7 +81,8 @@ public sealed class CnnMessageSerializer : SerializerWithStringManifest
 
     /// <summary>Reads a wire message; anything malformed raises <see cref="SerializationException"/>.</summary>
     /// <exception cref="SerializationException">Unknown manifest, malformed, truncated or wrong-shaped bytes.</exception>
-    public override object FromBinary(byte[] bytes, string manifest) => Decode(bytes, manifest);
+    public override object FromBinary(byte[] bytes, string manifest) =>
+        bytes is null ? throw Fail(manifest, "no payload") : Decode(bytes, manifest);
 
     /// <summary>The short manifest of a wire message, without an ActorSystem (the data plane's message frames).</summary>
     /// <exception cref="SerializationException">The type is not in the table of wire types.</exception>
@@ -113,12 +114,10 @@ public sealed class CnnMessageSerializer : SerializerWithStringManifest
 
     /// <summary><see cref="FromBinary"/> without an ActorSystem: the same untrusted-data reading and checks.</summary>
     /// <exception cref="SerializationException">Unknown manifest, malformed, truncated or wrong-shaped bytes.</exception>
-    public static object Decode(byte[] bytes, string manifest)
+    public static object Decode(ReadOnlyMemory<byte> bytes, string manifest)
     {
         if (manifest is null || !ByManifest.TryGetValue(manifest, out var wire))
             throw Fail(manifest, "unknown manifest");
-        if (bytes is null)
-            throw Fail(manifest, "no payload");
         if (bytes.Length > MaxMessageBytes)
             throw Fail(manifest, $"payload of {bytes.Length} bytes exceeds {MaxMessageBytes}");
 
@@ -216,7 +215,7 @@ public sealed class CnnMessageSerializer : SerializerWithStringManifest
         /// <summary>Has MessagePack build the type's formatter now (it emits one per type at its first use).</summary>
         public abstract void Prepare();
 
-        public abstract object? Deserialize(byte[] bytes, out int bytesRead);
+        public abstract object? Deserialize(ReadOnlyMemory<byte> bytes, out int bytesRead);
 
         /// <summary>Null when the message is well formed, else the reason.</summary>
         public string? Check(object message)
@@ -237,7 +236,7 @@ public sealed class CnnMessageSerializer : SerializerWithStringManifest
 
         public override void Prepare() => Options.Resolver.GetFormatterWithVerify<T>();
 
-        public override object? Deserialize(byte[] bytes, out int bytesRead) =>
-            MessagePackSerializer.Deserialize<T>(bytes.AsMemory(), Options, out bytesRead);
+        public override object? Deserialize(ReadOnlyMemory<byte> bytes, out int bytesRead) =>
+            MessagePackSerializer.Deserialize<T>(bytes, Options, out bytesRead);
     }
 }

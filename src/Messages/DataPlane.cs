@@ -301,7 +301,7 @@ public sealed class FrameConnection : IDisposable
         string manifest = Encoding.ASCII.GetString(body, 1, body[0]);
         try
         {
-            return (ICnnMessage)CnnMessageSerializer.Decode(body[(1 + body[0])..], manifest);
+            return (ICnnMessage)CnnMessageSerializer.Decode(body.AsMemory(1 + body[0]), manifest);
         }
         catch (System.Runtime.Serialization.SerializationException e)
         {

@@ -7,7 +7,7 @@
 // whose contribution is refused. Over a real data plane with contributions in exchange segments, each tail's new
 // weights go out as soon as it is applied, and a worker that connects mid-step gets the committed weights first.
 // A step's work goes as a message frame on a worker's data plane connection, and over Akka to a worker without
-// one or whose connection fails. A worker whose weights cannot be written is reported lost to the coordinator.
+// one or whose connection fails. A worker whose weights or work cannot be written is reported lost to the coordinator.
 using Akka.Actor;
 using Akka.TestKit;
 using Akka.TestKit.Xunit2;
@@ -251,27 +251,46 @@ public sealed class ParameterServerActorTests(ITestOutputHelper output) : TestKi
         Assert.False(expected.AsSpan().SequenceEqual(Initial), "the step moved the weights");
     }
 
+    // A parameter server over a real data plane, and worker-1 connected to it. With holdReports the data plane's
+    // reports (the join, the close) go to the Reports probe instead of the server, so that a test can break the
+    // server's end of the connection before it passes the join on.
+    private sealed record DataPlaneRig(IActorRef Server, TestProbe Coordinator, TestProbe Reports, DataPlaneServer DataPlane, FrameConnection Worker)
+        : IDisposable
+    {
+        public void Dispose()
+        {
+            Worker.Dispose();
+            DataPlane.Dispose();
+        }
+    }
+
+    private DataPlaneRig StartWithDataPlane(bool holdReports)
+    {
+        var state = new ParameterServerState(RunId, SeedCnn.Parameters, (float[])Initial.Clone(), new Adam(SeedCnn.Parameters));
+        TestProbe coordinator = CreateTestProbe("coordinator"), reports = CreateTestProbe("reports");
+        var dataPlane = new DataPlaneServer("127.0.0.1", 0, "127.0.0.1", state, Sys.Log);
+        IActorRef server = Sys.ActorOf(ParameterServerActor.Props(state, coordinator.Ref), "parameter-server");
+        dataPlane.Attach(holdReports ? reports.Ref : server);
+        FrameConnection worker = FrameConnection.Connect("127.0.0.1", dataPlane.Port, RunId, "worker-1", Patience);
+        worker.ReadTimeout = Patience; // a frame that never comes fails the test instead of hanging it
+        return new DataPlaneRig(server, coordinator, reports, dataPlane, worker);
+    }
+
+    private static void ReadWelcome(FrameConnection worker) => worker.ReadTensor(worker.ReadHeader(), new float[Floats]); // the weights a joining worker gets
+
     [Fact]
     public void A_steps_work_goes_on_the_workers_data_plane_connection_when_it_has_one_and_over_akka_when_not()
     {
-        var state = new ParameterServerState(RunId, SeedCnn.Parameters, (float[])Initial.Clone(), new Adam(SeedCnn.Parameters));
-        TestProbe coordinator = CreateTestProbe("coordinator");
+        using DataPlaneRig rig = StartWithDataPlane(holdReports: false);
         TestProbe connected = CreateTestProbe("connected"), unconnected = CreateTestProbe("unconnected");
-        using var dataPlane = new DataPlaneServer("127.0.0.1", 0, "127.0.0.1", state, Sys.Log);
-        IActorRef server = Sys.ActorOf(ParameterServerActor.Props(state, coordinator.Ref), "parameter-server");
-        dataPlane.Attach(server);
-        using FrameConnection connection = FrameConnection.Connect("127.0.0.1", dataPlane.Port, RunId, "worker-1", Patience);
-        connection.ReadTimeout = Patience; // a frame that never comes fails the test instead of hanging it
-        FrameHeader welcome = connection.ReadHeader(); // the weights it gets on joining
-        connection.ReadTensor(welcome, new float[Floats]);
+        ReadWelcome(rig.Worker);
         var first = new ComputeGradients(RunId, 1, 1, Enumerable.Range(0, 16).ToArray(), 8, [0], [1]);
         var second = first with { NodeFirst = [1] };
 
-        server.Tell(new ParameterServerActor.DeliverWork("worker-1", connected.Ref, first));
-        server.Tell(new ParameterServerActor.DeliverWork("worker-2", unconnected.Ref, second));
+        rig.Server.Tell(new ParameterServerActor.DeliverWork("worker-1", connected.Ref, first));
+        rig.Server.Tell(new ParameterServerActor.DeliverWork("worker-2", unconnected.Ref, second));
 
-        FrameHeader header = connection.ReadHeader();
-        var sent = Assert.IsType<ComputeGradients>(connection.ReadMessage(header));
+        var sent = Assert.IsType<ComputeGradients>(rig.Worker.ReadMessage(rig.Worker.ReadHeader()));
         Assert.Equal((first.Step, first.NodeFirst[0]), (sent.Step, sent.NodeFirst[0]));
         Assert.Equal(first.BatchIds, sent.BatchIds);
         Assert.Equal(second.NodeFirst, unconnected.ExpectMsg<ComputeGradients>(Patience).NodeFirst);
@@ -279,41 +298,31 @@ public sealed class ParameterServerActorTests(ITestOutputHelper output) : TestKi
     }
 
     [Fact]
-    public void When_the_data_plane_write_fails_the_work_goes_over_akka()
+    public void When_the_work_cannot_be_written_it_goes_over_akka_and_the_worker_is_reported_lost()
     {
-        var state = new ParameterServerState(RunId, SeedCnn.Parameters, (float[])Initial.Clone(), new Adam(SeedCnn.Parameters));
-        TestProbe coordinator = CreateTestProbe("coordinator"), worker = CreateTestProbe("worker"), frames = CreateTestProbe("frames");
-        using var dataPlane = new DataPlaneServer("127.0.0.1", 0, "127.0.0.1", state, Sys.Log);
-        IActorRef server = Sys.ActorOf(ParameterServerActor.Props(state, coordinator.Ref), "parameter-server");
-        dataPlane.Attach(frames.Ref); // the test passes the join on, and keeps the server's end of the connection
-        using FrameConnection connection = FrameConnection.Connect("127.0.0.1", dataPlane.Port, RunId, "worker-1", Patience);
-        connection.ReadTimeout = Patience;
-        var join = frames.ExpectMsg<ParameterServerActor.DataPlaneJoined>(Patience);
-        server.Tell(join);
-        FrameHeader welcome = connection.ReadHeader(); // the server holds the connection now: it has written to it
-        connection.ReadTensor(welcome, new float[Floats]);
+        using DataPlaneRig rig = StartWithDataPlane(holdReports: true);
+        TestProbe worker = CreateTestProbe("worker");
+        var join = rig.Reports.ExpectMsg<ParameterServerActor.DataPlaneJoined>(Patience);
+        rig.Server.Tell(join);
+        ReadWelcome(rig.Worker); // the server holds the connection now: it has written to it
         join.Connection.Dispose(); // and it breaks before the work is written
         var work = new ComputeGradients(RunId, 1, 1, Enumerable.Range(0, 8).ToArray(), 8, [0], [1]);
 
-        server.Tell(new ParameterServerActor.DeliverWork("worker-1", worker.Ref, work));
+        rig.Server.Tell(new ParameterServerActor.DeliverWork("worker-1", worker.Ref, work));
 
         Assert.Equal(work.Step, worker.ExpectMsg<ComputeGradients>(Patience).Step);
+        Assert.Equal("worker-1", rig.Coordinator.FishForMessage<ParameterServerActor.WorkerConnectionLost>(_ => true, Patience).WorkerId);
     }
 
     [Fact]
     public void A_worker_whose_weights_cannot_be_written_is_reported_lost_to_the_coordinator()
     {
-        var state = new ParameterServerState(RunId, SeedCnn.Parameters, (float[])Initial.Clone(), new Adam(SeedCnn.Parameters));
-        TestProbe coordinator = CreateTestProbe("coordinator"), frames = CreateTestProbe("frames");
-        using var dataPlane = new DataPlaneServer("127.0.0.1", 0, "127.0.0.1", state, Sys.Log);
-        IActorRef server = Sys.ActorOf(ParameterServerActor.Props(state, coordinator.Ref), "parameter-server");
-        dataPlane.Attach(frames.Ref); // the connection's own close report goes to the test, not to the server
-        using FrameConnection connection = FrameConnection.Connect("127.0.0.1", dataPlane.Port, RunId, "worker-1", Patience);
-        var join = frames.ExpectMsg<ParameterServerActor.DataPlaneJoined>(Patience);
+        using DataPlaneRig rig = StartWithDataPlane(holdReports: true);
+        var join = rig.Reports.ExpectMsg<ParameterServerActor.DataPlaneJoined>(Patience);
         join.Connection.Dispose(); // broken before the server writes the weights a joining worker gets
 
-        server.Tell(join);
+        rig.Server.Tell(join);
 
-        Assert.Equal("worker-1", coordinator.FishForMessage<ParameterServerActor.WorkerConnectionLost>(_ => true, Patience).WorkerId);
+        Assert.Equal("worker-1", rig.Coordinator.FishForMessage<ParameterServerActor.WorkerConnectionLost>(_ => true, Patience).WorkerId);
     }
 }

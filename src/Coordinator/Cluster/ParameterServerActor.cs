@@ -79,10 +79,7 @@ public sealed class ParameterServerActor : ReceiveActor
             if (SendWeights(m.Connection, m.WorkerId, _state.CommittedWeights(), _state.Version, FrameHeader.Whole))
                 foreach (int tail in _state.AppliedTails) SendSegment(m.Connection, m.WorkerId, tail, _state.Version + 1);
         });
-        Receive<DataPlaneClosed>(m =>
-        {
-            if (_connections.Remove(m.Connection)) _coordinator.Tell(new WorkerConnectionLost(m.WorkerId));
-        });
+        Receive<DataPlaneClosed>(m => Drop(m.Connection, m.WorkerId));
         Receive<DeliverWork>(OnDeliverWork);
         Receive<DropWorker>(m =>
         {
@@ -143,11 +140,11 @@ public sealed class ParameterServerActor : ReceiveActor
                 connection.WriteMessage(m.Work);
                 return;
             }
-            catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
+            catch (Exception e) when (IsConnectionFailure(e))
             {
-                // The reader of this connection reports it closed; the work goes over Akka meanwhile.
                 _log.Warning("Data plane: could not send the work of step {0} to worker {1}: {2}", m.Work.Step, workerId, e.Message);
-                break;
+                Drop(connection, workerId);
+                break; // the work goes over Akka, in case the worker is still there
             }
         }
         m.Worker.Tell(m.Work);
@@ -167,15 +164,22 @@ public sealed class ParameterServerActor : ReceiveActor
             connection.Write(new FrameHeader(FrameKind.Weights, version, version, 0, 0, 0, 0, 0, 0, 0, 0, part), weights);
             return true;
         }
-        catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
+        catch (Exception e) when (IsConnectionFailure(e))
         {
             _log.Warning("Data plane: could not send weights version {0} to worker {1}: {2}", version, workerId, e.Message);
-            // The connection is dropped here, so its reader's report of the close will find nothing to remove: tell
-            // the coordinator now, as that report would, rather than leave the worker's loss to the step deadline.
-            if (_connections.Remove(connection)) _coordinator.Tell(new WorkerConnectionLost(workerId));
-            connection.Dispose();
+            Drop(connection, workerId);
             return false;
         }
+    }
+
+    private static bool IsConnectionFailure(Exception e) => e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException;
+
+    // A connection that failed a write or closed: the coordinator hears of it once, whichever end noticed first (a
+    // failed write and its reader's report of the close both come here), and does not wait for the step deadline.
+    private void Drop(FrameConnection connection, string workerId)
+    {
+        if (_connections.Remove(connection)) _coordinator.Tell(new WorkerConnectionLost(workerId));
+        connection.Dispose();
     }
 
     private void OnWeightsRequest(WeightsRequest request)
