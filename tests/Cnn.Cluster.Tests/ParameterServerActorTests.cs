@@ -325,4 +325,24 @@ public sealed class ParameterServerActorTests(ITestOutputHelper output) : TestKi
 
         Assert.Equal("worker-1", rig.Coordinator.FishForMessage<ParameterServerActor.WorkerConnectionLost>(_ => true, Patience).WorkerId);
     }
+
+    [Fact]
+    public void A_worker_that_connects_again_gets_its_work_on_the_new_connection_and_the_old_ones_close_is_no_loss()
+    {
+        using DataPlaneRig rig = StartWithDataPlane(holdReports: true);
+        var old = rig.Reports.ExpectMsg<ParameterServerActor.DataPlaneJoined>(Patience);
+        rig.Server.Tell(old);
+        ReadWelcome(rig.Worker);
+        using FrameConnection again = FrameConnection.Connect("127.0.0.1", rig.DataPlane.Port, RunId, "worker-1", Patience);
+        again.ReadTimeout = Patience;
+        rig.Server.Tell(rig.Reports.ExpectMsg<ParameterServerActor.DataPlaneJoined>(Patience));
+        ReadWelcome(again);
+        var work = new ComputeGradients(RunId, 1, 1, Enumerable.Range(0, 8).ToArray(), 8, [0], [1]);
+
+        rig.Server.Tell(new ParameterServerActor.DataPlaneClosed(old.Connection, "worker-1")); // the old connection's close, reported late
+        rig.Server.Tell(new ParameterServerActor.DeliverWork("worker-1", CreateTestProbe("akka").Ref, work));
+
+        Assert.Equal(work.Step, Assert.IsType<ComputeGradients>(again.ReadMessage(again.ReadHeader())).Step);
+        rig.Coordinator.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+    }
 }

@@ -62,7 +62,9 @@ public sealed class ParameterServerActor : ReceiveActor
     private readonly ParameterServerState _state;
     private readonly IActorRef _coordinator;
     private readonly HashSet<IActorRef> _subscribers = [];
-    private readonly Dictionary<FrameConnection, string> _connections = [];
+    // Each worker's data plane connection: its newest. A worker that connects again (its side saw the old one fail)
+    // replaces the old one, so a step's work never goes to a dead socket and the old one's late close is no loss.
+    private readonly Dictionary<string, FrameConnection> _connections = [];
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
     /// <summary>A server over <paramref name="state"/> reporting to <paramref name="coordinator"/>.</summary>
@@ -75,7 +77,8 @@ public sealed class ParameterServerActor : ReceiveActor
         Receive<DataPlaneGradient>(m => Handle(_state.Accept(m.Header, m.Gradients, m.Segment), m.Header, null));
         Receive<DataPlaneJoined>(m =>
         {
-            _connections[m.Connection] = m.WorkerId;
+            if (_connections.Remove(m.WorkerId, out FrameConnection? older)) older.Dispose();
+            _connections[m.WorkerId] = m.Connection;
             if (SendWeights(m.Connection, m.WorkerId, _state.CommittedWeights(), _state.Version, FrameHeader.Whole))
                 foreach (int tail in _state.AppliedTails) SendSegment(m.Connection, m.WorkerId, tail, _state.Version + 1);
         });
@@ -83,11 +86,7 @@ public sealed class ParameterServerActor : ReceiveActor
         Receive<DeliverWork>(OnDeliverWork);
         Receive<DropWorker>(m =>
         {
-            foreach (var (connection, workerId) in _connections.Where(c => c.Value == m.WorkerId).ToList())
-            {
-                _connections.Remove(connection);
-                connection.Dispose();
-            }
+            if (_connections.Remove(m.WorkerId, out FrameConnection? connection)) connection.Dispose();
         });
         Receive<WeightsRequest>(OnWeightsRequest);
         Receive<SnapshotRequest>(_ =>
@@ -119,7 +118,7 @@ public sealed class ParameterServerActor : ReceiveActor
                 _coordinator.Tell(new NodeAccepted(h.Step, a.Node, a.WorkerId, a.ComputeMilliseconds));
                 break;
             case ChunkOutcome.TailApplied t:
-                foreach (var (connection, workerId) in _connections.ToList()) SendSegment(connection, workerId, t.Segment, t.Version);
+                foreach (var (workerId, connection) in _connections.ToList()) SendSegment(connection, workerId, t.Segment, t.Version);
                 break;
             case ChunkOutcome.StepApplied s:
                 Broadcast(s.SendWhole); // the workers first: they wait for nothing else
@@ -132,9 +131,8 @@ public sealed class ParameterServerActor : ReceiveActor
     // A step's work goes where its weights go: with a data plane, no Akka message crosses the network in a step.
     private void OnDeliverWork(DeliverWork m)
     {
-        foreach (var (connection, workerId) in _connections)
+        if (_connections.TryGetValue(m.WorkerId, out FrameConnection? connection))
         {
-            if (workerId != m.WorkerId) continue;
             try
             {
                 connection.WriteMessage(m.Work);
@@ -142,9 +140,8 @@ public sealed class ParameterServerActor : ReceiveActor
             }
             catch (Exception e) when (IsConnectionFailure(e))
             {
-                _log.Warning("Data plane: could not send the work of step {0} to worker {1}: {2}", m.Work.Step, workerId, e.Message);
-                Drop(connection, workerId);
-                break; // the work goes over Akka, in case the worker is still there
+                _log.Warning("Data plane: could not send the work of step {0} to worker {1}: {2}", m.Work.Step, m.WorkerId, e.Message);
+                Drop(connection, m.WorkerId); // the work goes over Akka, in case the worker is still there
             }
         }
         m.Worker.Tell(m.Work);
@@ -176,9 +173,14 @@ public sealed class ParameterServerActor : ReceiveActor
 
     // A connection that failed a write or closed: the coordinator hears of it once, whichever end noticed first (a
     // failed write and its reader's report of the close both come here), and does not wait for the step deadline.
+    // A connection the worker has already replaced is no loss.
     private void Drop(FrameConnection connection, string workerId)
     {
-        if (_connections.Remove(connection)) _coordinator.Tell(new WorkerConnectionLost(workerId));
+        if (_connections.TryGetValue(workerId, out FrameConnection? current) && current == connection)
+        {
+            _connections.Remove(workerId);
+            _coordinator.Tell(new WorkerConnectionLost(workerId));
+        }
         connection.Dispose();
     }
 
@@ -197,7 +199,7 @@ public sealed class ParameterServerActor : ReceiveActor
     // segment, is the whole), unless the step needs them whole; over Akka, in chunks.
     private void Broadcast(bool whole)
     {
-        foreach (var (connection, workerId) in _connections.ToList())
+        foreach (var (workerId, connection) in _connections.ToList())
             if (whole) SendWeights(connection, workerId, _state.Weights, _state.Version, FrameHeader.Whole);
             else SendSegment(connection, workerId, _state.Segments.Count - 1, _state.Version);
         if (_subscribers.Count == 0) return;
