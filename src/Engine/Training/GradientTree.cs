@@ -107,6 +107,43 @@ public static class GradientTree
     }
 
     /// <summary>
+    /// The whole subtrees that cover the leaves of <paramref name="nodes"/> (nodes of the tree over
+    /// <paramref name="leafCount"/> leaves, in leaf order) but <paramref name="leaf"/>, in leaf order: the node that
+    /// holds it is replaced by the siblings on its path down to it.
+    /// </summary>
+    public static List<TreeNode> Without(IReadOnlyList<TreeNode> nodes, int leaf, int leafCount)
+    {
+        var result = new List<TreeNode>(nodes.Count + 4);
+        foreach (TreeNode node in nodes)
+        {
+            if (!IsNode(node, leafCount)) throw new ArgumentException($"{node} is not a node of the tree over {leafCount} leaves");
+            if (leaf < node.First || leaf >= node.End)
+            {
+                result.Add(node);
+                continue;
+            }
+            var right = new Stack<TreeNode>(); // siblings to the right of the path, deepest first
+            TreeNode at = node;
+            while (at.Count > 1)
+            {
+                var (l, r) = Children(at);
+                if (leaf < r.First)
+                {
+                    right.Push(r);
+                    at = l;
+                }
+                else
+                {
+                    result.Add(l);
+                    at = r;
+                }
+            }
+            result.AddRange(right);
+        }
+        return result;
+    }
+
+    /// <summary>
     /// Sums <paramref name="parts"/>, which must be nodes of the tree over <paramref name="leafCount"/> leaves that
     /// exactly cover <paramref name="target"/>, in tree order. Buffers of the parts may be overwritten. Throws
     /// ArgumentException when the parts overlap, miss leaves or are not tree nodes.

@@ -53,9 +53,13 @@ public sealed class LeafComputer : IDisposable
     /// as it is final and handed to tailReady(segment index, sums of the subtrees in order; their buffers hold the
     /// segment's range, and the loss fields are zero), during the backward passes; the sums returned then hold only the
     /// head segment's range, the tails' ranges having been summed already (the buffers hold both).
+    /// With <paramref name="mayStartLast"/>, it is asked (on the computing thread) just before the last of two or more
+    /// leaves starts; when it says no, that leaf is left out, and the sums returned (and the tails handed out) are those of
+    /// the whole subtrees that cover the other leaves (<see cref="GradientTree.Without"/>). <paramref name="sameWeights"/>:
+    /// <paramref name="weights"/> is the array of the previous call, unchanged since.
     /// </remarks>
     public IReadOnlyList<GradientSum> Compute(float[] weights, IDataSource data, int[] batchIds, IReadOnlyList<TreeNode> subtrees, long step, ulong seed,
-        Action<int, IReadOnlyList<GradientSum>>? tailReady = null)
+        Action<int, IReadOnlyList<GradientSum>>? tailReady = null, Func<int, bool>? mayStartLast = null, bool sameWeights = false)
     {
         int leafCount = GradientTree.LeafCount(batchIds.Length, MicroBatch);
         var leaves = new List<int>();
@@ -73,7 +77,8 @@ public sealed class LeafComputer : IDisposable
         }
         while (_leafBuffers.Count < leafCount) _leafBuffers.Add(new float[Model.Parameters.Count]);
         var sums = new GradientSum[leaves.Count];
-        long version = Interlocked.Increment(ref _computeCalls); // weights are fixed during one call
+        // Weights are fixed during one call, and between calls when the caller says so (the kernels' transposes are kept).
+        long version = sameWeights ? Interlocked.Read(ref _computeCalls) : Interlocked.Increment(ref _computeCalls);
         // With tailReady: every tail segment of the model's exchange layout is summed and handed out as soon as all
         // leaves have passed its node in their backward passes, on the thread of the leaf that passed it last.
         IReadOnlyList<ExchangeSegment> segments = tailReady is null ? [new ExchangeSegment(0, Model.Parameters.Count, -1)] : Model.ExchangeSegments;
@@ -85,23 +90,41 @@ public sealed class LeafComputer : IDisposable
         List<ReductionPlan>? tailPlans = tails == 0 ? null
             : PlanSubtrees(subtrees, leaves.Select(l => new GradientSum(new TreeNode(l, 1), _leafBuffers[l], 0, 0, 0)).ToArray(), leafCount);
         List<GradientSum>? tailSums = tailPlans?.ConvertAll(p => p.Result); // the plans' result buffers, the same for every tail
+        void Passed(int segment)
+        {
+            if (Interlocked.Decrement(ref waiting[segment]) != 0) return;
+            foreach (ReductionPlan plan in tailPlans!) plan.Execute(segments[segment].From, segments[segment].To);
+            tailReady!(segment, tailSums!);
+        }
         Action<int>? ready = tailPlans is null ? null : finishedNode =>
         {
             int segment = 0;
             while (segment < tails && segments[segment].Node != finishedNode) segment++;
-            if (segment == tails || Interlocked.Decrement(ref waiting[segment]) != 0) return;
-            foreach (ReductionPlan plan in tailPlans) plan.Execute(segments[segment].From, segments[segment].To);
-            tailReady!(segment, tailSums!);
+            if (segment < tails) Passed(segment);
         };
+        // The last leaf may be given away (work stealing): then the subtrees are the ones that cover the others, and a
+        // tail waits for one leaf fewer. No tail can be final before that: each still waits for the last leaf.
+        IReadOnlyList<TreeNode> nodes = subtrees;
+        int skipped = -1;
         _team.Run(leaves.Count, (item, member) =>
         {
             int leaf = leaves[item];
+            if (item == leaves.Count - 1 && item > 0 && mayStartLast is not null && !mayStartLast(leaf))
+            {
+                skipped = item;
+                nodes = GradientTree.Without(subtrees, leaf, leafCount);
+                if (tailPlans is null) return;
+                tailPlans = PlanSubtrees(nodes, leaves.Where(l => l != leaf).Select(l => new GradientSum(new TreeNode(l, 1), _leafBuffers[l], 0, 0, 0)).ToArray(), leafCount);
+                tailSums = tailPlans.ConvertAll(p => p.Result);
+                for (int segment = 0; segment < tails; segment++) Passed(segment);
+                return;
+            }
             var (start, count) = GradientTree.LeafSamples(leaf, batchIds.Length, MicroBatch);
             float[] gradients = _leafBuffers[leaf];
             LossAndAccuracy r = _runners[member].TrainLeaf(weights, data, batchIds.AsSpan(start, count), gradients, step, seed, version, ready);
             sums[item] = new GradientSum(new TreeNode(leaf, 1), gradients, r.LossSum, r.Correct, r.Samples);
         });
-        List<ReductionPlan> plans = PlanSubtrees(subtrees, sums, leafCount);
+        List<ReductionPlan> plans = PlanSubtrees(nodes, skipped < 0 ? sums : sums.Where((_, i) => i != skipped).ToArray(), leafCount);
         ForEachRange(segments[^1].To, (from, to) =>
         {
             foreach (ReductionPlan plan in plans) plan.Execute(from, to);

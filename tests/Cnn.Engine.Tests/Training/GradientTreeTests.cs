@@ -259,4 +259,35 @@ public sealed class GradientTreeTests
         Assert.Throws<ArgumentException>(() =>
             GradientTree.Reduce([Part(leaves, new TreeNode(0, 4), 8), Part(leaves, new TreeNode(4, 4), 8)], 8, new TreeNode(0, 4)));
     }
+
+    [Theory]
+    [InlineData(8)]
+    [InlineData(7)]
+    [InlineData(13)]
+    public void Without_covers_every_leaf_of_the_nodes_but_one_with_whole_subtrees_in_leaf_order(int leafCount)
+    {
+        foreach (List<TreeNode> cut in new[] { GradientTree.Cut(leafCount, 1), GradientTree.Cut(leafCount, 2), GradientTree.Cut(leafCount, 3) })
+            for (int leaf = 0; leaf < leafCount; leaf++)
+            {
+                List<TreeNode> nodes = GradientTree.Without(cut, leaf, leafCount);
+
+                int[] covered = nodes.SelectMany(n => Enumerable.Range(n.First, n.Count)).ToArray();
+                Assert.Equal(Enumerable.Range(0, leafCount).Where(l => l != leaf), covered);
+                Assert.All(nodes, n => Assert.True(GradientTree.IsNode(n, leafCount), $"{n} without leaf {leaf}"));
+                Assert.True(nodes.Count <= cut.Count - 1 + (int)Math.Ceiling(Math.Log2(leafCount)), $"{nodes.Count} nodes without leaf {leaf}");
+            }
+    }
+
+    [Fact]
+    public void Without_the_last_leaf_of_a_share_of_four_gives_its_first_half_and_third_leaf()
+    {
+        Assert.Equal([new TreeNode(0, 4), new TreeNode(4, 2), new TreeNode(6, 1)], GradientTree.Without([new TreeNode(0, 4), new TreeNode(4, 4)], 7, 8));
+        Assert.Equal([new TreeNode(4, 1), new TreeNode(6, 2)], GradientTree.Without([new TreeNode(4, 4)], 5, 8));
+    }
+
+    [Fact]
+    public void Without_rejects_a_node_that_is_not_a_node()
+    {
+        Assert.Throws<ArgumentException>(() => GradientTree.Without([new TreeNode(1, 2)], 1, 8));
+    }
 }

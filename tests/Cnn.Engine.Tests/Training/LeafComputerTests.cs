@@ -112,6 +112,76 @@ public sealed class LeafComputerTests
         }
     }
 
+    // Work stealing: the owner gives its last leaf away just before starting it; what it returns and hands out, with the
+    // leaf computed elsewhere, reduces to the bits of the whole batch.
+    [Theory]
+    [InlineData("seed-cnn", 64, 1)]
+    [InlineData("seed-cnn", 64, 2)]
+    [InlineData("seed-cnn", 60, 1)]
+    [InlineData("seed-resnet", 24, 1)]
+    public void A_last_leaf_given_away_leaves_sums_and_tails_of_the_rest_that_reduce_with_it_to_the_bits_of_the_root(string preset, int batch, int threads)
+    {
+        Model model = Presets.Create(preset);
+        float[] w = model.Parameters.Initialize(26);
+        int[] ids = EpochSchedule.Order(8, 0, Data.Count).Take(batch).ToArray();
+        int leafCount = GradientTree.LeafCount(batch, 8);
+        IReadOnlyList<ExchangeSegment> segments = model.ExchangeSegments;
+        using var owner = new LeafComputer(model, threads, microBatch: 8);
+        using var thief = new LeafComputer(model, 1, microBatch: 8);
+        var (expected, loss, correct) = Root(owner, w, ids);
+        List<TreeNode> share = GradientTree.Cut(leafCount, 2);
+        int last = leafCount - 1;
+        var asked = new List<int>();
+        var tailNodes = new List<TreeNode>[segments.Count - 1];
+        float[][] tails = segments.Take(segments.Count - 1).Select(_ => new float[model.Parameters.Count]).ToArray();
+
+        var kept = owner.Compute(w, Data, ids, share, step: 4, seed: 9, tailReady: (segment, sums) =>
+            {
+                tailNodes[segment] = sums.Select(t => t.Node).ToList();
+                GradientSum tail = GradientTree.Reduce([.. sums.Select(t => new GradientSum(t.Node, (float[])t.Gradients.Clone(), 0, 0, 0)),
+                    thief.Compute(w, Data, ids, [new TreeNode(last, 1)], 4, 9)[0]], leafCount);
+                tail.Gradients.AsSpan(segments[segment].From, segments[segment].Length).CopyTo(tails[segment].AsSpan(segments[segment].From));
+            },
+            mayStartLast: leaf =>
+            {
+                lock (asked) asked.Add(leaf);
+                return false;
+            }).Select(p => new GradientSum(p.Node, (float[])p.Gradients.Clone(), p.LossSum, p.Correct, p.Samples)).ToList();
+        GradientSum stolen = thief.Compute(w, Data, ids, [new TreeNode(last, 1)], 4, 9)[0];
+        GradientSum sum = GradientTree.Reduce([.. kept, stolen], leafCount);
+
+        Assert.Equal([last], asked);
+        Assert.Equal(GradientTree.Without(share, last, leafCount), kept.Select(p => p.Node));
+        Assert.All(tailNodes, nodes => Assert.Equal(kept.Select(p => p.Node), nodes));
+        ExchangeSegment head = segments[^1];
+        KernelAssert.BitIdentical(expected.AsSpan(head.From, head.Length).ToArray(), sum.Gradients.AsSpan(head.From, head.Length).ToArray(), $"{preset}, head");
+        for (int segment = 0; segment < segments.Count - 1; segment++)
+            KernelAssert.BitIdentical(expected.AsSpan(segments[segment].From, segments[segment].Length).ToArray(),
+                tails[segment].AsSpan(segments[segment].From, segments[segment].Length).ToArray(), $"{preset}, tail {segment}");
+        Assert.Equal(loss, sum.LossSum);
+        Assert.Equal(correct, sum.Correct);
+        Assert.Equal(batch, sum.Samples);
+    }
+
+    [Fact]
+    public void A_last_leaf_kept_is_computed_as_usual_and_a_single_leaf_is_never_offered()
+    {
+        Model model = Presets.Create("seed-cnn");
+        float[] w = model.Parameters.Initialize(27);
+        int[] ids = EpochSchedule.Order(9, 0, Data.Count).Take(64).ToArray();
+        using var computer = new LeafComputer(model, 1, microBatch: 8);
+        var (expected, _, _) = Root(computer, w, ids);
+        var asked = new List<int>();
+
+        GradientSum root = Assert.Single(computer.Compute(w, Data, ids, [GradientTree.Root(8)], 4, 9, mayStartLast: leaf => { asked.Add(leaf); return true; }));
+        float[] kept = (float[])root.Gradients.Clone();
+        computer.Compute(w, Data, ids, [new TreeNode(3, 1)], 4, 9, mayStartLast: leaf => { asked.Add(leaf); return false; });
+
+        Assert.Equal([7], asked);
+        Assert.Equal(new TreeNode(0, 8), root.Node);
+        KernelAssert.BitIdentical(expected, kept, "kept");
+    }
+
     [Fact]
     public void Compute_rejects_a_subtree_that_is_not_a_node()
     {
