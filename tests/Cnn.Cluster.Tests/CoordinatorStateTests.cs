@@ -260,6 +260,28 @@ public sealed class CoordinatorStateTests
         Assert.DoesNotContain(backups, b => b.Worker.Id == "w2");
     }
 
+    // Work stealing: b's share came as smaller subtrees and a's stolen leaf; it is covered, not late. Without the stolen
+    // leaf it is late, and is dealt out whole (the parameter server lets it replace the smaller subtrees).
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void LateNodes_takes_a_share_covered_by_smaller_subtrees_as_done(bool stolenLeafArrived)
+    {
+        CoordinatorState state = WithWorkers(1, 1);
+        StepAssignment plan = state.PlanStep(0, Batch(64)); // w1: 0+4, w2: 4+4
+        Assert.Equal([new TreeNode(4, 4)], plan.Work.Single(w => w.Worker.Id == "w2").Nodes);
+        state.Accepted(new TreeNode(0, 4), "w1", 5);
+        state.Accepted(new TreeNode(4, 1), "w2", 5);
+        state.Accepted(new TreeNode(4, 2), "w2", 5); // took leaf 4's place: nested nodes do not count twice
+        state.Accepted(new TreeNode(6, 1), "w2", 5);
+        if (stolenLeafArrived) state.Accepted(new TreeNode(7, 1), "w1", 5);
+
+        var backups = state.LateNodes();
+
+        if (stolenLeafArrived) Assert.Empty(backups);
+        else Assert.Equal([("w1", new TreeNode(4, 4))], backups.SelectMany(b => b.Nodes.Select(n => (b.Worker.Id, n))));
+    }
+
     [Fact]
     public void LateNodes_spreads_a_late_workers_nodes_over_the_least_loaded_others()
     {

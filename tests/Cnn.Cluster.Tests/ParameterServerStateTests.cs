@@ -258,19 +258,36 @@ public sealed class ParameterServerStateTests(OneStep step) : IClassFixture<OneS
     [Theory]
     [InlineData(Route.Whole, 2, 2)]
     [InlineData(Route.Whole, 3, 1)]
-    [InlineData(Route.Whole, 0, 8)]
     [InlineData(Route.Chunks, 0, 2)]
-    [InlineData(Route.Chunks, 0, 8)]
-    public void A_subtree_overlapping_an_accepted_one_is_rejected_and_changes_nothing(Route route, int first, int count)
+    [InlineData(Route.Chunks, 0, 4)]
+    public void A_subtree_inside_an_accepted_one_is_a_duplicate_and_changes_nothing(Route route, int first, int count)
     {
         ParameterServerState server = step.Server();
         Assert.IsType<ChunkOutcome.Accepted>(Send(server, new TreeNode(0, 4), route, "worker-1"));
 
         ChunkOutcome outcome = Send(server, new TreeNode(first, count), route, "worker-2");
 
-        AssertRejected(server, outcome, "overlaps leaves 0..3");
+        Assert.Equal(new ChunkOutcome.Duplicate(new TreeNode(first, count), "worker-2"), outcome);
+        AssertUntouched(server);
         Assert.Equal([new TreeNode(0, 4)], server.AcceptedNodes);
         Complete(server, route, "worker-3", new TreeNode(4, 4));
+    }
+
+    // A stolen leaf and the owner's whole subtree, when the owner began the leaf before it heard of the theft.
+    [Theory]
+    [InlineData(Route.Whole)]
+    [InlineData(Route.Chunks)]
+    public void A_subtree_that_holds_accepted_ones_takes_their_place_and_the_step_is_the_same(Route route)
+    {
+        ParameterServerState server = step.Server();
+        Assert.IsType<ChunkOutcome.Accepted>(Send(server, new TreeNode(7, 1), route, "thief"));
+        Assert.IsType<ChunkOutcome.Accepted>(Send(server, new TreeNode(4, 2), route, "thief"));
+
+        Assert.IsType<ChunkOutcome.Accepted>(Send(server, new TreeNode(4, 4), route, "owner"));
+
+        AssertUntouched(server);
+        Assert.Equal([new TreeNode(4, 4)], server.AcceptedNodes);
+        Complete(server, route, "worker-3", new TreeNode(0, 4));
     }
 
     [Theory]

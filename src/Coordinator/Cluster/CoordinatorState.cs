@@ -35,7 +35,7 @@ public sealed class WorkerSlot(string id, int threads, object handle, string num
 
 /// <summary>The fixed parameters of a run that decide what workers compute and who may join.</summary>
 public sealed record RunPlan(string RunId, string Model, int MicroBatch, ulong Seed, string DatasetSha256, string NumericsFingerprint,
-    bool AllowFingerprintMismatch = false);
+    bool AllowFingerprintMismatch = false, bool WorkStealing = false);
 
 /// <summary>A range of an evaluation set given to a worker.</summary>
 public sealed record EvaluationPart(int Start, int Count);
@@ -194,11 +194,23 @@ public sealed class CoordinatorState
     /// </summary>
     public IReadOnlyList<(WorkerSlot Worker, List<TreeNode> Nodes)> LateNodes()
     {
-        var missing = _owner.Where(p => !_done.Contains(p.Key)).ToList();
+        var missing = _owner.Where(p => !Covered(p.Key)).ToList();
         var result = new List<(WorkerSlot, List<TreeNode>)>();
         foreach (var group in missing.GroupBy(p => p.Value))
             result.AddRange(Reassign(group.Select(p => p.Key).ToList(), exclude: group.Key));
         return result;
+    }
+
+    // A node is done when it was accepted, or when accepted nodes inside it cover its leaves: with work stealing an
+    // owner sends its share less the stolen leaf as smaller subtrees, and the thief sends the leaf.
+    private bool Covered(TreeNode node)
+    {
+        if (_done.Contains(node)) return true;
+        var leaves = new HashSet<int>();
+        foreach (TreeNode d in _done)
+            if (node.First <= d.First && d.End <= node.End)
+                for (int leaf = d.First; leaf < d.End; leaf++) leaves.Add(leaf);
+        return leaves.Count == node.Count;
     }
 
     /// <summary>The current step's optimizer update was applied after <paramref name="seconds"/>.</summary>

@@ -360,10 +360,11 @@ public sealed class ParameterServerState
             return Drop(key, $"leaf count {h.LeafCount} but the batch of step {_step.Step} has {_step.LeafCount} leaves");
         if (h.NodeCount < 1 || !GradientTree.IsNode(node, _step.LeafCount))
             return Drop(key, $"unknown subtree: {node} is not a node of the tree over {_step.LeafCount} leaves");
-        if (_accepted.ContainsKey(node)) return DropDuplicate(key, node, h.WorkerId);
+        // Tree nodes either nest or are apart. One inside an accepted node is covered already; one that holds accepted
+        // nodes takes their place when it completes (a stolen leaf and its owner's whole subtree: the same bits).
         foreach (TreeNode taken in _accepted.Keys)
-            if (node.First < taken.End && taken.First < node.End)
-                return Drop(key, $"{node} overlaps {taken}, which is already accepted");
+            if (taken.First <= node.First && node.End <= taken.End)
+                return DropDuplicate(key, node, h.WorkerId);
         if (h.TotalFloats != _layout.Count)
             return Drop(key, $"wrong length: {h.TotalFloats} floats but the model has {_layout.Count}");
         int expectedSamples = GradientTree.NodeSamples(node, _step.BatchSize, _step.MicroBatch).Count;
@@ -384,6 +385,8 @@ public sealed class ParameterServerState
             ReturnBuffer(buffer);
             return Drop((node, h.WorkerId), $"not finite: {value} in {SliceAt(bad)}", notFinite: true);
         }
+        foreach (TreeNode inside in _accepted.Keys.Where(n => node.First <= n.First && n.End <= node.End).ToList())
+            if (_accepted.Remove(inside, out GradientSum? replaced)) ReturnBuffer(replaced.Gradients);
         _accepted[node] = new GradientSum(node, buffer, h.LossSum, h.Correct, h.Samples);
         if (_accepted.Values.Sum(p => p.Node.Count) < _step!.LeafCount)
             return new ChunkOutcome.Accepted(node, h.WorkerId, h.ComputeMilliseconds);
