@@ -58,6 +58,10 @@ public sealed class CnnMessageSerializer : SerializerWithStringManifest
         new WireType<WeightsChunk>("wc"),
         new WireType<GradientChunk>("gc"),
         new WireType<ContributionRejected>("cr"),
+        new WireType<LeafStarted>("ls"),
+        new WireType<StealRequest>("sq"),
+        new WireType<StealGrant>("sg"),
+        new WireType<LeafClaimed>("lc"),
     ];
 
     private static readonly Dictionary<Type, WireType> ByType = Table.ToDictionary(w => w.Type);

@@ -20,9 +20,10 @@
 // same material and check as Akka.Remote. A handshake that fails is reported to the listener's owner and the
 // socket closed before a single frame is read. Without TLS the run id token is the only gate.
 //
-// Message frames carry the control messages of a step (its work) from the parameter server's node to a worker,
-// so that every per-step message travels this connection and none crosses Akka.Remote: the body is the message's
-// manifest and the bytes CnnMessageSerializer gives Akka, read with the same untrusted-data checks.
+// Message frames carry the control messages of a step (its work, and the work-stealing conversation of
+// StealProtocol.cs, in both directions), so that every per-step message travels this connection and none crosses
+// Akka.Remote: the body is the message's manifest and the bytes CnnMessageSerializer gives Akka, read with the same
+// untrusted-data checks.
 //
 // Not here: what the frames mean (ParameterServerState decides), retries (a lost connection is a lost worker).
 using System.Buffers.Binary;
@@ -43,7 +44,7 @@ public enum FrameKind : byte
     Gradient = 2,
     /// <summary>Server to worker: the weights of a version.</summary>
     Weights = 3,
-    /// <summary>Server to worker: a control message (a step's work), as CnnMessageSerializer writes it for Akka.</summary>
+    /// <summary>Either way: a control message (a step's work, work stealing), as CnnMessageSerializer writes it for Akka.</summary>
     Message = 4,
 }
 

@@ -27,6 +27,7 @@ public sealed record RegisterWorker(
 /// <summary>
 /// The coordinator takes the worker into the run and says what to build. DataPlaneEndpoint is "host:port" of the
 /// parameter server's tensor data plane (Messages/DataPlane.cs), or empty when tensors travel as chunked Akka messages.
+/// WorkStealing: a worker that has sent its share of a step asks for another worker's last leaf (StealProtocol.cs).
 /// </summary>
 [MessagePackObject]
 public sealed record WorkerAccepted(
@@ -35,7 +36,8 @@ public sealed record WorkerAccepted(
     [property: Key(2)] string Model,
     [property: Key(3)] int MicroBatch,
     [property: Key(4)] ulong Seed,
-    [property: Key(5)] string DataPlaneEndpoint) : ICnnMessage;
+    [property: Key(5)] string DataPlaneEndpoint,
+    [property: Key(6)] bool WorkStealing = false) : ICnnMessage;
 
 /// <summary>The coordinator refuses the worker, with the reason it logs too.</summary>
 [MessagePackObject]
