@@ -9,7 +9,10 @@
 //                data plane in the model's exchange segments (the tails as soon as the engine hands them out,
 //                during the last backward pass; the head, with the loss, at the end), over Akka in chunks;
 //                evaluates ranges for the coordinator. Weights arrive the same way: whole, or in segments of
-//                which the head completes a version.
+//                which the head completes a version. With work stealing (Messages/StealProtocol.cs), it announces
+//                the last leaf of its share before starting it, and skips it if the parameter server has granted it
+//                to another worker; once its share is sent, it asks for a leaf of a slower worker's share and
+//                computes it with the same weights.
 // Requests for a weights version it does not have yet are stashed until the version arrives; requests for an
 // older version are dropped (the step is over). While a computation runs, new requests wait in the stash.
 using System.Diagnostics;
@@ -42,9 +45,9 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
 {
     /// <summary>
     /// Bumped when a message's meaning changes; the coordinator refuses a worker of another version. 2: the data
-    /// plane carries contributions and weights in the model's exchange segments.
+    /// plane carries contributions and weights in the model's exchange segments. 3: work stealing on the data plane.
     /// </summary>
-    public const int ProtocolVersion = 2;
+    public const int ProtocolVersion = 3;
 
     /// <summary>The name of the coordinator actor on the coordinator node.</summary>
     public const string CoordinatorName = "coordinator";
@@ -76,7 +79,12 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
     private long _assemblingVersion = -1;
     private TensorAssembler? _assembler;
     private FrameConnection? _dataPlane;
+    private StealState? _steal;       // with work stealing on: the conversation on _dataPlane
+    private bool _workStealing;
     private bool _busy;
+
+    /// <summary>How long a worker waits for the answer to a steal request before it gives up on it.</summary>
+    private static readonly TimeSpan GrantTimeout = TimeSpan.FromMilliseconds(200);
 
     /// <summary>A worker with <paramref name="data"/> that registers with the coordinator in <paramref name="settings"/>.</summary>
     public WorkerActor(WorkerSettings settings, WorkerData data)
@@ -164,6 +172,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         }
         _runId = accepted.RunId;
         _seed = accepted.Seed;
+        _workStealing = accepted.WorkStealing;
         _parameterServer = Context.ActorSelection(new RootActorPath(Sender.Path.Address) / "user" / CoordinatorName / ParameterServerName);
         if (_dataPlane is null && accepted.DataPlaneEndpoint.Length > 0) ConnectDataPlane(accepted.DataPlaneEndpoint);
         else if (accepted.DataPlaneEndpoint.Length == 0) _parameterServer.Tell(new WeightsRequest(_runId, _settings.WorkerId, _version));
@@ -181,6 +190,8 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         var connection = FrameConnection.Connect(endpoint[..colon], int.Parse(endpoint[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture),
             _runId, _settings.WorkerId, TimeSpan.FromSeconds(10), _settings.Tls);
         _dataPlane = connection;
+        var steal = new StealState();
+        _steal = steal;
         IActorRef self = Self;
         int count = _parameterCount;
         IReadOnlyList<ExchangeSegment> segments = _computer!.Model.ExchangeSegments;
@@ -197,10 +208,20 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
                     FrameHeader header = connection.ReadHeader();
                     if (header.Kind == FrameKind.Message)
                     {
-                        // A step's work: the actor checks it as it checks work that comes over Akka.
-                        if (connection.ReadMessage(header) is not ComputeGradients work)
-                            throw new InvalidDataException("a message other than ComputeGradients on the data plane");
-                        self.Tell(work);
+                        switch (connection.ReadMessage(header))
+                        {
+                            case ComputeGradients work:
+                                self.Tell(work); // the actor checks it as it checks work that comes over Akka
+                                break;
+                            case StealGrant grant:
+                                steal.Granted(grant.Step, grant.Leaf);
+                                break;
+                            case LeafClaimed claim:
+                                steal.Claimed(claim.Step, claim.Leaf);
+                                break;
+                            case var other:
+                                throw new InvalidDataException($"a {other.GetType().Name} on the data plane");
+                        }
                         continue;
                     }
                     if (header.Kind != FrameKind.Weights) throw new InvalidDataException($"a {header.Kind} frame where weights or work were expected");
@@ -229,6 +250,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
             }
             catch (Exception e) when (e is IOException or InvalidDataException or ObjectDisposedException or System.Net.Sockets.SocketException)
             {
+                steal.Close();
                 self.Tell(new DataPlaneLost(connection, e.Message));
             }
         }) { IsBackground = true, Name = $"cnn-worker-{_settings.WorkerId}-weights" };
@@ -254,6 +276,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
             _log.Warning("Worker {0}: lost the data plane connection ({1}); registering again", _settings.WorkerId, m.Reason);
             _dataPlane.Dispose();
             _dataPlane = null;
+            _steal = null;
             Become(Registering);
             _retry = FirstRetry;
             Self.Tell(new RegisterTick());
@@ -333,7 +356,8 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         ulong seed = _seed;
         IDataSource train = _data.Train;
         FrameConnection? dataPlane = _dataPlane;
-        Task.Run(() =>
+        StealState? steal = _workStealing && _dataPlane is not null ? _steal : null;
+        Task.Run(async () =>
         {
             try
             {
@@ -353,16 +377,37 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
                             tail.Gradients.AsSpan(range.From, range.Length));
                     Interlocked.Add(ref sendingTicks, Stopwatch.GetTimestamp() - started);
                 };
-                IReadOnlyList<GradientSum> sums = computer.Compute(weights, train, request.BatchIds, nodes, request.Step, seed, sendTail);
+                // Straight from the leaf buffers to the socket: no copy, nothing allocated.
+                void SendHeads(IReadOnlyList<GradientSum> sums, double ms)
+                {
+                    foreach (GradientSum sum in sums)
+                        dataPlane!.Write(new FrameHeader(FrameKind.Gradient, request.Step, request.Version, sum.Node.First, sum.Node.Count, leafCount,
+                            sum.Samples, sum.Correct, sum.LossSum, ms / sums.Count, 0, FrameHeader.PartOf(segments.Count - 1, segments.Count)),
+                            sum.Gradients.AsSpan(0, segments[^1].To)); // the head, or the whole
+                }
+                // As an owner: the last leaf of the share is announced before it starts, unless a thief has it already.
+                Func<int, bool>? mayStartLast = steal is null ? null : leaf =>
+                {
+                    if (steal.TakeClaim(request.Step, leaf)) return false;
+                    dataPlane!.WriteMessage(new LeafStarted(runId, request.Step, workerId, leaf));
+                    return true;
+                };
+                IReadOnlyList<GradientSum> sums = computer.Compute(weights, train, request.BatchIds, nodes, request.Step, seed, sendTail, mayStartLast);
+                steal?.ShareDone(request.Step);
                 double ms = clock.Elapsed.TotalMilliseconds - Stopwatch.GetElapsedTime(0, Interlocked.Read(ref sendingTicks)).TotalMilliseconds;
                 var chunks = new List<GradientChunk>();
                 if (dataPlane is not null)
                 {
-                    // Straight from the leaf buffers to the socket: no copy, nothing allocated.
-                    foreach (GradientSum sum in sums)
-                        dataPlane.Write(new FrameHeader(FrameKind.Gradient, request.Step, request.Version, sum.Node.First, sum.Node.Count, leafCount,
-                            sum.Samples, sum.Correct, sum.LossSum, ms / sums.Count, 0, FrameHeader.PartOf(segments.Count - 1, segments.Count)),
-                            sum.Gradients.AsSpan(0, segments[^1].To)); // the head, or the whole
+                    SendHeads(sums, ms);
+                    // As a thief: the share is sent; a leaf of a slower worker's share, if the parameter server grants one.
+                    if (steal is null) return new Computed(request.Version, chunks, null);
+                    dataPlane.WriteMessage(new StealRequest(runId, request.Step, request.Version, workerId));
+                    if (await steal.GrantAsync(request.Step, GrantTimeout).ConfigureAwait(false) is not int leaf) return new Computed(request.Version, chunks, null);
+                    long started = Stopwatch.GetTimestamp();
+                    Interlocked.Exchange(ref sendingTicks, 0);
+                    IReadOnlyList<GradientSum> stolen = computer.Compute(weights, train, request.BatchIds, [new TreeNode(leaf, 1)], request.Step, seed, sendTail,
+                        sameWeights: true);
+                    SendHeads(stolen, Stopwatch.GetElapsedTime(started).TotalMilliseconds - Stopwatch.GetElapsedTime(0, Interlocked.Read(ref sendingTicks)).TotalMilliseconds);
                     return new Computed(request.Version, chunks, null);
                 }
                 foreach (GradientSum sum in sums)

@@ -5,7 +5,8 @@
 // and include the epoch's partial last batch (25 samples, 4 leaves: with 4 workers, one leaf each). Through the
 // real `cnn train` path, a local-cluster run stopped by --max-steps and resumed from its checkpoint on another
 // number of workers and the other transport also ends with the --no-cluster weights and history, and the residual
-// model (batch normalisation, skip Add) on 3 workers ends with the --no-cluster weights and test loss.
+// model (batch normalisation, skip Add) on 3 workers ends with the --no-cluster weights and test loss. With work
+// stealing, leaves change hands in some steps and the weights are still the --no-cluster ones.
 using System.Text.Json;
 using Cnn.Cluster.Tests.Support;
 using Cnn.Coordinator.Tests;
@@ -56,6 +57,28 @@ public sealed class ClusterExactnessTests(SyntheticRun run)
         Assert.Equal(expectedMean, since.MeanWorkerComputeMilliseconds, 9);
         double expectedStep = (stats.StepMilliseconds - baseline.StepMilliseconds) / (Steps - StepsBeforeBaseline);
         Assert.Equal(expectedStep, since.MeanStepMilliseconds, 9);
+    }
+
+    // Work stealing (on by default on the tcp data plane) happens whenever a worker finishes its share before the
+    // other has begun its last leaf, which on shared cores is a share of the steps; over 60 steps some leaves are
+    // stolen (each then computed by the thief and left out by its owner, or computed by both), and the weights are
+    // still the --no-cluster ones. With it off, no leaf is stolen.
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task With_work_stealing_leaves_change_hands_and_the_weights_stay_bit_for_bit_the_no_cluster_ones(bool workStealing)
+    {
+        const int steps = 60;
+        RunResult reference = run.Reference(steps);
+        await using ClusterRun cluster = await ClusterRun.StartAsync(run, 2, 1, ClusterTransport.Tcp with { WorkStealing = workStealing });
+
+        List<StepMetrics> metrics = run.Train(cluster.Backend, 0, steps);
+
+        Assert.Equal(reference.Metrics, metrics);
+        Assert.Equal(reference.WeightsSha256, Checkpoint.WeightsSha256(cluster.Backend.Weights));
+        long stolen = cluster.Backend.Stats().StolenLeaves;
+        if (workStealing) Assert.InRange(stolen, 1, steps);
+        else Assert.Equal(0, stolen);
     }
 
     [Fact]

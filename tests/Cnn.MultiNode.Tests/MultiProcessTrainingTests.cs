@@ -28,7 +28,10 @@ public sealed class MultiProcessTrainingTests(ClusterRuns runs)
         Assert.Equal(2, run.GetProperty("workers").GetInt32());
         var cluster = run.GetProperty("cluster");
         Assert.StartsWith("tcp data plane", cluster.GetProperty("transport").GetString());
-        Assert.Equal(2 * 373_288, cluster.GetProperty("tensorBytesPerStepPerWorker").GetInt64());
+        // The weights down and one gradient up a step; with work stealing, some steps carry a stolen leaf and the
+        // owner's share in smaller subtrees, each a whole tensor too.
+        Assert.InRange(cluster.GetProperty("tensorBytesPerStepPerWorker").GetInt64(), 2 * 373_288, 4 * 373_288);
+        Assert.InRange(cluster.GetProperty("stolenLeavesPerStep").GetDouble(), 0, 1);
         Assert.Contains("[cluster] worker worker-1 joined", coordinator.Out);
         Assert.Contains("[cluster] worker worker-2 joined", coordinator.Out);
         // --log-level info: the node's log, to its last line, goes to standard error, never among the results.
@@ -139,7 +142,7 @@ public sealed class MultiProcessTrainingTests(ClusterRuns runs)
         double[] ratios = cluster.Zip(local, (c, l) => c / l).Order().ToArray();
         Assert.Equal(ratios[1], r.GetProperty("ratio").GetDouble(), 12);
         Assert.StartsWith("tcp data plane", r.GetProperty("cluster").GetProperty("transport").GetString());
-        Assert.Equal(2 * 373_288, r.GetProperty("cluster").GetProperty("tensorBytesPerStepPerWorker").GetInt64());
+        Assert.InRange(r.GetProperty("cluster").GetProperty("tensorBytesPerStepPerWorker").GetInt64(), 2 * 373_288, 4 * 373_288);
     }
 
     // Runs deploy/local-cluster.sh with `args` and none of the caller's CNN_* variables; asserts that it exits with 0

@@ -18,9 +18,10 @@ namespace Cnn.Coordinator.Cluster;
 
 /// <summary>
 /// How tensors travel: the TCP data plane (bound to BindHost, default the node's host, on DataPort, 0 = any; with
-/// mutual TLS when Tls is set) or chunked Akka messages.
+/// mutual TLS when Tls is set) or chunked Akka messages. On the data plane, WorkStealing lets a worker that has sent its
+/// share of a step compute the last leaf of a slower worker's share (Cluster/StealBoard.cs).
 /// </summary>
-public sealed record ClusterTransport(bool DataPlane, string? BindHost = null, int DataPort = 0, NodeTls? Tls = null)
+public sealed record ClusterTransport(bool DataPlane, string? BindHost = null, int DataPort = 0, NodeTls? Tls = null, bool WorkStealing = true)
 {
     /// <summary>The default: the data plane on any free port of the node's address.</summary>
     public static ClusterTransport Tcp { get; } = new(true);
@@ -54,7 +55,8 @@ public sealed class ClusterBackend : ITrainingBackend
     {
         // The run id doubles as the data plane's token: random, and told only to accepted workers.
         string runId = $"run-{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16))}";
-        var plan = new RunPlan(runId, model.Name, microBatch, seed, WorkerDataSha(data), Numerics.Fingerprint, allowFingerprintMismatch);
+        var plan = new RunPlan(runId, model.Name, microBatch, seed, WorkerDataSha(data), Numerics.Fingerprint, allowFingerprintMismatch,
+            transport.DataPlane && transport.WorkStealing);
         var server = new ParameterServerState(runId, model.Parameters, weights, adam, transport.DataPlane ? model.ExchangeSegments : null);
         if (transport.DataPlane)
         {
@@ -172,7 +174,7 @@ public sealed class ClusterBackend : ITrainingBackend
         double contributionsPerWorkerStep = stats.Workers.Count == 0 ? 1 : stats.Workers.Average(w => (double)(w.Contributions - ContributionsBefore(w)) / steps);
         long bytes = tensorBytes + (long)Math.Round(contributionsPerWorkerStep * tensorBytes);
         return new BackendReport(stats.Workers, applied, step, compute, workerMean, Math.Max(0, step - compute), step > 0 ? Math.Max(0, step - compute) / step : 0,
-            bytes, _transport, Events);
+            bytes, _transport, Events, (double)(stats.StolenLeaves - (baseline?.StolenLeaves ?? 0)) / steps);
     }
 
     private T Ask<T>(object request, TimeSpan timeout)

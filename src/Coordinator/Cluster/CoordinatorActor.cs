@@ -50,7 +50,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     public sealed record StatsRequest;
     /// <summary>Per-worker statistics and the session's step time split.</summary>
     public sealed record Stats(IReadOnlyList<WorkerStat> Workers, long Steps, double StepMilliseconds, double CriticalComputeMilliseconds,
-        double MeanWorkerComputeMilliseconds);
+        double MeanWorkerComputeMilliseconds, long StolenLeaves = 0);
 
     private sealed record DeadlineTick(long Step);
     private sealed record AloneTick;
@@ -82,6 +82,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     /// <summary>How long a run without any worker waits for one to (re)join before it fails.</summary>
     public static readonly TimeSpan AloneTimeout = TimeSpan.FromSeconds(60);
     private readonly string _dataPlaneEndpoint;
+    private long _stolenLeaves; // leaves the parameter server granted to thieves (work stealing), as of the last step
 
     /// <summary>
     /// A coordinator for <paramref name="state"/>'s run with a parameter server made from <paramref name="server"/>;
@@ -94,7 +95,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         _deadlineFloor = deadlineFloor;
         _events = events;
         _version = server.Version;
-        _parameterServer = Context.ActorOf(ParameterServerActor.Props(server, Self), WorkerNames.ParameterServer);
+        _parameterServer = Context.ActorOf(ParameterServerActor.Props(server, Self, state.Plan.WorkStealing), WorkerNames.ParameterServer);
         Context.Watch(_parameterServer);
         dataPlane?.Attach(_parameterServer);
 
@@ -121,7 +122,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         Receive<EvaluationTick>(OnEvaluationDeadline);
         Receive<StatsRequest>(_ => Sender.Tell(new Stats(
             _state.Workers.Select(w => new WorkerStat(w.Id, w.Threads, w.Images, w.Contributions, w.Steps == 0 ? 0 : w.ComputeMilliseconds / w.Steps, w.Numerics)).ToList(),
-            _state.StepsApplied, _state.StepMilliseconds, _state.CriticalComputeMilliseconds, _state.MeanWorkerComputeMilliseconds)));
+            _state.StepsApplied, _state.StepMilliseconds, _state.CriticalComputeMilliseconds, _state.MeanWorkerComputeMilliseconds, _stolenLeaves)));
         Receive<ParameterServerActor.SnapshotRequest>(m => _parameterServer.Forward(m));
         Receive<ClusterEvent.UnreachableMember>(m => OnMemberLost(m.Member, "unreachable", suspend: true));
         Receive<ClusterEvent.ReachableMember>(m => OnMemberBack(m.Member));
@@ -170,7 +171,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         WorkerSlot slot = _state.Join(request, Sender);
         _registrations[request.WorkerId] = (request, Sender);
         Context.Watch(Sender);
-        Sender.Tell(new WorkerAccepted(_state.Plan.RunId, request.WorkerId, _state.Plan.Model, _state.Plan.MicroBatch, _state.Plan.Seed, _dataPlaneEndpoint));
+        Sender.Tell(new WorkerAccepted(_state.Plan.RunId, request.WorkerId, _state.Plan.Model, _state.Plan.MicroBatch, _state.Plan.Seed, _dataPlaneEndpoint,
+            _state.Plan.WorkStealing && _dataPlaneEndpoint.Length > 0));
         if (!known)
         {
             _log.Info("Worker {0} joined from {1} with {2} threads ({3} workers)", slot.Id, Sender.Path.Address, slot.Threads, _state.Workers.Count);
@@ -276,6 +278,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         Timers.Cancel("deadline");
         _state.StepApplied(Stopwatch.GetElapsedTime(_stepStarted).TotalSeconds);
         _version = applied.Version;
+        _stolenLeaves = applied.StolenLeaves;
         var done = new StepDone(applied.Step, new StepMetrics(applied.LossSum, applied.Correct, applied.Samples));
         if (_stepReplyTo is not null)
         {

@@ -1,7 +1,7 @@
 // The parameter server's end of the data plane (Messages/DataPlane.cs): listens beside the coordinator node,
 // checks each connection's Hello (the run id is the token), and runs one reader thread per worker that reads
 // gradient frames (whole, or an exchange segment into its range) straight into buffers rented from the parameter
-// server and posts them to its actor. The
+// server, and the work-stealing messages, and posts them to its actor. The
 // actor does everything else (checks, reduction, weights broadcast); a connection that breaks the frame format
 // or says hello with the wrong run id is closed and logged. With TLS, a connection whose handshake fails (no
 // client certificate, one from another CA) is logged with the peer's address and the reason, and closed.
@@ -78,6 +78,13 @@ public sealed class DataPlaneServer : IDisposable
             while (true)
             {
                 FrameHeader header = connection.ReadHeader();
+                if (header.Kind == FrameKind.Message)
+                {
+                    ICnnMessage message = connection.ReadMessage(header);
+                    if (message is not (StealRequest or LeafStarted)) throw new InvalidDataException($"a {message.GetType().Name} where gradients or work stealing were expected");
+                    _server.Tell(new ParameterServerActor.DataPlaneMessage(worker, message));
+                    continue;
+                }
                 if (header.Kind != FrameKind.Gradient) throw new InvalidDataException($"a {header.Kind} frame where gradients were expected");
                 int segment = header.SegmentIn(_state.Segments.Count); // whole, or one of the model's exchange segments
                 ExchangeSegment range = _state.Segments[segment];

@@ -71,7 +71,8 @@ public static class BenchCommand
         var threadsPerWorker = new Option<int?>("--threads-per-worker") { Description = "Threads of each local worker (default 1)" };
         var repeats = new Option<int?>("--repeats") { Description = $"Timed repeats of {StepsPerRepeat} training steps (default {Repeats}; {ClusterRepeats} alternating pairs in the cluster modes)" };
         var multiNode = new MultiNodeOptions("Measure through a coordinator node that waits for N worker processes (deploy/local-cluster.sh --bench), beside --no-cluster with their threads");
-        var command = new Command("bench", "Measure training and inference throughput and peak memory.") { model, threads, json, data, localWorkers, threadsPerWorker, repeats };
+        Option<string> workStealing = TrainCommand.WorkStealingOption();
+        var command = new Command("bench", "Measure training and inference throughput and peak memory.") { model, threads, json, data, localWorkers, threadsPerWorker, repeats, workStealing };
         foreach (Option option in multiNode.All) command.Options.Add(option);
         command.SetAction(parse =>
         {
@@ -88,6 +89,7 @@ public static class BenchCommand
                 {
                     Model = parse.GetValue(model)!, DataDirectory = parse.GetValue(data)!, BatchSize = BatchSize, MicroBatch = MicroBatch,
                     LocalWorkers = parse.GetValue(localWorkers), ThreadsPerWorker = perWorker ?? (parse.GetValue(localWorkers) is null ? null : 1),
+                    WorkStealing = parse.GetValue(workStealing) == "on",
                 }, parse);
                 settings.ValidateMode();
                 Model benchModel = Presets.Create(settings.Model);
@@ -95,7 +97,7 @@ public static class BenchCommand
                 ClusterBenchResult cluster = settings.Mode == TrainingMode.Remote
                     ? MeasureRemote(benchModel, settings, io.Error, pairs)
                     : MeasureCluster(benchModel, settings.LocalWorkerCount, settings.LocalThreadsPerWorker, settings.DataDirectory,
-                        TimeSpan.FromSeconds(settings.JoinTimeoutSeconds), settings.NodeLogLevel, pairs);
+                        TimeSpan.FromSeconds(settings.JoinTimeoutSeconds), settings.NodeLogLevel, pairs, settings.WorkStealing);
                 if (parse.GetValue(json)) io.Out.WriteLine(JsonSerializer.Serialize(cluster, RunJson.Options));
                 else PrintCluster(cluster, io.Out);
                 return 0;
@@ -151,14 +153,15 @@ public static class BenchCommand
 
     /// <summary>The --local-workers measurement (see file header).</summary>
     public static ClusterBenchResult MeasureCluster(Model model, int workers, int threadsPerWorker, string dataDirectory, TimeSpan joinTimeout,
-        Akka.Event.LogLevel logLevel = Akka.Event.LogLevel.WarningLevel, int repeats = ClusterRepeats)
+        Akka.Event.LogLevel logLevel = Akka.Event.LogLevel.WarningLevel, int repeats = ClusterRepeats, bool workStealing = true)
     {
         TrainingData data = LoadMnist(model, dataDirectory, "--local-workers");
         long processStart = Stopwatch.GetTimestamp();
         var cluster = LocalCluster.StartAsync(model, data.TrainSource, MicroBatch, logLevel).GetAwaiter().GetResult(); // warmed up as `cnn train`'s
         try
         {
-            return MeasureThrough(model, data, cluster.CoordinatorSystem, ClusterTransport.Tcp, workers, "local cluster", processStart, repeats, backend =>
+            return MeasureThrough(model, data, cluster.CoordinatorSystem, ClusterTransport.Tcp with { WorkStealing = workStealing }, workers,
+                $"local cluster{(workStealing ? "" : ", work stealing off")}", processStart, repeats, backend =>
             {
                 cluster.AddWorkersAsync(workers, threadsPerWorker, new Cnn.Worker.WorkerData(data.TrainSource, data.TestSource, ClusterBackend.WorkerDataSha(data)),
                     Numerics.Fingerprint).GetAwaiter().GetResult();
@@ -180,8 +183,8 @@ public static class BenchCommand
         // The node logs at --log-level, warnings and errors by default, on standard error: the output is the measurement (--json too).
         using CoordinatorNode node = CoordinatorNode.Start(settings, tls);
         progress.WriteLine($"cnn bench: coordinator listening at {node.Address}{(tls is null ? "" : " with mutual TLS")}; waiting up to {settings.JoinTimeoutSeconds:0}s for {settings.Workers} workers");
-        return MeasureThrough(model, data, node.System, new ClusterTransport(true, settings.Host, settings.DataPort, tls), settings.Workers!.Value,
-            $"coordinator and {settings.Workers} worker processes{(tls is null ? "" : ", mutual TLS")}", processStart, repeats,
+        return MeasureThrough(model, data, node.System, new ClusterTransport(true, settings.Host, settings.DataPort, tls, settings.WorkStealing), settings.Workers!.Value,
+            $"coordinator and {settings.Workers} worker processes{(tls is null ? "" : ", mutual TLS")}{(settings.WorkStealing ? "" : ", work stealing off")}", processStart, repeats,
             backend => backend.WaitForWorkers(settings.Workers.Value, TimeSpan.FromSeconds(settings.JoinTimeoutSeconds)));
     }
 
@@ -274,7 +277,7 @@ public static class BenchCommand
         output.WriteLine($"warm-up    {r.Training.WarmupCalls:N0} steps each, until two rounds of {ClusterWarmupRound} steps of each took under {QuietJit.TotalMilliseconds:F0} ms of JIT compilation; {F(r.JitMillisecondsDuringRepeats)} ms of it during the {r.Training.Repeats} x {StepsPerRepeat} measured steps each");
         output.WriteLine($"ratio      {r.Ratio.ToString("P1", CultureInfo.InvariantCulture)} of --no-cluster (median of the repeat pairs); weights after the same steps identical: {(r.SameWeights ? "yes" : "NO")}");
         output.WriteLine($"inference  cluster    {N(r.Inference.ImagesPerSecond),8} images/s  (distributed evaluation of {r.Inference.Batch:N0} images)");
-        output.WriteLine($"step       {F(r.Cluster.MeanStepMilliseconds)} ms: {F(r.Cluster.MeanComputeMilliseconds)} ms compute on the critical path (the workers' mean {F(r.Cluster.MeanWorkerComputeMilliseconds)}), {F(r.Cluster.MeanCommunicationMilliseconds)} ms communication ({r.Cluster.CommunicationShare.ToString("P1", CultureInfo.InvariantCulture)}); {N(r.Cluster.TensorBytesPerStepPerWorker)} tensor bytes per step per worker ({r.Cluster.Transport})");
+        output.WriteLine($"step       {F(r.Cluster.MeanStepMilliseconds)} ms: {F(r.Cluster.MeanComputeMilliseconds)} ms compute on the critical path (the workers' mean {F(r.Cluster.MeanWorkerComputeMilliseconds)}), {F(r.Cluster.MeanCommunicationMilliseconds)} ms communication ({r.Cluster.CommunicationShare.ToString("P1", CultureInfo.InvariantCulture)}); {N(r.Cluster.TensorBytesPerStepPerWorker)} tensor bytes per step per worker ({r.Cluster.Transport}); {F(r.Cluster.StolenLeavesPerStep)} leaves stolen per step");
         output.WriteLine($"start-up   first step done {F(r.FirstStepSeconds)} s after the coordinator node started");
         output.WriteLine($"memory     peak RSS of this process {(r.Memory.PeakResidentBytes is long b ? (b / 1048576.0).ToString("F1", CultureInfo.InvariantCulture) + " MB" : "n/a")}");
     }

@@ -54,6 +54,7 @@ public static class TrainCommand
         {
             Description = "Multi-node: admit workers whose kernels differ from this node's (other SIMD widths, another CPU architecture); the weights are then no longer bit-identical to --no-cluster",
         };
+        Option<string> workStealing = WorkStealingOption();
         var stepDeadline = new Option<double>("--step-deadline") { Description = "Smallest per-step deadline in seconds before late work is re-assigned", DefaultValueFactory = _ => 1 };
 
         // The options a checkpoint remembers: given on --resume they must agree (trajectory) or replace its plan (epochs, steps, data).
@@ -61,7 +62,7 @@ public static class TrainCommand
         var command = new Command("train", "Train a model (Keras-like progress; history.csv, checkpoints and run.json in --out).")
         {
             model, data, epochs, batchSize, microBatch, lr, seed, split, threads, maxSteps, output, resume, checkpointEvery, keepCheckpoints, noCluster,
-            localWorkers, threadsPerWorker, stepDeadline, transport, mixedNumerics,
+            localWorkers, threadsPerWorker, stepDeadline, transport, workStealing, mixedNumerics,
         };
         foreach (Option option in multiNode.All) command.Options.Add(option);
         command.SetAction(parse =>
@@ -90,6 +91,7 @@ public static class TrainCommand
                 ThreadsPerWorker = parse.GetValue(threadsPerWorker),
                 StepDeadlineSeconds = parse.GetValue(stepDeadline),
                 Transport = parse.GetValue(transport)!,
+                WorkStealing = parse.GetValue(workStealing) == "on",
                 AllowMixedNumerics = parse.GetValue(mixedNumerics),
             };
             settings = multiNode.ReadInto(settings, parse);
@@ -97,6 +99,18 @@ public static class TrainCommand
             return Run(settings, given, io);
         });
         return command;
+    }
+
+    /// <summary>The --work-stealing option of the cluster modes (on by default); "on" turns it on.</summary>
+    public static Option<string> WorkStealingOption()
+    {
+        var option = new Option<string>("--work-stealing")
+        {
+            Description = "Cluster on the tcp data plane: a worker that has sent its share of a step computes the last leaf of a slower worker's share (on or off; the weights are the same either way)",
+            DefaultValueFactory = _ => "on",
+        };
+        option.AcceptOnlyFromAmong("on", "off");
+        return option;
     }
 
     /// <summary>The environment variables <c>cnn train</c> reads (in multi-node mode); flags win over them.</summary>
@@ -210,7 +224,7 @@ public static class TrainCommand
                     $"{summary.Steps} steps in {summary.WallSeconds:F1}s, {summary.TrainImagesPerSecond:N0} training images/s; weightsSha256 {summary.WeightsSha256}"));
                 if (summary.Cluster is { } report)
                     io.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"cluster: {report.MeanStepMilliseconds:F2} ms per step, {report.MeanComputeMilliseconds:F2} ms compute on the critical path (the workers' mean {report.MeanWorkerComputeMilliseconds:F2}), {report.MeanCommunicationMilliseconds:F2} ms communication ({report.CommunicationShare:P0}), {report.TensorBytesPerStepPerWorker:N0} tensor bytes per step per worker"));
+                        $"cluster: {report.MeanStepMilliseconds:F2} ms per step, {report.MeanComputeMilliseconds:F2} ms compute on the critical path (the workers' mean {report.MeanWorkerComputeMilliseconds:F2}), {report.MeanCommunicationMilliseconds:F2} ms communication ({report.CommunicationShare:P0}), {report.TensorBytesPerStepPerWorker:N0} tensor bytes per step per worker, {report.StolenLeavesPerStep:F2} leaves stolen per step"));
                 return 0;
             }
             finally
@@ -235,7 +249,8 @@ public static class TrainCommand
     private static ClusterTransport Transport(TrainSettings settings, NodeTls? tls) => settings.Transport switch
     {
         "akka" => ClusterTransport.Akka,
-        _ => new ClusterTransport(true, settings.Mode == TrainingMode.Remote ? settings.Host : null, settings.Mode == TrainingMode.Remote ? settings.DataPort : 0, tls),
+        _ => new ClusterTransport(true, settings.Mode == TrainingMode.Remote ? settings.Host : null, settings.Mode == TrainingMode.Remote ? settings.DataPort : 0, tls,
+            settings.WorkStealing),
     };
 
     private static string ModeText(TrainSettings settings) => settings.Mode switch

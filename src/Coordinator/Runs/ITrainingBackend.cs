@@ -59,7 +59,7 @@ public interface ITrainingBackend : IDisposable
 /// What a cluster run adds to run.json: per-worker statistics and, per step, the mean wall time, the compute time
 /// of the slowest worker (the critical path), the workers' mean compute time (the critical path less it is the
 /// cost of imbalance), the rest (communication, reduction and waiting) and the tensor bytes each worker sent and
-/// received.
+/// received; and the leaves workers stole from slower ones' shares per step (work stealing).
 /// </summary>
 public sealed record BackendReport(
     IReadOnlyList<Cnn.Coordinator.Cluster.WorkerStat> Workers,
@@ -71,7 +71,8 @@ public sealed record BackendReport(
     double CommunicationShare,
     long TensorBytesPerStepPerWorker,
     string Transport,
-    IReadOnlyList<RunEvent> Events);
+    IReadOnlyList<RunEvent> Events,
+    double StolenLeavesPerStep = 0);
 
 /// <summary>Something that happened to the cluster during a run (a worker joined or was lost, work was re-assigned), at a global step.</summary>
 public sealed record RunEvent(long Step, string What);

@@ -1,0 +1,99 @@
+// A worker's side of work stealing (Messages/StealProtocol.cs), shared by its data-plane reader, which hears the
+// parameter server's grants and claims, and its computation, which asks and waits as an owner and as a thief.
+//
+// A claim counts only while the worker's share of that step is still being computed: one that comes later (the
+// owner had already started the leaf) is dropped, so work re-dealt for the same step is never skipped.
+namespace Cnn.Worker;
+
+/// <summary>Grants and claims of the work-stealing conversation (see file header). Thread-safe.</summary>
+public sealed class StealState
+{
+    private readonly object _gate = new();
+    private long _claimStep = -1;
+    private int _claimLeaf = -1;
+    private long _doneStep = -1;
+    private long _grantStep = -1;
+    private int _grantLeaf = -1;
+    private bool _closed;
+    private TaskCompletionSource<int>? _waiting;
+    private long _waitingStep = -1;
+
+    /// <summary>The reader heard that another worker computes <paramref name="leaf"/> of <paramref name="step"/>.</summary>
+    public void Claimed(long step, int leaf)
+    {
+        lock (_gate)
+            if (step > _doneStep)
+            {
+                _claimStep = step;
+                _claimLeaf = leaf;
+            }
+    }
+
+    /// <summary>The owner is about to start <paramref name="leaf"/> of <paramref name="step"/>: true when it was claimed (skip it).</summary>
+    public bool TakeClaim(long step, int leaf)
+    {
+        lock (_gate)
+        {
+            if (_claimStep != step || _claimLeaf != leaf) return false;
+            _claimStep = -1;
+            return true;
+        }
+    }
+
+    /// <summary>The worker's share of <paramref name="step"/> is computed: later claims for it are stale.</summary>
+    public void ShareDone(long step)
+    {
+        lock (_gate)
+        {
+            _doneStep = Math.Max(_doneStep, step);
+            if (_claimStep <= _doneStep) _claimStep = -1;
+        }
+    }
+
+    /// <summary>The reader heard the answer to this worker's steal request for <paramref name="step"/>: <paramref name="leaf"/>, or -1.</summary>
+    public void Granted(long step, int leaf)
+    {
+        lock (_gate)
+        {
+            _grantStep = step;
+            _grantLeaf = leaf;
+            if (_waiting is { } waiting && _waitingStep == step) waiting.TrySetResult(leaf);
+        }
+    }
+
+    /// <summary>The data plane is gone: nobody will answer.</summary>
+    public void Close()
+    {
+        lock (_gate)
+        {
+            _closed = true;
+            _waiting?.TrySetResult(-1);
+        }
+    }
+
+    /// <summary>
+    /// The answer to a steal request for <paramref name="step"/>: the leaf granted, or null (none, closed, or no answer
+    /// within <paramref name="timeout"/>). It waits without holding a thread: the thread pool that would run the
+    /// parameter server's answer on a local cluster must not be blocked by the ones waiting for it.
+    /// </summary>
+    public async Task<int?> GrantAsync(long step, TimeSpan timeout)
+    {
+        TaskCompletionSource<int> waiting;
+        lock (_gate)
+        {
+            if (_grantStep == step) return _grantLeaf >= 0 ? _grantLeaf : null;
+            if (_closed) return null;
+            _waiting = waiting = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+            _waitingStep = step;
+        }
+        try
+        {
+            int leaf = await waiting.Task.WaitAsync(timeout).ConfigureAwait(false);
+            return leaf >= 0 ? leaf : null;
+        }
+        catch (TimeoutException)
+        {
+            return null;
+        }
+    }
+}

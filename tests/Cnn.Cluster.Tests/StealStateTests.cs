@@ -1,0 +1,75 @@
+// The worker's side of work stealing without an ActorSystem: a claim is taken once and only for its step and leaf,
+// claims that come after the worker's share is done are dropped (so re-dealt work is never skipped), and a thief's
+// wait for its answer ends with the leaf, with none, when the data plane closes, or at its timeout.
+using Cnn.Worker;
+using Xunit;
+
+namespace Cnn.Cluster.Tests;
+
+public sealed class StealStateTests
+{
+    private static readonly TimeSpan Long = TimeSpan.FromSeconds(10);
+
+    [Fact]
+    public void A_claim_is_taken_once_for_its_step_and_leaf_only()
+    {
+        var state = new StealState();
+        state.Claimed(4, 7);
+
+        Assert.False(state.TakeClaim(4, 6));
+        Assert.False(state.TakeClaim(5, 7));
+        Assert.True(state.TakeClaim(4, 7));
+        Assert.False(state.TakeClaim(4, 7));
+    }
+
+    [Fact]
+    public void A_claim_that_comes_after_the_share_is_done_is_dropped_and_one_before_is_forgotten()
+    {
+        var state = new StealState();
+        state.Claimed(4, 7);
+        state.ShareDone(4);
+        Assert.False(state.TakeClaim(4, 7)); // forgotten: the owner had begun the leaf
+
+        state.Claimed(4, 7); // late
+        Assert.False(state.TakeClaim(4, 7));
+
+        state.Claimed(5, 3); // the next step's still counts
+        Assert.True(state.TakeClaim(5, 3));
+    }
+
+    [Fact]
+    public async Task A_grant_that_came_before_the_wait_is_returned_at_once_and_none_is_null()
+    {
+        var state = new StealState();
+        state.Granted(4, 7);
+        Assert.Equal(7, await state.GrantAsync(4, Long));
+
+        state.Granted(5, -1);
+        Assert.Null(await state.GrantAsync(5, Long));
+    }
+
+    [Fact]
+    public async Task A_waiting_thief_gets_the_grant_of_its_step_and_not_of_another()
+    {
+        var state = new StealState();
+        Task<int?> waiting = state.GrantAsync(6, Long);
+
+        state.Granted(5, 2);
+        Assert.False(waiting.IsCompleted);
+        state.Granted(6, 3);
+
+        Assert.Equal(3, await waiting.WaitAsync(Long));
+    }
+
+    [Fact]
+    public async Task A_waiting_thief_stops_when_the_data_plane_closes_or_at_its_timeout()
+    {
+        var state = new StealState();
+        Task<int?> waiting = state.GrantAsync(6, Long);
+        state.Close();
+        Assert.Null(await waiting.WaitAsync(Long));
+        Assert.Null(await state.GrantAsync(7, Long)); // closed: nobody will answer
+
+        Assert.Null(await new StealState().GrantAsync(1, TimeSpan.FromMilliseconds(20)));
+    }
+}
