@@ -2,7 +2,8 @@
 // parameter server's grants and claims, and its computation, which asks and waits as an owner and as a thief.
 //
 // A claim counts only while the worker's share of that step is still being computed: one that comes later (the
-// owner had already started the leaf) is dropped, so work re-dealt for the same step is never skipped.
+// owner had already started the leaf) is dropped, so work re-dealt for the same step is never skipped. A stolen
+// leaf whose step is over (newer weights have arrived: the owner's copy came first) is not sent.
 namespace Cnn.Worker;
 
 /// <summary>Grants and claims of the work-stealing conversation (see file header). Thread-safe.</summary>
@@ -15,6 +16,7 @@ public sealed class StealState
     private long _grantStep = -1;
     private int _grantLeaf = -1;
     private bool _closed;
+    private long _newestWeights = -1;
     private TaskCompletionSource<int>? _waiting;
     private long _waitingStep = -1;
 
@@ -60,6 +62,18 @@ public sealed class StealState
             if (_waiting is { } waiting && _waitingStep == step) waiting.TrySetResult(leaf);
         }
     }
+
+    /// <summary>The reader holds the whole weights of <paramref name="version"/>.</summary>
+    public void WeightsArrived(long version)
+    {
+        long seen;
+        while ((seen = Interlocked.Read(ref _newestWeights)) < version && Interlocked.CompareExchange(ref _newestWeights, version, seen) != seen)
+        {
+        }
+    }
+
+    /// <summary>True once weights newer than <paramref name="version"/> have arrived: the step computed with it is over.</summary>
+    public bool StepOver(long version) => Interlocked.Read(ref _newestWeights) > version;
 
     /// <summary>The data plane is gone: nobody will answer.</summary>
     public void Close()

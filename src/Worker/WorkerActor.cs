@@ -229,6 +229,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
                     {
                         float[] buffer = Rent(count);
                         connection.ReadTensor(header, buffer);
+                        steal.WeightsArrived(header.Version);
                         self.Tell(new WeightsArrived(connection, header.Version, buffer));
                         continue;
                     }
@@ -244,6 +245,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
                     if (segment < segments.Count - 1) continue;
                     if (Array.IndexOf(seen, false) is int missing and >= 0)
                         throw new InvalidDataException($"weights version {header.Version} ended without segment {missing + 1}");
+                    steal.WeightsArrived(header.Version);
                     self.Tell(new WeightsArrived(connection, header.Version, partial));
                     partial = null;
                 }
@@ -398,16 +400,24 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
                 var chunks = new List<GradientChunk>();
                 if (dataPlane is not null)
                 {
+                    // As a thief: the share is computed; the request goes ahead of its heads so that the answer comes sooner.
+                    if (steal is not null) dataPlane.WriteMessage(new StealRequest(runId, request.Step, request.Version, workerId));
                     SendHeads(sums, ms);
-                    // As a thief: the share is sent; a leaf of a slower worker's share, if the parameter server grants one.
                     if (steal is null) return new Computed(request.Version, chunks, null);
-                    dataPlane.WriteMessage(new StealRequest(runId, request.Step, request.Version, workerId));
+                    // A leaf of a slower worker's share, if the parameter server grants one.
                     if (await steal.GrantAsync(request.Step, GrantTimeout).ConfigureAwait(false) is not int leaf) return new Computed(request.Version, chunks, null);
                     long started = Stopwatch.GetTimestamp();
                     Interlocked.Exchange(ref sendingTicks, 0);
-                    IReadOnlyList<GradientSum> stolen = computer.Compute(weights, train, request.BatchIds, [new TreeNode(leaf, 1)], request.Step, seed, sendTail,
+                    // When the owner had begun the leaf after all, its copy may complete the step first: a stolen leaf whose
+                    // step is over is not sent (it would only be refused as stale).
+                    Action<int, IReadOnlyList<GradientSum>>? sendStolenTail = sendTail is null ? null : (segment, tails) =>
+                    {
+                        if (!steal.StepOver(request.Version)) sendTail(segment, tails);
+                    };
+                    IReadOnlyList<GradientSum> stolen = computer.Compute(weights, train, request.BatchIds, [new TreeNode(leaf, 1)], request.Step, seed, sendStolenTail,
                         sameWeights: true);
-                    SendHeads(stolen, Stopwatch.GetElapsedTime(started).TotalMilliseconds - Stopwatch.GetElapsedTime(0, Interlocked.Read(ref sendingTicks)).TotalMilliseconds);
+                    if (!steal.StepOver(request.Version))
+                        SendHeads(stolen, Stopwatch.GetElapsedTime(started).TotalMilliseconds - Stopwatch.GetElapsedTime(0, Interlocked.Read(ref sendingTicks)).TotalMilliseconds);
                     return new Computed(request.Version, chunks, null);
                 }
                 foreach (GradientSum sum in sums)

@@ -1,6 +1,6 @@
 // StealBoard without an ActorSystem: which leaf a thief gets, and when it gets none. Only the last leaf of a share
-// can be stolen, once, and only while its owner has not announced starting it; re-dealt work and another step's
-// requests are never granted.
+// can be stolen, once, and only while its owner has not announced starting it; re-dealt work and requests for
+// another step or weights version are never granted.
 using Cnn.Coordinator.Cluster;
 using Cnn.Engine.Training;
 using Xunit;
@@ -12,8 +12,8 @@ public sealed class StealBoardTests
     private static StealBoard TwoShares(long step = 5)
     {
         var board = new StealBoard();
-        board.Assigned(step, "a", [new TreeNode(0, 4)]);
-        board.Assigned(step, "b", [new TreeNode(4, 4)]);
+        board.Assigned(step, 0, "a", [new TreeNode(0, 4)]);
+        board.Assigned(step, 0, "b", [new TreeNode(4, 4)]);
         return board;
     }
 
@@ -22,8 +22,8 @@ public sealed class StealBoardTests
     {
         StealBoard board = TwoShares();
 
-        Assert.Equal(("b", 7), board.Request(5, "a"));
-        Assert.Null(board.Request(5, "a")); // one request a step
+        Assert.Equal(("b", 7), board.Request(5, 0, "a"));
+        Assert.Null(board.Request(5, 0, "a")); // one request a step
         Assert.Equal(1, board.Granted);
     }
 
@@ -33,7 +33,7 @@ public sealed class StealBoardTests
         StealBoard board = TwoShares();
         board.Started(5, "b", 7);
 
-        Assert.Null(board.Request(5, "a"));
+        Assert.Null(board.Request(5, 0, "a"));
         Assert.Equal(0, board.Granted);
     }
 
@@ -43,7 +43,7 @@ public sealed class StealBoardTests
         StealBoard board = TwoShares();
         board.Started(5, "b", 6);
 
-        Assert.Equal(("b", 7), board.Request(5, "a"));
+        Assert.Equal(("b", 7), board.Request(5, 0, "a"));
     }
 
     [Fact]
@@ -51,8 +51,8 @@ public sealed class StealBoardTests
     {
         StealBoard board = TwoShares();
 
-        Assert.Equal(("b", 7), board.Request(5, "a"));
-        Assert.Equal(("a", 3), board.Request(5, "b"));
+        Assert.Equal(("b", 7), board.Request(5, 0, "a"));
+        Assert.Equal(("a", 3), board.Request(5, 0, "b"));
         Assert.Equal(2, board.Granted);
     }
 
@@ -60,53 +60,55 @@ public sealed class StealBoardTests
     public void With_three_shares_the_largest_one_is_robbed_first()
     {
         var board = new StealBoard();
-        board.Assigned(5, "a", [new TreeNode(0, 2)]);
-        board.Assigned(5, "b", [new TreeNode(2, 2), new TreeNode(4, 1)]);
-        board.Assigned(5, "c", [new TreeNode(5, 2)]);
+        board.Assigned(5, 0, "a", [new TreeNode(0, 2)]);
+        board.Assigned(5, 0, "b", [new TreeNode(2, 2), new TreeNode(4, 1)]);
+        board.Assigned(5, 0, "c", [new TreeNode(5, 2)]);
 
-        Assert.Equal(("b", 4), board.Request(5, "a"));
-        Assert.Equal(("a", 1), board.Request(5, "c"));
+        Assert.Equal(("b", 4), board.Request(5, 0, "a"));
+        Assert.Equal(("a", 1), board.Request(5, 0, "c"));
     }
 
     [Fact]
     public void A_share_of_one_leaf_is_never_robbed()
     {
         var board = new StealBoard();
-        board.Assigned(5, "a", [new TreeNode(0, 1)]);
-        board.Assigned(5, "b", [new TreeNode(1, 1)]);
+        board.Assigned(5, 0, "a", [new TreeNode(0, 1)]);
+        board.Assigned(5, 0, "b", [new TreeNode(1, 1)]);
 
-        Assert.Null(board.Request(5, "a"));
+        Assert.Null(board.Request(5, 0, "a"));
     }
 
     [Fact]
     public void Work_re_dealt_for_the_same_step_is_never_robbed()
     {
         StealBoard board = TwoShares();
-        board.Assigned(5, "b", [new TreeNode(0, 4)]); // a's late share given to b as well
+        board.Assigned(5, 0, "b", [new TreeNode(0, 4)]); // a's late share given to b as well
 
-        Assert.Null(board.Request(5, "a"));
+        Assert.Null(board.Request(5, 0, "a"));
     }
 
     [Fact]
-    public void Requests_for_another_step_or_from_a_worker_without_a_share_get_nothing()
+    public void Requests_for_another_step_or_version_or_from_a_worker_without_a_share_get_nothing()
     {
         StealBoard board = TwoShares(step: 5);
 
-        Assert.Null(board.Request(6, "a"));
-        Assert.Null(board.Request(5, "stranger"));
+        Assert.Null(board.Request(6, 0, "a"));
+        Assert.Null(board.Request(5, 1, "a"));
+        Assert.Null(board.Request(5, 0, "stranger"));
         Assert.Equal(0, board.Granted);
+        Assert.Equal(("b", 7), board.Request(5, 0, "a"));
     }
 
     [Fact]
     public void Forgotten_steps_grant_nothing_and_later_ones_are_kept()
     {
         StealBoard board = TwoShares(step: 5);
-        board.Assigned(6, "a", [new TreeNode(0, 4)]);
-        board.Assigned(6, "b", [new TreeNode(4, 4)]);
+        board.Assigned(6, 0, "a", [new TreeNode(0, 4)]);
+        board.Assigned(6, 0, "b", [new TreeNode(4, 4)]);
 
         board.ForgetBefore(6);
 
-        Assert.Null(board.Request(5, "a"));
-        Assert.Equal(("b", 7), board.Request(6, "a"));
+        Assert.Null(board.Request(5, 0, "a"));
+        Assert.Equal(("b", 7), board.Request(6, 0, "a"));
     }
 }

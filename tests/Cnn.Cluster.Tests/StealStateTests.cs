@@ -72,4 +72,19 @@ public sealed class StealStateTests
 
         Assert.Null(await new StealState().GrantAsync(1, TimeSpan.FromMilliseconds(20)));
     }
+
+    [Fact]
+    public void A_step_is_over_once_newer_weights_arrived_and_an_older_version_changes_nothing()
+    {
+        var state = new StealState();
+        Assert.False(state.StepOver(3));
+
+        state.WeightsArrived(3);
+        Assert.False(state.StepOver(3));
+        state.WeightsArrived(4);
+        state.WeightsArrived(2);
+
+        Assert.True(state.StepOver(3));
+        Assert.False(state.StepOver(4));
+    }
 }

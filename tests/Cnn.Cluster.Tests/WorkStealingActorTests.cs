@@ -1,5 +1,6 @@
-// The parameter server's side of work stealing over a real data plane: two connections play the workers (as in
-// ParameterServerActorTests) and the gradient sums are real ones (OneStep). A thief's request is answered on its
+// The parameter server's side of work stealing over a real data plane (its readers answer, the actor deals the
+// shares): two connections play the workers (as in ParameterServerActorTests) and the gradient sums are real ones
+// (OneStep). A thief's request is answered on its
 // connection, the owner hears of the claim on its own, and the step completed with the stolen leaf and the owner's
 // remaining subtrees has the bits of LocalTrainer's. An owner that announced its last leaf keeps it; with stealing
 // off, or for a step that is not open, no leaf is granted.
@@ -35,8 +36,8 @@ public sealed class WorkStealingActorTests(OneStep step, ITestOutputHelper outpu
     {
         ParameterServerState state = step.Server(beginStep: false);
         TestProbe coordinator = CreateTestProbe("coordinator");
-        var dataPlane = new DataPlaneServer("127.0.0.1", 0, "127.0.0.1", state, Sys.Log);
-        IActorRef server = Sys.ActorOf(ParameterServerActor.Props(state, coordinator.Ref, workStealing), "parameter-server");
+        var dataPlane = new DataPlaneServer("127.0.0.1", 0, "127.0.0.1", state, Sys.Log, workStealing: workStealing);
+        IActorRef server = Sys.ActorOf(ParameterServerActor.Props(state, coordinator.Ref, dataPlane.Steals), "parameter-server");
         dataPlane.Attach(server);
         server.Tell(new ParameterServerActor.BeginStep(0, OneStep.Batch, OneStep.MicroBatch), coordinator.Ref);
         FrameConnection Connect(string worker, TreeNode share)

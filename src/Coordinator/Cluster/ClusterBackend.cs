@@ -63,7 +63,8 @@ public sealed class ClusterBackend : ITrainingBackend
             Address self = Akka.Cluster.Cluster.Get(system).SelfAddress;
             try
             {
-                _dataPlane = new DataPlaneServer(transport.BindHost ?? self.Host!, transport.DataPort, self.Host!, server, system.Log, transport.Tls);
+                _dataPlane = new DataPlaneServer(transport.BindHost ?? self.Host!, transport.DataPort, self.Host!, server, system.Log, transport.Tls,
+                    plan.WorkStealing);
             }
             catch (System.Net.Sockets.SocketException e)
             {

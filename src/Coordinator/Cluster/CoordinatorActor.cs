@@ -95,7 +95,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         _deadlineFloor = deadlineFloor;
         _events = events;
         _version = server.Version;
-        _parameterServer = Context.ActorOf(ParameterServerActor.Props(server, Self, state.Plan.WorkStealing), WorkerNames.ParameterServer);
+        _parameterServer = Context.ActorOf(ParameterServerActor.Props(server, Self, dataPlane?.Steals), WorkerNames.ParameterServer);
         Context.Watch(_parameterServer);
         dataPlane?.Attach(_parameterServer);
 

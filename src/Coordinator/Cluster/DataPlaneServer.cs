@@ -1,10 +1,15 @@
 // The parameter server's end of the data plane (Messages/DataPlane.cs): listens beside the coordinator node,
 // checks each connection's Hello (the run id is the token), and runs one reader thread per worker that reads
 // gradient frames (whole, or an exchange segment into its range) straight into buffers rented from the parameter
-// server, and the work-stealing messages, and posts them to its actor. The
+// server and posts them to its actor. The
 // actor does everything else (checks, reduction, weights broadcast); a connection that breaks the frame format
 // or says hello with the wrong run id is closed and logged. With TLS, a connection whose handshake fails (no
 // client certificate, one from another CA) is logged with the peer's address and the reason, and closed.
+//
+// With work stealing, the readers also take the workers' part of the stealing conversation (Messages/
+// StealProtocol.cs) and answer it themselves on the board (StealBoard), writing the claim to the owner's newest
+// connection and the answer to the thief's: a thief waits for its answer with its core idle, so the answer must not
+// wait for the actor's turn on the thread pool, whose threads the other workers' computations hold.
 using Akka.Actor;
 using Akka.Event;
 using Cnn.Engine.Models;
@@ -20,15 +25,19 @@ public sealed class DataPlaneServer : IDisposable
     private readonly string _runId;
     private readonly ParameterServerState _state;
     private readonly ILoggingAdapter _log;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, FrameConnection> _newest = new(); // each worker's newest connection
     private IActorRef? _server;
 
     /// <summary>
     /// Listens on <paramref name="bindHost"/>:<paramref name="port"/> (0 = any free port) for the run of
     /// <paramref name="state"/>; workers are told to connect to <paramref name="publicHost"/>. With
-    /// <paramref name="tls"/>, only workers whose certificates chain to its CA get through.
+    /// <paramref name="tls"/>, only workers whose certificates chain to its CA get through. With
+    /// <paramref name="workStealing"/>, it answers the workers' steal requests on <see cref="Steals"/>.
     /// </summary>
-    public DataPlaneServer(string bindHost, int port, string publicHost, ParameterServerState state, ILoggingAdapter log, NodeTls? tls = null)
+    public DataPlaneServer(string bindHost, int port, string publicHost, ParameterServerState state, ILoggingAdapter log, NodeTls? tls = null,
+        bool workStealing = false)
     {
+        Steals = workStealing ? new StealBoard() : null;
         _runId = state.RunId;
         _state = state;
         _log = log;
@@ -37,6 +46,9 @@ public sealed class DataPlaneServer : IDisposable
         Host = publicHost;
         IsEncrypted = tls is not null;
     }
+
+    /// <summary>The work-stealing board (null: stealing off), shared with the parameter server actor.</summary>
+    public StealBoard? Steals { get; }
 
     /// <summary>True when connections must complete mutual TLS.</summary>
     public bool IsEncrypted { get; }
@@ -74,15 +86,14 @@ public sealed class DataPlaneServer : IDisposable
                 connection.Dispose();
                 return;
             }
+            _newest[worker] = connection;
             _server!.Tell(new ParameterServerActor.DataPlaneJoined(connection, worker));
             while (true)
             {
                 FrameHeader header = connection.ReadHeader();
                 if (header.Kind == FrameKind.Message)
                 {
-                    ICnnMessage message = connection.ReadMessage(header);
-                    if (message is not (StealRequest or LeafStarted)) throw new InvalidDataException($"a {message.GetType().Name} where gradients or work stealing were expected");
-                    _server.Tell(new ParameterServerActor.DataPlaneMessage(worker, message));
+                    Steal(connection, worker, connection.ReadMessage(header));
                     continue;
                 }
                 if (header.Kind != FrameKind.Gradient) throw new InvalidDataException($"a {header.Kind} frame where gradients were expected");
@@ -100,8 +111,42 @@ public sealed class DataPlaneServer : IDisposable
         catch (Exception e) when (e is IOException or InvalidDataException or ObjectDisposedException or System.Net.Sockets.SocketException)
         {
             if (e is InvalidDataException) _log.Warning("Data plane: closed the connection of worker {0} at {1}: {2}", worker, connection.Remote, e.Message);
+            _newest.TryRemove(new KeyValuePair<string, FrameConnection>(worker, connection));
             _server?.Tell(new ParameterServerActor.DataPlaneClosed(connection, worker));
             connection.Dispose();
+        }
+    }
+
+    // A message of the work-stealing conversation from `worker`. With stealing off, or for a step that is not open
+    // (StealBoard.Request), the thief gets no leaf; the owner hears of a grant before the thief does, so that it is the
+    // likelier to skip the leaf.
+    private void Steal(FrameConnection connection, string worker, ICnnMessage message)
+    {
+        switch (message)
+        {
+            case LeafStarted started when started.RunId == _runId && started.WorkerId == worker:
+                Steals?.Started(started.Step, worker, started.Leaf);
+                break;
+            case StealRequest request when request.RunId == _runId && request.WorkerId == worker:
+                (string Owner, int Leaf)? grant = Steals?.Request(request.Step, request.Version, worker);
+                if (grant is { } g && _newest.TryGetValue(g.Owner, out FrameConnection? owner))
+                {
+                    try
+                    {
+                        owner.WriteMessage(new LeafClaimed(_runId, request.Step, g.Leaf));
+                    }
+                    catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
+                    {
+                        // The owner's connection is gone: its reader reports the loss, and the leaf is computed twice at worst.
+                    }
+                }
+                connection.WriteMessage(new StealGrant(_runId, request.Step, request.Version, grant?.Leaf ?? -1));
+                break;
+            case StealRequest or LeafStarted:
+                _log.Warning("Data plane: ignored a {0} of worker {1} that names another run or worker", message.GetType().Name, worker);
+                break;
+            default:
+                throw new InvalidDataException($"a {message.GetType().Name} where gradients or work stealing were expected");
         }
     }
 

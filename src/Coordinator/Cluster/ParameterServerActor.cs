@@ -6,7 +6,8 @@
 // to the data-plane workers as soon as the state applies it, and the head's when the step completes; a worker that
 // connects mid-step gets the committed weights, then the tails already sent to the others. The coordinator's work
 // for each step goes through here too, so that it travels on a worker's data plane connection when there is one.
-// With work stealing, it also answers the workers' steal requests on the data plane (StealBoard decides).
+// With work stealing, it records on the board the share it deals each worker, and forgets applied steps; the data
+// plane's readers answer the steal requests (DataPlaneServer).
 //
 // Supervision: a bug here throws and the default strategy restarts the actor, which would lose the weights;
 // the coordinator watches this actor and fails the run loudly instead (see CoordinatorActor).
@@ -36,8 +37,6 @@ public sealed class ParameterServerActor : ReceiveActor
     /// </summary>
     public sealed record StepApplied(long Step, long Version, double LossSum, int Correct, int Samples, long StolenLeaves = 0);
 
-    /// <summary>Data plane to server: a control message read from a worker's connection (the work-stealing conversation).</summary>
-    public sealed record DataPlaneMessage(string WorkerId, ICnnMessage Message);
 
     /// <summary>Anyone to server: reply with a <see cref="Snapshot"/>.</summary>
     public sealed record SnapshotRequest;
@@ -76,14 +75,14 @@ public sealed class ParameterServerActor : ReceiveActor
     private readonly StealBoard? _steals;
 
     /// <summary>
-    /// A server over <paramref name="state"/> reporting to <paramref name="coordinator"/>; with
-    /// <paramref name="workStealing"/>, it grants the steal requests of workers on the data plane.
+    /// A server over <paramref name="state"/> reporting to <paramref name="coordinator"/>; with <paramref name="steals"/>
+    /// (work stealing on), it records there the shares it deals.
     /// </summary>
-    public ParameterServerActor(ParameterServerState state, IActorRef coordinator, bool workStealing = false)
+    public ParameterServerActor(ParameterServerState state, IActorRef coordinator, StealBoard? steals = null)
     {
         _state = state;
         _coordinator = coordinator;
-        _steals = workStealing ? new StealBoard() : null;
+        _steals = steals;
         Receive<BeginStep>(m => _state.BeginStep(m.Step, m.BatchSize, m.MicroBatch));
         Receive<GradientChunk>(c => Handle(_state.Accept(c), ContributionHeader.Of(c), Sender));
         Receive<DataPlaneGradient>(m => Handle(_state.Accept(m.Header, m.Gradients, m.Segment), m.Header, null));
@@ -96,7 +95,6 @@ public sealed class ParameterServerActor : ReceiveActor
         });
         Receive<DataPlaneClosed>(m => Drop(m.Connection, m.WorkerId));
         Receive<DeliverWork>(OnDeliverWork);
-        Receive<DataPlaneMessage>(OnDataPlaneMessage);
         Receive<DropWorker>(m =>
         {
             if (_connections.Remove(m.WorkerId, out FrameConnection? connection)) connection.Dispose();
@@ -111,8 +109,8 @@ public sealed class ParameterServerActor : ReceiveActor
     }
 
     /// <summary>Props for the server.</summary>
-    public static Props Props(ParameterServerState state, IActorRef coordinator, bool workStealing = false) =>
-        Akka.Actor.Props.Create(() => new ParameterServerActor(state, coordinator, workStealing));
+    public static Props Props(ParameterServerState state, IActorRef coordinator, StealBoard? steals = null) =>
+        Akka.Actor.Props.Create(() => new ParameterServerActor(state, coordinator, steals));
 
     private void Handle(ChunkOutcome outcome, ContributionHeader h, IActorRef? replyTo)
     {
@@ -150,7 +148,7 @@ public sealed class ParameterServerActor : ReceiveActor
             try
             {
                 connection.WriteMessage(m.Work);
-                _steals?.Assigned(m.Work.Step, m.WorkerId, m.Work.NodeFirst.Zip(m.Work.NodeCount, (f, c) => new TreeNode(f, c)).ToList());
+                _steals?.Assigned(m.Work.Step, m.Work.Version, m.WorkerId, m.Work.NodeFirst.Zip(m.Work.NodeCount, (f, c) => new TreeNode(f, c)).ToList());
                 return;
             }
             catch (Exception e) when (IsConnectionFailure(e))
@@ -160,42 +158,6 @@ public sealed class ParameterServerActor : ReceiveActor
             }
         }
         m.Worker.Tell(m.Work);
-    }
-
-    // The work-stealing conversation (Messages/StealProtocol.cs). A request for another step than the open one, or
-    // with stealing off, gets no leaf; the owner hears of a grant before the thief does, so it is likelier to skip it.
-    private void OnDataPlaneMessage(DataPlaneMessage m)
-    {
-        switch (m.Message)
-        {
-            case LeafStarted started when started.RunId == _state.RunId && started.WorkerId == m.WorkerId:
-                _steals?.Started(started.Step, started.WorkerId, started.Leaf);
-                break;
-            case StealRequest request when request.RunId == _state.RunId && request.WorkerId == m.WorkerId:
-                (string Owner, int Leaf)? grant = _steals is not null && request.Step == _state.CurrentStep && request.Version == _state.Version
-                    ? _steals.Request(request.Step, request.WorkerId) : null;
-                if (grant is { } g && _connections.TryGetValue(g.Owner, out FrameConnection? owner))
-                    WriteMessage(owner, g.Owner, new LeafClaimed(_state.RunId, request.Step, g.Leaf));
-                if (_connections.TryGetValue(request.WorkerId, out FrameConnection? thief))
-                    WriteMessage(thief, request.WorkerId, new StealGrant(_state.RunId, request.Step, request.Version, grant?.Leaf ?? -1));
-                break;
-            default:
-                _log.Warning("Data plane: ignored a {0} from worker {1}", m.Message.GetType().Name, m.WorkerId);
-                break;
-        }
-    }
-
-    private void WriteMessage(FrameConnection connection, string workerId, ICnnMessage message)
-    {
-        try
-        {
-            connection.WriteMessage(message);
-        }
-        catch (Exception e) when (IsConnectionFailure(e))
-        {
-            _log.Warning("Data plane: could not send {0} to worker {1}: {2}", message.GetType().Name, workerId, e.Message);
-            Drop(connection, workerId);
-        }
     }
 
     // Sends exchange segment i of the live weights as part of version (the last one completes it at the worker).
