@@ -17,6 +17,8 @@ public sealed class StealState
     private int _grantLeaf = -1;
     private bool _closed;
     private long _newestWeights = -1;
+    private TaskCompletionSource<int>? _waiting;
+    private long _waitingStep = -1;
 
     /// <summary>The reader heard that another worker computes <paramref name="leaf"/> of <paramref name="step"/>.</summary>
     public void Claimed(long step, int leaf)
@@ -57,7 +59,7 @@ public sealed class StealState
         {
             _grantStep = step;
             _grantLeaf = leaf;
-            Monitor.PulseAll(_gate);
+            if (_waiting is { } waiting && _waitingStep == step) waiting.TrySetResult(leaf);
         }
     }
 
@@ -79,27 +81,33 @@ public sealed class StealState
         lock (_gate)
         {
             _closed = true;
-            Monitor.PulseAll(_gate);
+            _waiting?.TrySetResult(-1);
         }
     }
 
     /// <summary>
-    /// Waits for the answer to a steal request for <paramref name="step"/>: the leaf granted, or null (none, closed, or no
-    /// answer within <paramref name="timeout"/>). It blocks its thread: the answer comes from the parameter server's
-    /// data-plane reader to this worker's, two threads of their own, so the wait holds no thread another answer needs,
-    /// and the reader wakes the thief itself instead of queueing a continuation for the thread pool.
+    /// The answer to a steal request for <paramref name="step"/>: the leaf granted, or null (none, closed, or no answer
+    /// within <paramref name="timeout"/>). It waits without holding a thread: the thread pool that would run the
+    /// parameter server's answer on a local cluster must not be blocked by the ones waiting for it.
     /// </summary>
-    public int? AwaitGrant(long step, TimeSpan timeout)
+    public async Task<int?> GrantAsync(long step, TimeSpan timeout)
     {
-        long deadline = Environment.TickCount64 + (long)Math.Ceiling(timeout.TotalMilliseconds);
+        TaskCompletionSource<int> waiting;
         lock (_gate)
         {
-            while (_grantStep != step && !_closed)
-            {
-                long left = deadline - Environment.TickCount64;
-                if (left <= 0 || !Monitor.Wait(_gate, (int)left)) break;
-            }
-            return _grantStep == step && _grantLeaf >= 0 ? _grantLeaf : null;
+            if (_grantStep == step) return _grantLeaf >= 0 ? _grantLeaf : null;
+            if (_closed) return null;
+            _waiting = waiting = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+            _waitingStep = step;
+        }
+        try
+        {
+            int leaf = await waiting.Task.WaitAsync(timeout).ConfigureAwait(false);
+            return leaf >= 0 ? leaf : null;
+        }
+        catch (TimeoutException)
+        {
+            return null;
         }
     }
 }

@@ -359,7 +359,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         IDataSource train = _data.Train;
         FrameConnection? dataPlane = _dataPlane;
         StealState? steal = _workStealing && _dataPlane is not null ? _steal : null;
-        Task.Run(() =>
+        Task.Run(async () =>
         {
             try
             {
@@ -405,7 +405,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
                     SendHeads(sums, ms);
                     if (steal is null) return new Computed(request.Version, chunks, null);
                     // A leaf of a slower worker's share, if the parameter server grants one.
-                    if (steal.AwaitGrant(request.Step, GrantTimeout) is not int leaf) return new Computed(request.Version, chunks, null);
+                    if (await steal.GrantAsync(request.Step, GrantTimeout).ConfigureAwait(false) is not int leaf) return new Computed(request.Version, chunks, null);
                     long started = Stopwatch.GetTimestamp();
                     Interlocked.Exchange(ref sendingTicks, 0);
                     // When the owner had begun the leaf after all, its copy may complete the step first: a stolen leaf whose

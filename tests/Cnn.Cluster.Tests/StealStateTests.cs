@@ -38,24 +38,23 @@ public sealed class StealStateTests
     }
 
     [Fact]
-    public void A_grant_that_came_before_the_wait_is_returned_at_once_and_none_is_null()
+    public async Task A_grant_that_came_before_the_wait_is_returned_at_once_and_none_is_null()
     {
         var state = new StealState();
         state.Granted(4, 7);
-        Assert.Equal(7, state.AwaitGrant(4, Long));
+        Assert.Equal(7, await state.GrantAsync(4, Long));
 
         state.Granted(5, -1);
-        Assert.Null(state.AwaitGrant(5, Long));
+        Assert.Null(await state.GrantAsync(5, Long));
     }
 
     [Fact]
     public async Task A_waiting_thief_gets_the_grant_of_its_step_and_not_of_another()
     {
         var state = new StealState();
-        Task<int?> waiting = Task.Run(() => state.AwaitGrant(6, Long));
+        Task<int?> waiting = state.GrantAsync(6, Long);
 
         state.Granted(5, 2);
-        await Task.Delay(50);
         Assert.False(waiting.IsCompleted);
         state.Granted(6, 3);
 
@@ -66,14 +65,12 @@ public sealed class StealStateTests
     public async Task A_waiting_thief_stops_when_the_data_plane_closes_or_at_its_timeout()
     {
         var state = new StealState();
-        Task<int?> waiting = Task.Run(() => state.AwaitGrant(6, Long));
-        await Task.Delay(50);
-        Assert.False(waiting.IsCompleted);
+        Task<int?> waiting = state.GrantAsync(6, Long);
         state.Close();
         Assert.Null(await waiting.WaitAsync(Long));
-        Assert.Null(state.AwaitGrant(7, Long)); // closed: nobody will answer
+        Assert.Null(await state.GrantAsync(7, Long)); // closed: nobody will answer
 
-        Assert.Null(new StealState().AwaitGrant(1, TimeSpan.FromMilliseconds(20)));
+        Assert.Null(await new StealState().GrantAsync(1, TimeSpan.FromMilliseconds(20)));
     }
 
     [Fact]
