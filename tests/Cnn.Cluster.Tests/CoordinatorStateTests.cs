@@ -170,7 +170,7 @@ public sealed class CoordinatorStateTests
     [InlineData(8, 5, 5, "")]
     public void Cover_returns_the_whole_tree_nodes_that_cover_a_range(int leafCount, int first, int end, string expected)
     {
-        string actual = string.Join(" ", CoordinatorState.Cover(leafCount, first, end).Select(n => $"{n.First}+{n.Count}"));
+        string actual = string.Join(" ", GradientTree.Cover(leafCount, first, end).Select(n => $"{n.First}+{n.Count}"));
 
         Assert.Equal(expected, actual);
     }
@@ -182,7 +182,7 @@ public sealed class CoordinatorStateTests
             for (int first = 0; first <= leafCount; first++)
                 for (int end = first; end <= leafCount; end++)
                 {
-                    List<TreeNode> nodes = CoordinatorState.Cover(leafCount, first, end);
+                    List<TreeNode> nodes = GradientTree.Cover(leafCount, first, end);
                     AssertExactCover(nodes, leafCount, first, end);
                     Assert.Equal(nodes.OrderBy(n => n.First), nodes);
                 }

@@ -170,7 +170,7 @@ public sealed class CoordinatorState
         for (int i = 0; i < _workers.Count; i++)
         {
             if (shares[i] == 0) continue;
-            work.Add((_workers[i], Cover(leafCount, first, first + shares[i])));
+            work.Add((_workers[i], GradientTree.Cover(leafCount, first, first + shares[i])));
             first += shares[i];
         }
         return new StepAssignment(step, batch, leafCount, work);
@@ -313,26 +313,6 @@ public sealed class CoordinatorState
         foreach (var (_, index) in remainders.OrderByDescending(r => r.Remainder).ThenBy(r => r.Index).Take(leaves - given))
             shares[index]++;
         return shares;
-    }
-
-    /// <summary>The fewest whole tree nodes covering leaves [first, end) of a tree over <paramref name="leafCount"/> leaves.</summary>
-    public static List<TreeNode> Cover(int leafCount, int first, int end)
-    {
-        var nodes = new List<TreeNode>();
-        void Visit(TreeNode node)
-        {
-            if (node.End <= first || node.First >= end) return;
-            if (node.First >= first && node.End <= end)
-            {
-                nodes.Add(node);
-                return;
-            }
-            var (left, right) = GradientTree.Children(node);
-            Visit(left);
-            Visit(right);
-        }
-        if (end > first) Visit(GradientTree.Root(leafCount));
-        return nodes;
     }
 
     // Gives each node to the live worker (other than `exclude`) with the least work in this step, most threads first.

@@ -106,10 +106,30 @@ public static class GradientTree
         return nodes;
     }
 
+    /// <summary>The fewest whole tree nodes covering leaves [first, end) of a tree over <paramref name="leafCount"/> leaves.</summary>
+    public static List<TreeNode> Cover(int leafCount, int first, int end)
+    {
+        var nodes = new List<TreeNode>();
+        void Visit(TreeNode node)
+        {
+            if (node.End <= first || node.First >= end) return;
+            if (node.First >= first && node.End <= end)
+            {
+                nodes.Add(node);
+                return;
+            }
+            var (left, right) = Children(node);
+            Visit(left);
+            Visit(right);
+        }
+        if (end > first) Visit(Root(leafCount));
+        return nodes;
+    }
+
     /// <summary>
     /// The whole subtrees that cover the leaves of <paramref name="nodes"/> (nodes of the tree over
     /// <paramref name="leafCount"/> leaves, in leaf order) but <paramref name="leaf"/>, in leaf order: the node that
-    /// holds it is replaced by the siblings on its path down to it.
+    /// holds it is replaced by the <see cref="Cover"/> of its leaves on either side.
     /// </summary>
     public static List<TreeNode> Without(IReadOnlyList<TreeNode> nodes, int leaf, int leafCount)
     {
@@ -122,23 +142,8 @@ public static class GradientTree
                 result.Add(node);
                 continue;
             }
-            var right = new Stack<TreeNode>(); // siblings to the right of the path, deepest first
-            TreeNode at = node;
-            while (at.Count > 1)
-            {
-                var (l, r) = Children(at);
-                if (leaf < r.First)
-                {
-                    right.Push(r);
-                    at = l;
-                }
-                else
-                {
-                    result.Add(l);
-                    at = r;
-                }
-            }
-            result.AddRange(right);
+            result.AddRange(Cover(leafCount, node.First, leaf));
+            result.AddRange(Cover(leafCount, leaf + 1, node.End));
         }
         return result;
     }
