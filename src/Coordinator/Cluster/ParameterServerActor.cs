@@ -147,8 +147,11 @@ public sealed class ParameterServerActor : ReceiveActor
         {
             try
             {
-                connection.WriteMessage(m.Work);
+                // On the board before the worker can see its share: once it is written, another worker's request may
+                // reach a reader thread before this actor's next line would run. Should the write fail, the work goes
+                // over Akka and a claim on its last leaf finds no connection: that leaf is computed twice at worst.
                 _steals?.Assigned(m.Work.Step, m.Work.Version, m.WorkerId, m.Work.NodeFirst.Zip(m.Work.NodeCount, (f, c) => new TreeNode(f, c)).ToList());
+                connection.WriteMessage(m.Work);
                 return;
             }
             catch (Exception e) when (IsConnectionFailure(e))
