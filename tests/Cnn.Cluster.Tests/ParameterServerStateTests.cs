@@ -206,20 +206,41 @@ public sealed class ParameterServerStateTests(OneStep step) : IClassFixture<OneS
     [Theory]
     [InlineData(Route.Whole)]
     [InlineData(Route.Chunks)]
-    public void A_late_contribution_for_a_step_already_applied_is_rejected_and_changes_nothing(Route route)
+    public void A_late_copy_for_the_step_just_applied_is_dropped_as_a_duplicate_and_changes_nothing(Route route)
     {
         ParameterServerState server = step.Server();
         Complete(server, route, "worker-1", new TreeNode(0, 4), new TreeNode(4, 4));
 
+        // Every leaf of step 0 was covered: what still comes for it is a copy (a stolen leaf's owner, a re-dealt share).
         ChunkOutcome betweenSteps = Send(server, new TreeNode(0, 4), route, "worker-2");
         server.BeginStep(1, OneStep.Batch, OneStep.MicroBatch);
-        ChunkOutcome duringTheNextStep = Send(server, new TreeNode(4, 4), route, "worker-2");
+        ChunkOutcome duringTheNextStep = Send(server, new TreeNode(7, 1), route, "worker-2");
 
-        Assert.Contains("no step is open (weights version 1)", Assert.IsType<ChunkOutcome.Rejected>(betweenSteps).Reason);
-        Assert.Contains("stale: step 0 version 0, but the server is at step 1 version 1", Assert.IsType<ChunkOutcome.Rejected>(duringTheNextStep).Reason);
+        Assert.Equal(new ChunkOutcome.Duplicate(new TreeNode(0, 4), "worker-2"), betweenSteps);
+        Assert.Equal(new ChunkOutcome.Duplicate(new TreeNode(7, 1), "worker-2"), duringTheNextStep);
         Assert.Empty(server.AcceptedNodes);
         AssertBitIdentical(step.Expected, server.Weights, "weights");
         Assert.Equal(1, server.Version);
+    }
+
+    [Theory]
+    [InlineData(Route.Whole)]
+    [InlineData(Route.Chunks)]
+    public void A_contribution_for_the_step_just_applied_that_is_not_one_of_its_subtrees_is_rejected_and_changes_nothing(Route route)
+    {
+        ParameterServerState server = step.Server();
+        Complete(server, route, "worker-1", new TreeNode(0, 4), new TreeNode(4, 4));
+        server.BeginStep(1, OneStep.Batch, OneStep.MicroBatch);
+
+        ChunkOutcome otherVersion = Send(server, new TreeNode(0, 4), route, "worker-2", h => h with { Version = 1 });
+        ChunkOutcome notANode = Send(server, new TreeNode(0, 4), route, "worker-2", h => h with { NodeFirst = 1, NodeCount = 2 });
+        ChunkOutcome otherLeafCount = Send(server, new TreeNode(0, 4), route, "worker-2", h => h with { LeafCount = 16 });
+
+        Assert.Contains("stale: step 0 version 1, but the server is at step 1 version 1", Assert.IsType<ChunkOutcome.Rejected>(otherVersion).Reason);
+        Assert.Contains("stale: step 0 version 0", Assert.IsType<ChunkOutcome.Rejected>(notANode).Reason);
+        Assert.Contains("stale: step 0 version 0", Assert.IsType<ChunkOutcome.Rejected>(otherLeafCount).Reason);
+        Assert.Empty(server.AcceptedNodes);
+        AssertBitIdentical(step.Expected, server.Weights, "weights");
     }
 
     [Theory]

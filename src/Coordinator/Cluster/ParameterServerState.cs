@@ -43,7 +43,10 @@ public abstract record ChunkOutcome
     /// <summary>A later chunk of a contribution already rejected or dropped: ignored without a new reason.</summary>
     public sealed record Ignored : ChunkOutcome;
 
-    /// <summary>A complete contribution for a subtree that is already covered: dropped.</summary>
+    /// <summary>
+    /// A contribution for a subtree that is already covered, in the open step or in the step just applied (a late
+    /// copy: the owner of a stolen leaf that began it anyway, or a slow worker whose share was dealt again): dropped.
+    /// </summary>
     public sealed record Duplicate(TreeNode Node, string WorkerId) : ChunkOutcome;
 
     /// <summary>
@@ -81,6 +84,7 @@ public sealed class ParameterServerState
     private readonly System.Collections.Concurrent.ConcurrentBag<float[]> _buffers = [];
     private StepPlan? _step;
     private StepPlan? _queued;
+    private (StepPlan Plan, long Version)? _applied; // the step applied last, with the version its contributions name
     private readonly IReadOnlyList<ExchangeSegment> _segments;
     private readonly TailSegment[] _tails;
     private float[][]? _saved; // the weights, m and v a tail update replaced (flat layout), until the step commits
@@ -337,20 +341,24 @@ public sealed class ParameterServerState
     }
 
     // The checks every contribution passes, chunked or whole; null when it may go on. A contribution refused
-    // before it is tied to the open step (another run, no step, stale) is remembered, so its later chunks are
-    // ignored instead of drawing the same reason again.
+    // before it is tied to the open step (a late copy, another run, no step, stale) is remembered, so its later
+    // chunks are ignored instead of drawing the same reason again.
     private ChunkOutcome? Check(ContributionHeader h)
     {
         var early = (h.RunId, h.Step, h.Version, h.NodeFirst, h.NodeCount, h.WorkerId);
         if (_refusedEarly.Contains(early)) return new ChunkOutcome.Ignored();
+        if (IsLateCopy(h))
+        {
+            RefuseEarly(early);
+            return new ChunkOutcome.Duplicate(new TreeNode(h.NodeFirst, h.NodeCount), h.WorkerId);
+        }
         string? refusal = h.RunId != RunId ? $"run '{h.RunId}' is not this run ('{RunId}')"
             : _step is null ? $"no step is open (weights version {Version})"
             : h.Step != _step.Step || h.Version != Version ? $"stale: step {h.Step} version {h.Version}, but the server is at step {_step.Step} version {Version}"
             : null;
         if (refusal is not null)
         {
-            if (_refusedEarly.Count >= 4096) _refusedEarly.Clear(); // bounded: a flood costs reasons, not memory
-            _refusedEarly.Add(early);
+            RefuseEarly(early);
             return new ChunkOutcome.Rejected(refusal);
         }
         var node = new TreeNode(h.NodeFirst, h.NodeCount);
@@ -373,6 +381,18 @@ public sealed class ParameterServerState
         if (!double.IsFinite(h.LossSum)) return Drop(key, "the loss sum is not finite", notFinite: true);
         return null;
     }
+
+    private void RefuseEarly((string, long, long, int, int, string) contribution)
+    {
+        if (_refusedEarly.Count >= 4096) _refusedEarly.Clear(); // bounded: a flood costs reasons, not memory
+        _refusedEarly.Add(contribution);
+    }
+
+    // A subtree of the step applied last, named with that step's version and leaf count: every leaf of that step
+    // was covered, so this is a copy that came too late, not a worker that is behind.
+    private bool IsLateCopy(ContributionHeader h) =>
+        h.RunId == RunId && _applied is var (plan, version) && h.Step == plan.Step && h.Version == version && h.LeafCount == plan.LeafCount
+        && h.NodeCount >= 1 && GradientTree.IsNode(new TreeNode(h.NodeFirst, h.NodeCount), plan.LeafCount);
 
     private ChunkOutcome Complete(ContributionHeader h, float[] buffer)
     {
@@ -403,6 +423,7 @@ public sealed class ParameterServerState
         ReductionPlan plan = GradientTree.Plan(_accepted.Values.ToList(), _step.LeafCount);
         GradientSum root = plan.Result;
         long step = _step.Step;
+        _applied = (_step, Version);
         ReduceAndStep(plan, Adam.BeginStep(), head);
         foreach (TailSegment tail in _tails) tail.Used.Clear(); // committed
         var applied = new ChunkOutcome.StepApplied(node, h.WorkerId, h.ComputeMilliseconds, step, Version, root.LossSum, root.Correct, root.Samples, sendWhole);
