@@ -1,6 +1,6 @@
 // StealBoard without an ActorSystem: which leaf a thief gets, and when it gets none. Only the last leaf of a share
-// can be stolen, once, and only while its owner has not announced starting it; re-dealt work and requests for
-// another step or weights version are never granted.
+// can be stolen, once, and only while its owner has not announced starting it; nothing of a step whose work was dealt
+// again, and nothing for another step or weights version, is granted.
 using Cnn.Coordinator.Cluster;
 using Cnn.Engine.Training;
 using Xunit;
@@ -78,13 +78,29 @@ public sealed class StealBoardTests
         Assert.Null(board.Request(5, 0, "a"));
     }
 
-    [Fact]
-    public void Work_re_dealt_for_the_same_step_is_never_robbed()
+    [Theory]
+    [InlineData("b")] // a's late share given to b as well
+    [InlineData("c")] // or to a worker that joined during the step
+    public void Once_work_of_a_step_is_dealt_again_nothing_of_that_step_is_granted(string to)
     {
         StealBoard board = TwoShares();
-        board.Assigned(5, 0, "b", [new TreeNode(0, 4)]); // a's late share given to b as well
+        board.Assigned(5, 0, to, [new TreeNode(0, 4)]);
 
         Assert.Null(board.Request(5, 0, "a"));
+        Assert.Null(board.Request(5, 0, "b"));
+        Assert.Null(board.Request(5, 0, "c"));
+        Assert.Equal(0, board.Granted);
+    }
+
+    [Fact]
+    public void A_share_dealt_with_another_version_counts_as_dealt_again()
+    {
+        StealBoard board = new();
+        board.Assigned(5, 0, "a", [new TreeNode(0, 4)]);
+        board.Assigned(5, 1, "b", [new TreeNode(4, 4)]);
+
+        Assert.Null(board.Request(5, 0, "a"));
+        Assert.Null(board.Request(5, 1, "b"));
     }
 
     [Fact]

@@ -6,8 +6,8 @@
 // share when that worker has not announced starting it. Owners announce only their last leaf (one message a step),
 // so that is the one leaf of each share that can be stolen; the owner skips it when it hears of the claim before
 // starting it, and computes it anyway when it does not (then both copies arrive and the parameter server keeps the
-// first cover; the bits are the same). The board holds each worker's first share of a step only: work re-dealt
-// after a deadline is never stolen.
+// first cover; the bits are the same). Once any work of a step is dealt again (after a deadline), nothing more of
+// that step is granted: stealing balances the deal, recovery is the deadline's.
 //
 // Thread-safe: the parameter server actor records the shares it deals and forgets applied steps; the data plane's
 // reader threads record announcements and answer requests themselves, so that a thief's answer does not wait for
@@ -27,10 +27,19 @@ public sealed class StealBoard
         public bool Stolen { get; set; }
     }
 
+    // One step's deal: the weights version it is computed with, each worker's share, the thieves that have asked, and
+    // whether some of its work was dealt again (then nothing is granted).
+    private sealed class Deal(long version)
+    {
+        public long Version { get; } = version;
+        public Dictionary<string, Share> Shares { get; } = [];
+        public List<TreeNode> Dealt { get; } = [];
+        public HashSet<string> Asked { get; } = [];
+        public bool DealtAgain { get; set; }
+    }
+
     private readonly object _gate = new();
-    private readonly Dictionary<long, Dictionary<string, Share>> _steps = [];
-    private readonly Dictionary<long, long> _versions = [];
-    private readonly Dictionary<long, HashSet<string>> _thieves = [];
+    private readonly Dictionary<long, Deal> _steps = [];
     private long _granted;
 
     /// <summary>Leaves granted so far.</summary>
@@ -44,21 +53,22 @@ public sealed class StealBoard
 
     /// <summary>
     /// <paramref name="worker"/> was given <paramref name="nodes"/> of step <paramref name="step"/>, to compute with weights
-    /// <paramref name="version"/>. Its first share of a step counts; a later one (work re-dealt after a deadline) is not
-    /// stealable.
+    /// <paramref name="version"/>. Work that was dealt before in this step (or a second share for one worker, or another
+    /// version) is work dealt again after a deadline: from then on nothing of the step is granted.
     /// </summary>
     public void Assigned(long step, long version, string worker, IReadOnlyList<TreeNode> nodes)
     {
         lock (_gate)
         {
-            if (!_steps.TryGetValue(step, out Dictionary<string, Share>? shares)) _steps[step] = shares = [];
-            _versions[step] = version;
-            if (shares.TryGetValue(worker, out Share? dealt))
+            if (!_steps.TryGetValue(step, out Deal? deal)) _steps[step] = deal = new Deal(version);
+            if (deal.Version != version || deal.Shares.ContainsKey(worker)
+                || nodes.Any(n => deal.Dealt.Any(d => n.First < d.End && d.First < n.End)))
             {
-                dealt.Started = true; // its leaves are being dealt again: leave them be
+                deal.DealtAgain = true;
                 return;
             }
-            shares[worker] = new Share(nodes.Count == 0 ? -1 : nodes.Max(n => n.End) - 1, nodes.Sum(n => n.Count));
+            deal.Dealt.AddRange(nodes);
+            deal.Shares[worker] = new Share(nodes.Count == 0 ? -1 : nodes.Max(n => n.End) - 1, nodes.Sum(n => n.Count));
         }
     }
 
@@ -66,7 +76,7 @@ public sealed class StealBoard
     public void Started(long step, string worker, int leaf)
     {
         lock (_gate)
-            if (_steps.TryGetValue(step, out Dictionary<string, Share>? shares) && shares.TryGetValue(worker, out Share? share) && share.LastLeaf == leaf)
+            if (_steps.TryGetValue(step, out Deal? deal) && deal.Shares.TryGetValue(worker, out Share? share) && share.LastLeaf == leaf)
                 share.Started = true;
     }
 
@@ -74,17 +84,16 @@ public sealed class StealBoard
     /// <paramref name="thief"/> has computed its share of step <paramref name="step"/> with weights <paramref name="version"/>:
     /// the owner and leaf it may compute, or null. Grants the last leaf of the largest share (ties: the first dealt) that
     /// has two leaves or more, is not the thief's, and whose owner has not started it; a thief asks once a step, and only
-    /// for a step whose work it was dealt with that version and that is not applied yet.
+    /// for a step whose work it was dealt with that version, that is not applied yet and none of whose work was dealt again.
     /// </summary>
     public (string Owner, int Leaf)? Request(long step, long version, string thief)
     {
         lock (_gate)
         {
-            if (!_steps.TryGetValue(step, out Dictionary<string, Share>? shares) || !shares.ContainsKey(thief) || _versions[step] != version) return null;
-            if (!_thieves.TryGetValue(step, out HashSet<string>? asked)) _thieves[step] = asked = [];
-            if (!asked.Add(thief)) return null;
+            if (!_steps.TryGetValue(step, out Deal? deal) || deal.DealtAgain || deal.Version != version || !deal.Shares.ContainsKey(thief)) return null;
+            if (!deal.Asked.Add(thief)) return null;
             (string Owner, Share Share)? best = null;
-            foreach (var (owner, share) in shares)
+            foreach (var (owner, share) in deal.Shares)
                 if (owner != thief && share.Leaves >= 2 && !share.Started && !share.Stolen && (best is null || share.Leaves > best.Value.Share.Leaves))
                     best = (owner, share);
             if (best is not { } chosen) return null;
@@ -98,13 +107,7 @@ public sealed class StealBoard
     public void ForgetBefore(long step)
     {
         lock (_gate)
-        {
             foreach (long old in _steps.Keys.Where(s => s < step).ToList())
-            {
                 _steps.Remove(old);
-                _versions.Remove(old);
-            }
-            foreach (long old in _thieves.Keys.Where(s => s < step).ToList()) _thieves.Remove(old);
-        }
     }
 }
