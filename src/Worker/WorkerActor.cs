@@ -363,11 +363,13 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         {
             try
             {
-                var clock = Stopwatch.StartNew();
+                long started = Stopwatch.GetTimestamp();
                 var nodes = request.NodeFirst.Zip(request.NodeCount, (f, c) => new TreeNode(f, c)).ToList();
                 int leafCount = GradientTree.LeafCount(request.BatchIds.Length, request.MicroBatch);
                 IReadOnlyList<ExchangeSegment> segments = computer.Model.ExchangeSegments;
                 long sendingTicks = 0; // writing tails is communication, not compute
+                double ComputeMilliseconds() =>
+                    Stopwatch.GetElapsedTime(started).TotalMilliseconds - Stopwatch.GetElapsedTime(0, Interlocked.Read(ref sendingTicks)).TotalMilliseconds;
                 Action<int, IReadOnlyList<GradientSum>>? sendTail = dataPlane is null || segments.Count == 1 ? null : (segment, tails) =>
                 {
                     // A tail is final before the last leaf's backward pass is over: it travels while that pass runs.
@@ -396,7 +398,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
                 };
                 IReadOnlyList<GradientSum> sums = computer.Compute(weights, train, request.BatchIds, nodes, request.Step, seed, sendTail, mayStartLast);
                 steal?.ShareDone(request.Step);
-                double ms = clock.Elapsed.TotalMilliseconds - Stopwatch.GetElapsedTime(0, Interlocked.Read(ref sendingTicks)).TotalMilliseconds;
+                double ms = ComputeMilliseconds();
                 var chunks = new List<GradientChunk>();
                 if (dataPlane is not null)
                 {
@@ -406,10 +408,10 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
                     if (steal is null) return new Computed(request.Version, chunks, null);
                     // A leaf of a slower worker's share, if the parameter server grants one.
                     if (await steal.GrantAsync(request.Step, GrantTimeout).ConfigureAwait(false) is not int leaf) return new Computed(request.Version, chunks, null);
-                    long started = Stopwatch.GetTimestamp();
+                    started = Stopwatch.GetTimestamp(); // the stolen leaf's compute time is its own
                     Interlocked.Exchange(ref sendingTicks, 0);
                     // When the owner had begun the leaf after all, its copy may complete the step first: a stolen leaf whose
-                    // step is over is not sent (it would only be refused as stale).
+                    // step is over is not sent (the parameter server would only drop it as a late copy).
                     Action<int, IReadOnlyList<GradientSum>>? sendStolenTail = sendTail is null ? null : (segment, tails) =>
                     {
                         if (!steal.StepOver(request.Version)) sendTail(segment, tails);
@@ -417,7 +419,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
                     IReadOnlyList<GradientSum> stolen = computer.Compute(weights, train, request.BatchIds, [new TreeNode(leaf, 1)], request.Step, seed, sendStolenTail,
                         sameWeights: true);
                     if (!steal.StepOver(request.Version))
-                        SendHeads(stolen, Stopwatch.GetElapsedTime(started).TotalMilliseconds - Stopwatch.GetElapsedTime(0, Interlocked.Read(ref sendingTicks)).TotalMilliseconds);
+                        SendHeads(stolen, ComputeMilliseconds());
                     return new Computed(request.Version, chunks, null);
                 }
                 foreach (GradientSum sum in sums)

@@ -37,7 +37,6 @@ public sealed class ParameterServerActor : ReceiveActor
     /// </summary>
     public sealed record StepApplied(long Step, long Version, double LossSum, int Correct, int Samples, long StolenLeaves = 0);
 
-
     /// <summary>Anyone to server: reply with a <see cref="Snapshot"/>.</summary>
     public sealed record SnapshotRequest;
 
