@@ -33,9 +33,8 @@ public sealed class CoordinatorStateTests
     private static int[] Batch(int size) => Enumerable.Range(100, size).ToArray();
 
     // Every leaf of [0, leafCount) appears in exactly one of the nodes, and each node is a node of the tree.
-    private static void AssertExactCover(IEnumerable<TreeNode> nodes, int leafCount, int first = 0, int end = -1)
+    private static void AssertExactCover(IEnumerable<TreeNode> nodes, int leafCount)
     {
-        end = end < 0 ? leafCount : end;
         var covered = new int[leafCount];
         foreach (TreeNode node in nodes)
         {
@@ -43,7 +42,7 @@ public sealed class CoordinatorStateTests
             for (int leaf = node.First; leaf < node.End; leaf++) covered[leaf]++;
         }
         for (int leaf = 0; leaf < leafCount; leaf++)
-            Assert.True(covered[leaf] == (leaf >= first && leaf < end ? 1 : 0), $"leaf {leaf} is covered {covered[leaf]} times");
+            Assert.True(covered[leaf] == 1, $"leaf {leaf} is covered {covered[leaf]} times");
     }
 
     [Fact]
@@ -156,36 +155,6 @@ public sealed class CoordinatorStateTests
                     $"{leaves} leaves over threads [{string.Join(", ", threads)}]: worker {i} got {shares[i]}, exact share {exact}");
             }
         }
-    }
-
-    [Theory]
-    [InlineData(8, 0, 8, "0+8")]
-    [InlineData(8, 0, 4, "0+4")]
-    [InlineData(8, 0, 3, "0+2 2+1")]
-    [InlineData(8, 3, 8, "3+1 4+4")]
-    [InlineData(8, 3, 6, "3+1 4+2")]
-    [InlineData(7, 2, 6, "2+2 4+2")]
-    [InlineData(7, 6, 7, "6+1")]
-    [InlineData(13, 1, 12, "1+1 2+2 4+4 8+4")]
-    [InlineData(8, 5, 5, "")]
-    public void Cover_returns_the_whole_tree_nodes_that_cover_a_range(int leafCount, int first, int end, string expected)
-    {
-        string actual = string.Join(" ", GradientTree.Cover(leafCount, first, end).Select(n => $"{n.First}+{n.Count}"));
-
-        Assert.Equal(expected, actual);
-    }
-
-    [Fact]
-    public void Cover_covers_every_range_of_every_tree_up_to_20_leaves_exactly_with_tree_nodes_in_leaf_order()
-    {
-        for (int leafCount = 1; leafCount <= 20; leafCount++)
-            for (int first = 0; first <= leafCount; first++)
-                for (int end = first; end <= leafCount; end++)
-                {
-                    List<TreeNode> nodes = GradientTree.Cover(leafCount, first, end);
-                    AssertExactCover(nodes, leafCount, first, end);
-                    Assert.Equal(nodes.OrderBy(n => n.First), nodes);
-                }
     }
 
     public static TheoryData<int[], int> Plans() => new()

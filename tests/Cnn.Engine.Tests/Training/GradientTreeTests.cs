@@ -261,6 +261,38 @@ public sealed class GradientTreeTests
     }
 
     [Theory]
+    [InlineData(8, 0, 8, "0+8")]
+    [InlineData(8, 0, 4, "0+4")]
+    [InlineData(8, 0, 3, "0+2 2+1")]
+    [InlineData(8, 3, 8, "3+1 4+4")]
+    [InlineData(8, 3, 6, "3+1 4+2")]
+    [InlineData(7, 2, 6, "2+2 4+2")]
+    [InlineData(7, 6, 7, "6+1")]
+    [InlineData(13, 1, 12, "1+1 2+2 4+4 8+4")]
+    [InlineData(8, 5, 5, "")]
+    public void Cover_returns_the_whole_tree_nodes_that_cover_a_range(int leafCount, int first, int end, string expected)
+    {
+        string actual = string.Join(" ", GradientTree.Cover(leafCount, first, end).Select(n => $"{n.First}+{n.Count}"));
+
+        Assert.Equal(expected, actual);
+    }
+
+    [Fact]
+    public void Cover_covers_every_range_of_every_tree_up_to_20_leaves_exactly_with_tree_nodes_in_leaf_order()
+    {
+        for (int leafCount = 1; leafCount <= 20; leafCount++)
+            for (int first = 0; first <= leafCount; first++)
+                for (int end = first; end <= leafCount; end++)
+                {
+                    List<TreeNode> nodes = GradientTree.Cover(leafCount, first, end);
+
+                    int[] covered = nodes.SelectMany(n => Enumerable.Range(n.First, n.Count)).ToArray();
+                    Assert.Equal(Enumerable.Range(first, end - first), covered);
+                    Assert.All(nodes, n => Assert.True(GradientTree.IsNode(n, leafCount), $"{n} covering [{first}, {end}) of {leafCount}"));
+                }
+    }
+
+    [Theory]
     [InlineData(8)]
     [InlineData(7)]
     [InlineData(13)]
