@@ -373,13 +373,13 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
                 Action<int, IReadOnlyList<GradientSum>>? sendTail = dataPlane is null || segments.Count == 1 ? null : (segment, tails) =>
                 {
                     // A tail is final before the last leaf's backward pass is over: it travels while that pass runs.
-                    long started = Stopwatch.GetTimestamp();
+                    long writeStarted = Stopwatch.GetTimestamp();
                     ExchangeSegment range = segments[segment];
                     foreach (GradientSum tail in tails)
                         dataPlane!.Write(new FrameHeader(FrameKind.Gradient, request.Step, request.Version, tail.Node.First, tail.Node.Count, leafCount,
                             GradientTree.NodeSamples(tail.Node, request.BatchIds.Length, request.MicroBatch).Count, 0, 0, 0, 0, FrameHeader.PartOf(segment, segments.Count)),
                             tail.Gradients.AsSpan(range.From, range.Length));
-                    Interlocked.Add(ref sendingTicks, Stopwatch.GetTimestamp() - started);
+                    Interlocked.Add(ref sendingTicks, Stopwatch.GetTimestamp() - writeStarted);
                 };
                 // Straight from the leaf buffers to the socket: no copy, nothing allocated.
                 void SendHeads(IReadOnlyList<GradientSum> sums, double ms)
