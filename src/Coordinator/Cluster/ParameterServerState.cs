@@ -392,7 +392,7 @@ public sealed class ParameterServerState
     // was covered, so this is a copy that came too late, not a worker that is behind.
     private bool IsLateCopy(ContributionHeader h) =>
         h.RunId == RunId && _applied is var (plan, version) && h.Step == plan.Step && h.Version == version && h.LeafCount == plan.LeafCount
-        && h.NodeCount >= 1 && GradientTree.IsNode(new TreeNode(h.NodeFirst, h.NodeCount), plan.LeafCount);
+        && GradientTree.IsNode(new TreeNode(h.NodeFirst, h.NodeCount), plan.LeafCount);
 
     private ChunkOutcome Complete(ContributionHeader h, float[] buffer)
     {
