@@ -51,8 +51,8 @@ public sealed class GradientTreeTests
         for (int leafCount = 1; leafCount <= 20; leafCount++)
         {
             var nodes = AllNodes(GradientTree.Root(leafCount)).ToHashSet();
-            for (int first = 0; first <= leafCount; first++)
-                for (int count = 1; first + count <= leafCount + 1; count++)
+            for (int first = -1; first <= leafCount; first++)
+                for (int count = -2; first + count <= leafCount + 1; count++) // empty and negative counts are never nodes
                 {
                     var node = new TreeNode(first, count);
                     Assert.True(nodes.Contains(node) == GradientTree.IsNode(node, leafCount), $"{node} in a tree of {leafCount} leaves");
