@@ -10,8 +10,9 @@
 // images (all of them when the test set is smaller). In the same run and alternating repeat by repeat (9 pairs of
 // 60 steps, or --repeats; more pairs narrow the median on a host whose speed drifts within a run),
 // --no-cluster with N x T threads is measured too, and the median of the per-repeat ratios (each cluster repeat
-// against the --no-cluster repeat right after it) is printed with the cluster's step-time split and bytes per step
-// over the measured repeats. Both paths first warm up, in alternation, for at least 200 steps and then until two
+// against the --no-cluster repeat right after it) is printed, with a distribution-free 95% confidence interval of that
+// median (MedianInterval; from 6 pairs on) and the cluster's step-time split and bytes per step over the measured
+// repeats. Both paths first warm up, in alternation, for at least 200 steps and then until two
 // rounds of 50 steps of each in a row take less than 10 ms of JIT compilation (at most 2,000 steps each): a
 // cluster process JITs Akka and the data plane at the start, and for its first 5 to 10 seconds the runtime's
 // background recompilation takes 25 to 40% of a 2-core machine (measured per thread). 200 steps were not enough:
@@ -257,10 +258,11 @@ public static class BenchCommand
             inference[r] = ids.Length / Stopwatch.GetElapsedTime(start).TotalSeconds;
         }
         double clusterMedian = Median(clusterRuns), localMedian = Median(localRuns);
+        double[] ratios = clusterRuns.Zip(localRuns, (c, l) => c / l).ToArray();
         return new ClusterBenchResult(model.Name, topology, workers, workerThreads.Max(), workerThreads.Sum(),
             new ThroughputResult(BatchSize, (int)warmupSteps, repeats, StepsPerRepeat, clusterMedian, clusterRuns),
             new ThroughputResult(BatchSize, (int)warmupSteps, repeats, StepsPerRepeat, localMedian, localRuns),
-            Median(clusterRuns.Zip(localRuns, (c, l) => c / l).ToArray()),
+            Median(ratios), MedianInterval.Of(ratios),
             new ThroughputResult(ids.Length, 1, Repeats, 1, Median(inference), inference),
             firstStepSeconds, report,
             Checkpoint.WeightsSha256(clusterWeights) == Checkpoint.WeightsSha256(localWeights) && clusterStep == localStep,
@@ -275,7 +277,9 @@ public static class BenchCommand
         output.WriteLine($"training   cluster    {N(r.Training.ImagesPerSecond),8} images/s  ({string.Join(" ", r.Training.Runs.Select(N))})");
         output.WriteLine($"training   no-cluster {N(r.NoClusterTraining.ImagesPerSecond),8} images/s  ({string.Join(" ", r.NoClusterTraining.Runs.Select(N))})");
         output.WriteLine($"warm-up    {r.Training.WarmupCalls:N0} steps each, until two rounds of {ClusterWarmupRound} steps of each took under {QuietJit.TotalMilliseconds:F0} ms of JIT compilation; {F(r.JitMillisecondsDuringRepeats)} ms of it during the {r.Training.Repeats} x {StepsPerRepeat} measured steps each");
-        output.WriteLine($"ratio      {r.Ratio.ToString("P1", CultureInfo.InvariantCulture)} of --no-cluster (median of the repeat pairs); weights after the same steps identical: {(r.SameWeights ? "yes" : "NO")}");
+        static string P(double value) => value.ToString("P1", CultureInfo.InvariantCulture);
+        string interval = r.RatioInterval is { } i ? $"; 95 % confidence interval of the median {P(i.Low)} to {P(i.High)}" : "";
+        output.WriteLine($"ratio      {P(r.Ratio)} of --no-cluster (median of the {r.Training.Repeats} repeat pairs{interval}); weights after the same steps identical: {(r.SameWeights ? "yes" : "NO")}");
         output.WriteLine($"inference  cluster    {N(r.Inference.ImagesPerSecond),8} images/s  (distributed evaluation of {r.Inference.Batch:N0} images)");
         output.WriteLine($"step       {F(r.Cluster.MeanStepMilliseconds)} ms: {F(r.Cluster.MeanComputeMilliseconds)} ms compute on the critical path (the workers' mean {F(r.Cluster.MeanWorkerComputeMilliseconds)}), {F(r.Cluster.MeanCommunicationMilliseconds)} ms communication ({r.Cluster.CommunicationShare.ToString("P1", CultureInfo.InvariantCulture)}); {N(r.Cluster.TensorBytesPerStepPerWorker)} tensor bytes per step per worker ({r.Cluster.Transport}); {F(r.Cluster.StolenLeavesPerStep)} leaves stolen per step");
         output.WriteLine($"start-up   first step done {F(r.FirstStepSeconds)} s after the coordinator node started");
@@ -369,7 +373,7 @@ public static class BenchCommand
 /// <summary>What `cnn bench --local-workers` measures (see file header).</summary>
 /// <remarks>ThreadsPerWorker is the most any worker has; Threads, the workers' total, is what --no-cluster ran with.</remarks>
 public sealed record ClusterBenchResult(string Model, string Topology, int Workers, int ThreadsPerWorker, int Threads, ThroughputResult Training, ThroughputResult NoClusterTraining,
-    double Ratio, ThroughputResult Inference, double FirstStepSeconds, BackendReport Cluster, bool SameWeights, MemoryResult Memory, MachineInfo Machine,
+    double Ratio, MedianInterval? RatioInterval, ThroughputResult Inference, double FirstStepSeconds, BackendReport Cluster, bool SameWeights, MemoryResult Memory, MachineInfo Machine,
     double JitMillisecondsDuringRepeats);
 
 /// <summary>The result of <c>cnn bench</c>.</summary>
