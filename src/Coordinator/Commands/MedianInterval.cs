@@ -2,7 +2,8 @@
 // the interval from the k-th smallest to the k-th largest holds the true median with probability
 // 1 - 2 P(Binomial(n, 1/2) <= k - 1), whatever the samples' distribution. `cnn bench` gives it for the median of its
 // per-pair throughput ratios, so that a reader can tell a target that the noise of one run cannot decide from one it
-// misses (the pairs are assumed independent; a host whose speed drifts within a run widens the truth, not the interval).
+// misses. The pairs are taken as independent: when the host's speed drifts within a run they are not quite, and the
+// interval is then narrower than it should be.
 namespace Cnn.Coordinator.Commands;
 
 /// <summary>A confidence interval for the median of <see cref="Count"/> samples (see file header).</summary>
