@@ -56,8 +56,8 @@ public sealed class LocalCluster : IAsyncDisposable
     /// <summary>
     /// <see cref="StartAsync(string, Akka.Event.LogLevel)"/> for a run of <paramref name="model"/>: meanwhile a
     /// thread-pool thread compiles what the first step will need, the wire types' MessagePack formatters, the data
-    /// plane's readers and the model's training path (one throw-away leaf of <paramref name="train"/>). The nodes' start-up is mostly the JIT
-    /// compiling Akka, one method at a time, so the warm-up runs on the core it leaves idle.
+    /// plane's readers and the model's training path (one throw-away leaf of <paramref name="train"/>). The nodes'
+    /// start-up is mostly the JIT compiling Akka, one method at a time, so the warm-up runs on the core it leaves idle.
     /// </summary>
     public static async Task<LocalCluster> StartAsync(Model model, IDataSource train, int microBatch, Akka.Event.LogLevel logLevel)
     {
