@@ -18,7 +18,7 @@ public sealed class DataPlaneReaderCompilationTests
     [InlineData(typeof(WorkerActor), "ReadDataPlane")]
     public void A_reader_loop_is_compiled_optimized_from_its_first_call(Type owner, string method)
     {
-        MethodInfo reader = owner.GetMethod(method, BindingFlags.NonPublic | BindingFlags.Instance)
+        MethodInfo reader = owner.GetMethod(method, BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static)
             ?? throw new InvalidOperationException($"{owner.Name}.{method} is gone");
         Assert.True(reader.MethodImplementationFlags.HasFlag(MethodImplAttributes.AggressiveOptimization),
             $"{owner.Name}.{method} runs for the whole run and must not be left to tiered compilation");
