@@ -269,19 +269,20 @@ public static class BenchCommand
             new MemoryResult(PeakResidentBytes(), GC.GetGCMemoryInfo().HeapSizeBytes), MachineInfo.Current, jitDuringRepeats);
     }
 
-    private static void PrintCluster(ClusterBenchResult r, TextWriter output)
+    /// <summary>Writes the table of a cluster bench (the --json output is the record itself).</summary>
+    internal static void PrintCluster(ClusterBenchResult r, TextWriter output)
     {
         static string N(double value) => value.ToString("N0", CultureInfo.InvariantCulture);
         static string F(double value) => value.ToString("F2", CultureInfo.InvariantCulture);
+        static string P(double value) => value.ToString("P1", CultureInfo.InvariantCulture);
         output.WriteLine($"cnn bench: {r.Model}, {r.Topology}, {r.Workers} workers x {r.ThreadsPerWorker} threads vs --no-cluster --threads {r.Threads}, MNIST, same run, repeats alternating");
         output.WriteLine($"training   cluster    {N(r.Training.ImagesPerSecond),8} images/s  ({string.Join(" ", r.Training.Runs.Select(N))})");
         output.WriteLine($"training   no-cluster {N(r.NoClusterTraining.ImagesPerSecond),8} images/s  ({string.Join(" ", r.NoClusterTraining.Runs.Select(N))})");
         output.WriteLine($"warm-up    {r.Training.WarmupCalls:N0} steps each, until two rounds of {ClusterWarmupRound} steps of each took under {QuietJit.TotalMilliseconds:F0} ms of JIT compilation; {F(r.JitMillisecondsDuringRepeats)} ms of it during the {r.Training.Repeats} x {StepsPerRepeat} measured steps each");
-        static string P(double value) => value.ToString("P1", CultureInfo.InvariantCulture);
         string interval = r.RatioInterval is { } i ? $"; 95 % confidence interval of the median {P(i.Low)} to {P(i.High)}" : "";
         output.WriteLine($"ratio      {P(r.Ratio)} of --no-cluster (median of the {r.Training.Repeats} repeat pairs{interval}); weights after the same steps identical: {(r.SameWeights ? "yes" : "NO")}");
         output.WriteLine($"inference  cluster    {N(r.Inference.ImagesPerSecond),8} images/s  (distributed evaluation of {r.Inference.Batch:N0} images)");
-        output.WriteLine($"step       {F(r.Cluster.MeanStepMilliseconds)} ms: {F(r.Cluster.MeanComputeMilliseconds)} ms compute on the critical path (the workers' mean {F(r.Cluster.MeanWorkerComputeMilliseconds)}), {F(r.Cluster.MeanCommunicationMilliseconds)} ms communication ({r.Cluster.CommunicationShare.ToString("P1", CultureInfo.InvariantCulture)}); {N(r.Cluster.TensorBytesPerStepPerWorker)} tensor bytes per step per worker ({r.Cluster.Transport}); {F(r.Cluster.StolenLeavesPerStep)} leaves stolen per step");
+        output.WriteLine($"step       {F(r.Cluster.MeanStepMilliseconds)} ms: {F(r.Cluster.MeanComputeMilliseconds)} ms compute on the critical path (the workers' mean {F(r.Cluster.MeanWorkerComputeMilliseconds)}), {F(r.Cluster.MeanCommunicationMilliseconds)} ms communication ({P(r.Cluster.CommunicationShare)}); {N(r.Cluster.TensorBytesPerStepPerWorker)} tensor bytes per step per worker ({r.Cluster.Transport}); {F(r.Cluster.StolenLeavesPerStep)} leaves stolen per step");
         output.WriteLine($"start-up   first step done {F(r.FirstStepSeconds)} s after the coordinator node started");
         output.WriteLine($"memory     peak RSS of this process {(r.Memory.PeakResidentBytes is long b ? (b / 1048576.0).ToString("F1", CultureInfo.InvariantCulture) + " MB" : "n/a")}");
     }
