@@ -98,19 +98,23 @@ public sealed class ModelRunner
     /// to derive the transposed kernels once. <paramref name="parameterGradientsReady"/>, when given, is called with
     /// each node's index as soon as that node's parameter gradients are final in the backward pass (nodes in
     /// descending order), so the gradients of the last layers can leave while the first layers' pass runs.
+    /// <paramref name="abandon"/>, when given, is asked before every layer of both passes; when it says yes, the call
+    /// stops there and throws <see cref="OperationCanceledException"/>, leaving <paramref name="gradients"/> partly
+    /// written (every layer writes its slots whole, so the next call over the buffer is unaffected).
     /// </summary>
     public LossAndAccuracy TrainLeaf(float[] weights, IDataSource data, ReadOnlySpan<int> sampleIds, float[] gradients, long step, ulong seed,
-        long weightsVersion = -1, Action<int>? parameterGradientsReady = null)
+        long weightsVersion = -1, Action<int>? parameterGradientsReady = null, Func<bool>? abandon = null)
     {
         PrepareWeights(weights, weightsVersion);
         int batch = Load(data, sampleIds);
-        Forward(weights, batch, training: true, gradients, step, seed);
+        Forward(weights, batch, training: true, gradients, step, seed, abandon);
         int last = _calls.Length - 1;
         int classes = _model.Classes;
         var (loss, correct) = SoftmaxCrossEntropy.Forward(_outputs[last].AsSpan(0, batch * classes), _labels.AsSpan(0, batch), classes,
             _dOutputs[last].AsSpan(0, batch * classes));
         for (int j = last; j >= 0; j--)
         {
+            if (abandon?.Invoke() == true) throw new OperationCanceledException("the leaf was abandoned in its backward pass");
             LayerCall call = _calls[j];
             call.ParameterGradientsReady = parameterGradientsReady;
             call.NodeIndex = j;
@@ -165,10 +169,11 @@ public sealed class ModelRunner
         return batch;
     }
 
-    private void Forward(float[] weights, int batch, bool training, float[] gradients, long step, ulong seed)
+    private void Forward(float[] weights, int batch, bool training, float[] gradients, long step, ulong seed, Func<bool>? abandon = null)
     {
         for (int j = 0; j < _calls.Length; j++)
         {
+            if (abandon?.Invoke() == true) throw new OperationCanceledException("the leaf was abandoned in its forward pass");
             LayerCall call = _calls[j];
             call.Batch = batch;
             call.Training = training;

@@ -56,10 +56,12 @@ public sealed class LeafComputer : IDisposable
     /// With <paramref name="mayStartLast"/>, it is asked (on the computing thread) just before the last of two or more
     /// leaves starts; when it says no, that leaf is left out, and the sums returned (and the tails handed out) are those of
     /// the whole subtrees that cover the other leaves (<see cref="GradientTree.Without"/>). <paramref name="sameWeights"/>:
-    /// <paramref name="weights"/> is the array of the previous call, unchanged since.
+    /// <paramref name="weights"/> is the array of the previous call, unchanged since. <paramref name="abandon"/>, when
+    /// given, is asked before every layer of every leaf (on the computing threads); once it says yes, the call stops and
+    /// throws <see cref="OperationCanceledException"/>, and nothing more is handed out.
     /// </remarks>
     public IReadOnlyList<GradientSum> Compute(float[] weights, IDataSource data, int[] batchIds, IReadOnlyList<TreeNode> subtrees, long step, ulong seed,
-        Action<int, IReadOnlyList<GradientSum>>? tailReady = null, Func<int, bool>? mayStartLast = null, bool sameWeights = false)
+        Action<int, IReadOnlyList<GradientSum>>? tailReady = null, Func<int, bool>? mayStartLast = null, bool sameWeights = false, Func<bool>? abandon = null)
     {
         int leafCount = GradientTree.LeafCount(batchIds.Length, MicroBatch);
         var leaves = new List<int>();
@@ -106,7 +108,22 @@ public sealed class LeafComputer : IDisposable
         // tail waits for one leaf fewer. No tail can be final before that: each still waits for the last leaf.
         IReadOnlyList<TreeNode> nodes = subtrees;
         int skipped = -1;
-        _team.Run(leaves.Count, (item, member) =>
+        try
+        {
+            RunLeaves();
+        }
+        catch (AggregateException e) when (e.InnerException is OperationCanceledException abandoned)
+        {
+            throw new OperationCanceledException(abandoned.Message, abandoned);
+        }
+        List<ReductionPlan> plans = PlanSubtrees(nodes, skipped < 0 ? sums : sums.Where((_, i) => i != skipped).ToArray(), leafCount);
+        ForEachRange(segments[^1].To, (from, to) =>
+        {
+            foreach (ReductionPlan plan in plans) plan.Execute(from, to);
+        });
+        return plans.Select(p => p.Result).ToList();
+
+        void RunLeaves() => _team.Run(leaves.Count, (item, member) =>
         {
             int leaf = leaves[item];
             if (item == leaves.Count - 1 && item > 0 && mayStartLast is not null && !mayStartLast(leaf))
@@ -121,15 +138,9 @@ public sealed class LeafComputer : IDisposable
             }
             var (start, count) = GradientTree.LeafSamples(leaf, batchIds.Length, MicroBatch);
             float[] gradients = _leafBuffers[leaf];
-            LossAndAccuracy r = _runners[member].TrainLeaf(weights, data, batchIds.AsSpan(start, count), gradients, step, seed, version, ready);
+            LossAndAccuracy r = _runners[member].TrainLeaf(weights, data, batchIds.AsSpan(start, count), gradients, step, seed, version, ready, abandon);
             sums[item] = new GradientSum(new TreeNode(leaf, 1), gradients, r.LossSum, r.Correct, r.Samples);
         });
-        List<ReductionPlan> plans = PlanSubtrees(nodes, skipped < 0 ? sums : sums.Where((_, i) => i != skipped).ToArray(), leafCount);
-        ForEachRange(segments[^1].To, (from, to) =>
-        {
-            foreach (ReductionPlan plan in plans) plan.Execute(from, to);
-        });
-        return plans.Select(p => p.Result).ToList();
     }
 
     // One plan per subtree over its leaves' sums, which lie in `parts` in subtree order.

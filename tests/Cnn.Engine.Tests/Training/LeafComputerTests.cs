@@ -4,6 +4,8 @@
 // Evaluation gives the same result on any thread count. With a tail callback (the cluster's exchange), every tail
 // segment is handed out once, while the backward passes still run, already holding the bits of the finished sum.
 // WarmUp (run beside the local cluster's start-up) shares the model without changing another computation's bits.
+// A computation abandoned part-way (a stolen leaf whose step is over) stops at a layer boundary, hands nothing more
+// out, and leaves the computer giving the same bits afterwards.
 using Cnn.Engine.Data;
 using Cnn.Engine.Models;
 using Cnn.Engine.Tests.Kernels;
@@ -180,6 +182,39 @@ public sealed class LeafComputerTests
         Assert.Equal([7], asked);
         Assert.Equal(new TreeNode(0, 8), root.Node);
         KernelAssert.BitIdentical(expected, kept, "kept");
+    }
+
+    [Theory]
+    [InlineData("seed-cnn", 1, 1)]   // before the first layer
+    [InlineData("seed-cnn", 1, 6)]   // in the forward pass
+    [InlineData("seed-cnn", 1, 14)]  // in the backward pass, after the tails' layers
+    [InlineData("seed-cnn", 2, 9)]
+    [InlineData("seed-resnet", 1, 12)]
+    public void An_abandoned_computation_stops_at_a_layer_and_leaves_the_next_one_exact(string preset, int threads, int askedBeforeYes)
+    {
+        Model model = Presets.Create(preset);
+        float[] w = model.Parameters.Initialize(23);
+        int[] ids = EpochSchedule.Order(8, 0, Data.Count).Take(16).ToArray();
+        using var fresh = new LeafComputer(model, threads, microBatch: 8);
+        using var computer = new LeafComputer(model, threads, microBatch: 8);
+        var (expected, loss, _) = Root(fresh, w, ids);
+
+        int asked = 0, handedOut = 0, askedAfterYes = 0;
+        bool Abandon()
+        {
+            if (Volatile.Read(ref asked) >= askedBeforeYes) Interlocked.Increment(ref askedAfterYes);
+            return Interlocked.Increment(ref asked) > askedBeforeYes;
+        }
+        var e = Assert.Throws<OperationCanceledException>(() => computer.Compute(w, Data, ids, [new TreeNode(0, 2)], step: 4, seed: 9,
+            tailReady: (_, _) => Interlocked.Increment(ref handedOut), abandon: Abandon));
+
+        Assert.Contains("abandoned", e.Message);
+        Assert.InRange(askedAfterYes, 1, threads); // each thread stops at its next layer boundary
+        Assert.True(asked < 2 * 2 * model.Nodes.Count, $"asked {asked} times: the computation went on after the answer");
+        if (askedBeforeYes < model.Nodes.Count) Assert.Equal(0, handedOut); // stopped in the forward passes: no tail was final
+        var (again, lossAgain, _) = Root(computer, w, ids);
+        KernelAssert.BitIdentical(expected, again, $"{preset}, {threads} threads, after abandoning at question {askedBeforeYes + 1}");
+        Assert.Equal(loss, lossAgain);
     }
 
     [Fact]
