@@ -108,22 +108,7 @@ public sealed class LeafComputer : IDisposable
         // tail waits for one leaf fewer. No tail can be final before that: each still waits for the last leaf.
         IReadOnlyList<TreeNode> nodes = subtrees;
         int skipped = -1;
-        try
-        {
-            RunLeaves();
-        }
-        catch (AggregateException e) when (e.InnerException is OperationCanceledException abandoned)
-        {
-            throw new OperationCanceledException(abandoned.Message, abandoned);
-        }
-        List<ReductionPlan> plans = PlanSubtrees(nodes, skipped < 0 ? sums : sums.Where((_, i) => i != skipped).ToArray(), leafCount);
-        ForEachRange(segments[^1].To, (from, to) =>
-        {
-            foreach (ReductionPlan plan in plans) plan.Execute(from, to);
-        });
-        return plans.Select(p => p.Result).ToList();
-
-        void RunLeaves() => _team.Run(leaves.Count, (item, member) =>
+        _team.Run(leaves.Count, (item, member) =>
         {
             int leaf = leaves[item];
             if (item == leaves.Count - 1 && item > 0 && mayStartLast is not null && !mayStartLast(leaf))
@@ -141,6 +126,12 @@ public sealed class LeafComputer : IDisposable
             LossAndAccuracy r = _runners[member].TrainLeaf(weights, data, batchIds.AsSpan(start, count), gradients, step, seed, version, ready, abandon);
             sums[item] = new GradientSum(new TreeNode(leaf, 1), gradients, r.LossSum, r.Correct, r.Samples);
         });
+        List<ReductionPlan> plans = PlanSubtrees(nodes, skipped < 0 ? sums : sums.Where((_, i) => i != skipped).ToArray(), leafCount);
+        ForEachRange(segments[^1].To, (from, to) =>
+        {
+            foreach (ReductionPlan plan in plans) plan.Execute(from, to);
+        });
+        return plans.Select(p => p.Result).ToList();
     }
 
     // One plan per subtree over its leaves' sums, which lie in `parts` in subtree order.

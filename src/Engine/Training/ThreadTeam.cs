@@ -1,7 +1,11 @@
 // A fixed team of threads that runs numbered work items, each item on exactly one thread. The calling thread
 // is member 0, so --threads 1 runs everything inline. Thread-owned state (a ModelRunner per member) is indexed
 // by member number. Items are claimed in order with an atomic counter; which thread runs which item does not
-// affect any result (each item writes its own buffer).
+// affect any result (each item writes its own buffer). An item that fails ends the run: Run throws an
+// AggregateException holding the failure, or, when the item cancelled (OperationCanceledException, such as a leaf
+// abandoned part-way), that cancellation itself, so that callers catch it as they would from a single thread.
+using System.Runtime.ExceptionServices;
+
 namespace Cnn.Engine.Training;
 
 /// <summary>A fixed set of threads running indexed items (see file header).</summary>
@@ -14,6 +18,7 @@ public sealed class ThreadTeam : IDisposable
     private int _itemCount, _next;
     private volatile bool _stopping;
     private Exception? _failure;
+    private readonly object _failureGate = new();
 
     /// <summary>A team of <paramref name="size"/> members (the caller plus size - 1 threads).</summary>
     public ThreadTeam(int size)
@@ -49,6 +54,7 @@ public sealed class ThreadTeam : IDisposable
         _done.Signal();
         _done.Wait();
         _work = null;
+        if (_failure is OperationCanceledException cancelled) ExceptionDispatchInfo.Throw(cancelled);
         if (_failure is not null) throw new AggregateException("a team thread failed", _failure);
     }
 
@@ -87,7 +93,9 @@ public sealed class ThreadTeam : IDisposable
         }
         catch (Exception e)
         {
-            _failure = e;
+            // A failure outranks a cancellation, whichever thread reports first: it is the one to see.
+            lock (_failureGate)
+                if (_failure is null or OperationCanceledException) _failure = e;
             Interlocked.Exchange(ref _next, int.MaxValue / 2);
         }
     }

@@ -1,6 +1,6 @@
 // ThreadTeam: every item runs exactly once whatever the team size, the caller is member 0 (so one thread
 // means inline), members are within the team, a failing item surfaces as an exception from Run, and the team
-// is reusable after it.
+// is reusable after it. An item that cancels surfaces as that cancellation, unless another item failed.
 using System.Collections.Concurrent;
 using Cnn.Engine.Training;
 using Xunit;
@@ -57,5 +57,40 @@ public sealed class ThreadTeamTests
         int done = 0;
         team.Run(5, (_, _) => Interlocked.Increment(ref done));
         Assert.Equal(5, done);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public void ThreadTeam_passes_a_cancelling_item_through_as_itself_and_stays_usable(int size)
+    {
+        using var team = new ThreadTeam(size);
+        var cancel = new OperationCanceledException("item 4 abandoned");
+
+        var e = Assert.Throws<OperationCanceledException>(() => team.Run(20, (item, _) =>
+        {
+            if (item == 4) throw cancel;
+        }));
+        Assert.Same(cancel, e);
+
+        int done = 0;
+        team.Run(5, (_, _) => Interlocked.Increment(ref done));
+        Assert.Equal(5, done);
+    }
+
+    [Fact]
+    public void ThreadTeam_reports_a_failure_rather_than_a_cancellation_of_the_same_run()
+    {
+        using var team = new ThreadTeam(2);
+        using var bothStarted = new Barrier(2);
+
+        var e = Assert.Throws<AggregateException>(() => team.Run(2, (item, _) =>
+        {
+            bothStarted.SignalAndWait();
+            if (item == 1) throw new InvalidOperationException("item 1");
+            Thread.Sleep(20); // the failure is reported first, the cancellation after it
+            throw new OperationCanceledException("item 0 abandoned");
+        }));
+        Assert.Equal("item 1", Assert.Single(e.InnerExceptions).Message);
     }
 }
