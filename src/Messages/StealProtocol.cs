@@ -10,7 +10,9 @@
 //
 // The parameter server decides, in the order the requests and announcements reach it, so one leaf is granted
 // once. A leaf's gradient has the same bits whoever computes it, and the server reduces whatever subtrees cover
-// the batch in the fixed tree order, so stealing never changes the weights. Keys are append-only.
+// the batch in the fixed tree order, so stealing never changes the weights. A worker does not ask once part of the
+// next weights has reached it: the server updates a tail only when the whole batch's tails are in, so every leaf
+// has been started by then (Worker/StealState.cs). Keys are append-only.
 using MessagePack;
 
 namespace Cnn.Messages;

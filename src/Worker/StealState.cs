@@ -4,6 +4,12 @@
 // A claim counts only while the worker's share of that step is still being computed: one that comes later (the
 // owner had already started the leaf) is dropped, so work re-dealt for the same step is never skipped. A stolen
 // leaf whose step is over (newer weights have arrived: the owner's copy came first) is not sent.
+//
+// A worker asks for a leaf only while one may be left. The parameter server updates a tail segment of the weights
+// only once the tails of the whole batch are in (Coordinator/Cluster/ParameterServerState.cs), so once any part of
+// the next weights has arrived, every leaf of the step has been started by someone, and the answer could only be
+// "none". That is the usual case for the step's last worker, whose request would otherwise stand in front of its
+// head on the parameter server's reader, and whose answer it would wait for before taking the next step's work.
 namespace Cnn.Worker;
 
 /// <summary>Grants and claims of the work-stealing conversation (see file header). Thread-safe.</summary>
@@ -17,6 +23,7 @@ public sealed class StealState
     private int _grantLeaf = -1;
     private bool _closed;
     private long _newestWeights = -1;
+    private long _newestPart = -1;
     private TaskCompletionSource<int>? _waiting;
     private long _waitingStep = -1;
 
@@ -64,16 +71,27 @@ public sealed class StealState
     }
 
     /// <summary>The reader holds the whole weights of <paramref name="version"/>.</summary>
-    public void WeightsArrived(long version)
+    public void WeightsArrived(long version) => RaiseTo(ref _newestWeights, version);
+
+    private static void RaiseTo(ref long newest, long version)
     {
         long seen;
-        while ((seen = Interlocked.Read(ref _newestWeights)) < version && Interlocked.CompareExchange(ref _newestWeights, version, seen) != seen)
+        while ((seen = Interlocked.Read(ref newest)) < version && Interlocked.CompareExchange(ref newest, version, seen) != seen)
         {
         }
     }
 
     /// <summary>True once weights newer than <paramref name="version"/> have arrived: the step computed with it is over.</summary>
     public bool StepOver(long version) => Interlocked.Read(ref _newestWeights) > version;
+
+    /// <summary>The reader holds a segment (a tail, or the head) of the weights of <paramref name="version"/>.</summary>
+    public void PartArrived(long version) => RaiseTo(ref _newestPart, version);
+
+    /// <summary>
+    /// False once any part of weights newer than <paramref name="version"/> has arrived: every leaf of the step computed
+    /// with it has been started (see file header), so a steal request would be answered with none.
+    /// </summary>
+    public bool MayStealFrom(long version) => Interlocked.Read(ref _newestPart) <= version && !StepOver(version);
 
     /// <summary>The data plane is gone: nobody will answer.</summary>
     public void Close()

@@ -1,6 +1,7 @@
 // The worker's side of work stealing without an ActorSystem: a claim is taken once and only for its step and leaf,
 // claims that come after the worker's share is done are dropped (so re-dealt work is never skipped), and a thief's
-// wait for its answer ends with the leaf, with none, when the data plane closes, or at its timeout.
+// wait for its answer ends with the leaf, with none, when the data plane closes, or at its timeout. A worker stops
+// asking for leaves of a step once any part of the next weights has come (then every leaf has been started).
 using Cnn.Worker;
 using Xunit;
 
@@ -86,5 +87,27 @@ public sealed class StealStateTests
 
         Assert.True(state.StepOver(3));
         Assert.False(state.StepOver(4));
+    }
+
+    [Theory]
+    [InlineData(false)] // a tail segment of the next weights
+    [InlineData(true)]  // the next weights whole
+    public void A_worker_may_steal_from_a_step_until_part_of_the_next_weights_arrives(bool whole)
+    {
+        var state = new StealState();
+        Assert.True(state.MayStealFrom(3));
+
+        state.PartArrived(2);
+        state.PartArrived(3); // this step's own weights, or older ones, say nothing about its leaves
+        state.WeightsArrived(3);
+        Assert.True(state.MayStealFrom(3));
+
+        if (whole) state.WeightsArrived(4);
+        else state.PartArrived(4);
+        state.PartArrived(2); // an older part does not bring the newest back
+
+        Assert.False(state.MayStealFrom(3));
+        Assert.True(state.MayStealFrom(4));
+        Assert.Equal(whole, state.StepOver(3)); // a tail alone does not end the step: its head is still to come
     }
 }
