@@ -426,14 +426,17 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
                 var chunks = new List<GradientChunk>();
                 if (dataPlane is not null)
                 {
-                    // As a thief: the share is computed; the request goes ahead of its heads so that the answer comes sooner. When
-                    // part of the next weights is here already, every leaf has been started and the worker does not ask.
-                    bool ask = steal is not null && steal.MayStealFrom(request.Version);
-                    if (ask) dataPlane.WriteMessage(new StealRequest(runId, request.Step, request.Version, workerId));
+                    // When part of the next weights is here already, every leaf has been started: nothing is left to ask for.
+                    if (steal is null || !steal.MayStealFrom(request.Version))
+                    {
+                        SendHeads(sums, ms);
+                        return new Computed(request.Version, chunks, null);
+                    }
+                    // As a thief: the share is computed; the request goes ahead of its heads so that the answer comes sooner.
+                    dataPlane.WriteMessage(new StealRequest(runId, request.Step, request.Version, workerId));
                     SendHeads(sums, ms);
-                    if (!ask) return new Computed(request.Version, chunks, null);
                     // A leaf of a slower worker's share, if the parameter server grants one.
-                    if (await steal!.GrantAsync(request.Step, GrantTimeout).ConfigureAwait(false) is not int leaf) return new Computed(request.Version, chunks, null);
+                    if (await steal.GrantAsync(request.Step, GrantTimeout).ConfigureAwait(false) is not int leaf) return new Computed(request.Version, chunks, null);
                     started = Stopwatch.GetTimestamp(); // the stolen leaf's compute time is its own
                     Interlocked.Exchange(ref sendingTicks, 0);
                     // When the owner had begun the leaf after all, its copy may complete the step first: a stolen leaf whose
