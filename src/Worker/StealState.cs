@@ -70,8 +70,12 @@ public sealed class StealState
         }
     }
 
-    /// <summary>The reader holds the whole weights of <paramref name="version"/>.</summary>
-    public void WeightsArrived(long version) => RaiseTo(ref _newestWeights, version);
+    /// <summary>The reader holds the whole weights of <paramref name="version"/> (a part of them too, for <see cref="MayStealFrom"/>).</summary>
+    public void WeightsArrived(long version)
+    {
+        RaiseTo(ref _newestPart, version);
+        RaiseTo(ref _newestWeights, version);
+    }
 
     private static void RaiseTo(ref long newest, long version)
     {
@@ -91,7 +95,7 @@ public sealed class StealState
     /// False once any part of weights newer than <paramref name="version"/> has arrived: every leaf of the step computed
     /// with it has been started (see file header), so a steal request would be answered with none.
     /// </summary>
-    public bool MayStealFrom(long version) => Interlocked.Read(ref _newestPart) <= version && !StepOver(version);
+    public bool MayStealFrom(long version) => Interlocked.Read(ref _newestPart) <= version;
 
     /// <summary>The data plane is gone: nobody will answer.</summary>
     public void Close()
