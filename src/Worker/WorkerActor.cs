@@ -423,20 +423,21 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
                 IReadOnlyList<GradientSum> sums = computer.Compute(weights, train, request.BatchIds, nodes, request.Step, seed, sendTail, mayStartLast);
                 steal?.ShareDone(request.Step);
                 double ms = ComputeMilliseconds();
-                var chunks = new List<GradientChunk>();
                 if (dataPlane is not null)
                 {
+                    // Everything went on the data plane: nothing is left for the actor to send over Akka.
+                    var sent = new Computed(request.Version, [], null);
                     // When part of the next weights is here already, every leaf has been started: nothing is left to ask for.
                     if (steal is null || !steal.MayStealFrom(request.Version))
                     {
                         SendHeads(sums, ms);
-                        return new Computed(request.Version, chunks, null);
+                        return sent;
                     }
                     // As a thief: the share is computed; the request goes ahead of its heads so that the answer comes sooner.
                     dataPlane.WriteMessage(new StealRequest(runId, request.Step, request.Version, workerId));
                     SendHeads(sums, ms);
                     // A leaf of a slower worker's share, if the parameter server grants one.
-                    if (await steal.GrantAsync(request.Step, GrantTimeout).ConfigureAwait(false) is not int leaf) return new Computed(request.Version, chunks, null);
+                    if (await steal.GrantAsync(request.Step, GrantTimeout).ConfigureAwait(false) is not int leaf) return sent;
                     started = Stopwatch.GetTimestamp(); // the stolen leaf's compute time is its own
                     Interlocked.Exchange(ref sendingTicks, 0);
                     // When the owner had begun the leaf after all, its copy may complete the step first: a stolen leaf whose
@@ -456,12 +457,13 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
                     }
                     catch (OperationCanceledException)
                     {
-                        return new Computed(request.Version, chunks, null);
+                        return sent;
                     }
                     if (!StepOver())
                         SendHeads(stolen, ComputeMilliseconds());
-                    return new Computed(request.Version, chunks, null);
+                    return sent;
                 }
+                var chunks = new List<GradientChunk>();
                 foreach (GradientSum sum in sums)
                 {
                     int count = TensorChunks.ChunkCount(sum.Gradients.Length);
