@@ -5,7 +5,7 @@
 // here before the step's work, which makes the order certain; the worker reads it as it reads any tail.
 using Akka.Actor;
 using Akka.TestKit.Xunit2;
-using Cnn.Engine;
+using Cnn.Cluster.Tests.Support;
 using Cnn.Engine.Data;
 using Cnn.Engine.Kernels;
 using Cnn.Engine.Models;
@@ -36,10 +36,7 @@ public sealed class WorkerStealRequestTests(ITestOutputHelper output) : TestKit(
         Model model = Presets.Create("seed-cnn");
         IReadOnlyList<ExchangeSegment> segments = model.ExchangeSegments;
         Assert.True(segments.Count > 1, "seed-cnn's weights travel in segments");
-        var rng = new Rng(11);
-        var features = new float[Batch * 28 * 28];
-        for (int i = 0; i < features.Length; i++) features[i] = rng.NextFloat();
-        var data = new ArraySource(TensorShape.Image(28, 28, 1), features, Enumerable.Range(0, Batch).Select(i => i % 10).ToArray());
+        ArraySource data = OneStep.Images(Batch, seed: 11);
 
         var accepted = new TaskCompletionSource<FrameConnection>(TaskCreationOptions.RunContinuationsAsynchronously);
         using var listener = new FrameListener("127.0.0.1", 0, c => accepted.TrySetResult(c));

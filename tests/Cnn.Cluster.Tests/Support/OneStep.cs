@@ -84,8 +84,8 @@ public sealed class OneStep
         return server;
     }
 
-    // Seeded images in [0, 1]: a random prototype per class plus noise, so the loss and gradients are realistic.
-    private static ArraySource Images(int count, ulong seed)
+    /// <summary>Seeded images in [0, 1]: a random prototype per class plus noise, so the loss and gradients are realistic.</summary>
+    public static ArraySource Images(int count, ulong seed)
     {
         var rng = new Rng(seed);
         const int size = 28 * 28, classes = 10;
