@@ -7,10 +7,8 @@ using Akka.Actor;
 using Akka.TestKit.Xunit2;
 using Cnn.Cluster.Tests.Support;
 using Cnn.Engine.Data;
-using Cnn.Engine.Kernels;
 using Cnn.Engine.Models;
 using Cnn.Messages;
-using Cnn.Worker;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -38,14 +36,9 @@ public sealed class WorkerStealRequestTests(ITestOutputHelper output) : TestKit(
         Assert.True(segments.Count > 1, "seed-cnn's weights travel in segments");
         ArraySource data = OneStep.Images(Batch, seed: 11);
 
-        var accepted = new TaskCompletionSource<FrameConnection>(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var listener = new FrameListener("127.0.0.1", 0, c => accepted.TrySetResult(c));
-        var settings = new WorkerSettings("w", 1, Address.Parse("akka.tcp://cnn@127.0.0.1:1"), Numerics.Fingerprint, WorkerActor.ProtocolVersion);
-        IActorRef worker = Sys.ActorOf(WorkerActor.Props(settings, new WorkerData(data, data, "sha")), "worker");
-        worker.Tell(new WorkerAccepted(RunId, "w", model.Name, MicroBatch, 1, $"127.0.0.1:{listener.Port}", WorkStealing: true), CreateTestProbe().Ref);
-        using FrameConnection connection = await accepted.Task.WaitAsync(Patience); // TimeoutException: the worker did not connect
-        connection.ReadTimeout = Patience; // a frame that never comes fails the test instead of hanging it
-        Assert.Equal((RunId, "w"), connection.ReadHello(connection.ReadHeader()));
+        using var peer = await WorkerOnDataPlane.StartAsync(Sys, CreateTestProbe().Ref, model.Name, data, RunId, MicroBatch, Patience);
+        FrameConnection connection = peer.Connection;
+        IActorRef worker = peer.Worker;
 
         // Weights version 0 whole, then (or not) a tail of version 1, then the worker's share of step 0: leaves 0..3 of 8.
         float[] weights = model.Parameters.Initialize(1);
