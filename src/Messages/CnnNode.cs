@@ -115,9 +115,29 @@ public static class CnnNode
     // crash downs the workers too, whose systems then terminate and rejoin the resumed coordinator.
     // stable-after 5 s: decide quickly on a LAN, but only after the membership has settled for a while.
     private const bool DownIfAlone = false;
-    private const string SplitBrainHocon = """
+
+    /// <summary>The Split Brain Resolver's stable-after: how long the unreachable set must stay the same before it downs anyone.</summary>
+    public static readonly TimeSpan StableAfter = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How long a worker's node may stay unreachable before the coordinator downs it, well inside <see cref="StableAfter"/>.
+    /// Left to the resolver alone, a worker frozen for about as long as detection plus stable-after (10 s here: a
+    /// long GC pause, a stopped container, a VM migration) comes back just as the resolver decides. On waking, its
+    /// own failure detector has heard nobody for that long, so it marks every other node unreachable. The resolver
+    /// reads those observations together with the others' of the worker as nodes that are "indirectly connected"
+    /// (a cycle in the reachability graph), and its answer is to down every node of the cycle: the coordinator
+    /// with it, ending the run. Seen once in CI, the coordinator logging that it downed itself. A worker holds no
+    /// state (the coordinator has already given its work to the others when it became unreachable), so the
+    /// coordinator downs it after this grace instead: it is removed seconds before the resolver could decide, and
+    /// its host joins again from a new node. The grace lets a worker that was only slow to answer heartbeats (a
+    /// loaded machine) come back as it is.
+    /// </summary>
+    public static readonly TimeSpan UnreachableWorkerDownAfter = TimeSpan.FromSeconds(2);
+
+    // Declared after StableAfter: static fields are initialised in the order they are written.
+    private static readonly string SplitBrainHocon = $$"""
         akka.cluster.split-brain-resolver {
-          stable-after = 5s
+          stable-after = {{Millis(StableAfter)}}
           down-all-when-unstable = on
         }
         """;

@@ -105,6 +105,11 @@ public sealed class WorkerLossTests(FaultRuns runs, ITestOutputHelper output)
         if (continuedAt - lostAt > TimeSpan.FromSeconds(2))
             Assert.True(doneAfterLoss >= 5, $"only {doneAfterLoss} steps completed in the {(continuedAt - lostAt).TotalSeconds:F1} s between the loss of worker-2 and SIGCONT: the run stood still with two live workers\n{coordinator}");
         Assert.True(code == 0, $"the coordinator exited with {code}\n{coordinator}\n{worker1}\n{worker2}\n{worker3}");
+        // The coordinator downs the frozen worker's node itself, while it is still stopped: the Split Brain Resolver
+        // would decide only at about the time the worker wakes (detection and stable-after take about 10 s), and a
+        // worker that wakes unreachable makes it down the coordinator too (CnnNode.UnreachableWorkerDownAfter).
+        Assert.True(log.TimeOf("[cluster] downed worker worker-2's node") is { } downedAt && downedAt > lostAt && downedAt < continuedAt,
+            $"the coordinator did not down worker-2's node while it was stopped; worker-2's events: {Worker2Events(log)}\n{coordinator}");
         JsonElement run = ClusterRuns.RunJson(outDirectory);
         Assert.Equal(FaultRuns.MaxSteps, run.GetProperty("steps").GetInt64());
         Assert.Equal(reference, run.GetProperty("weightsSha256").GetString());

@@ -90,6 +90,17 @@ public sealed class CnnNodeTests
     }
 
     [Fact]
+    public void The_coordinator_downs_an_unreachable_worker_well_before_the_split_brain_resolver_could_decide()
+    {
+        // Both read stable-after as configured: the grace must leave the resolver nothing to decide about a worker
+        // (CnnNode.UnreachableWorkerDownAfter), with at least as long again for the downed node's removal.
+        TimeSpan stableAfter = CnnNode.Config(Coordinator).GetTimeSpan("akka.cluster.split-brain-resolver.stable-after");
+        Assert.Equal(CnnNode.StableAfter, stableAfter);
+        Assert.True(CnnNode.UnreachableWorkerDownAfter > TimeSpan.Zero && CnnNode.UnreachableWorkerDownAfter * 2 <= stableAfter,
+            $"UnreachableWorkerDownAfter {CnnNode.UnreachableWorkerDownAfter} against stable-after {stableAfter}");
+    }
+
+    [Fact]
     public async Task Both_configurations_send_wire_messages_through_MessagePack_and_everything_else_through_Hyperion()
     {
         using var hosted = HostedNode.Start(Coordinator);

@@ -13,6 +13,8 @@
 // every worker in the run is watched by the cluster's failure detector and Split Brain Resolver. A node that is
 // not, such as a worker's node from before a coordinator restart that still reaches this address, is ignored
 // (logged once per node): it is downed by its own cluster, and the worker registers again from its new node.
+// A worker's node that stays unreachable for CnnNode.UnreachableWorkerDownAfter is downed by the coordinator itself,
+// so that the Split Brain Resolver never has to decide about a worker that may wake up (see that constant).
 // Supervision: the parameter server is a child; if it stops, the run fails with a message (its weights
 // cannot be rebuilt here, a restart goes through --resume).
 using System.Diagnostics;
@@ -56,6 +58,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private sealed record AloneTick;
     private sealed record EvaluationTick(long EvaluationId);
     private sealed record JoinTimeout;
+    private sealed record DownTick(UniqueAddress Node);
 
     private readonly CoordinatorState _state;
     private readonly IActorRef _parameterServer;
@@ -124,8 +127,18 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             _state.Workers.Select(w => new WorkerStat(w.Id, w.Threads, w.Images, w.Contributions, w.Steps == 0 ? 0 : w.ComputeMilliseconds / w.Steps, w.Numerics)).ToList(),
             _state.StepsApplied, _state.StepMilliseconds, _state.CriticalComputeMilliseconds, _state.MeanWorkerComputeMilliseconds, _stolenLeaves)));
         Receive<ParameterServerActor.SnapshotRequest>(m => _parameterServer.Forward(m));
-        Receive<ClusterEvent.UnreachableMember>(m => OnMemberLost(m.Member, "unreachable", suspend: true));
-        Receive<ClusterEvent.ReachableMember>(m => OnMemberBack(m.Member));
+        Receive<ClusterEvent.UnreachableMember>(m =>
+        {
+            OnMemberLost(m.Member, "unreachable", suspend: true);
+            if (m.Member.HasRole(CnnNode.WorkerRole))
+                Timers.StartSingleTimer(DownKey(m.Member.UniqueAddress), new DownTick(m.Member.UniqueAddress), CnnNode.UnreachableWorkerDownAfter);
+        });
+        Receive<ClusterEvent.ReachableMember>(m =>
+        {
+            Timers.Cancel(DownKey(m.Member.UniqueAddress));
+            OnMemberBack(m.Member);
+        });
+        Receive<DownTick>(OnDownTick);
         Receive<ClusterEvent.MemberRemoved>(m =>
         {
             OnMemberLost(m.Member, "removed from the cluster", suspend: false);
@@ -362,8 +375,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     }
 
     // An unreachable worker loses its work at once (the others take it over), but is only suspended: a node that
-    // was merely slow to answer heartbeats (a loaded machine) comes back when it is reachable again. A worker
-    // removed from the cluster is gone for good.
+    // was merely slow to answer heartbeats (a loaded machine) comes back if it is reachable again within
+    // CnnNode.UnreachableWorkerDownAfter, after which it is downed. A worker removed from the cluster is gone for good.
     private void OnMemberLost(Member member, string how, bool suspend)
     {
         foreach (WorkerSlot worker in _state.Workers.Where(w => ((IActorRef)w.Handle).Path.Address == member.Address).ToList())
@@ -380,6 +393,22 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         _log.Info("Worker {0} is reachable again and takes work from the next step", registration.Request.WorkerId);
         _events($"worker {registration.Request.WorkerId} is reachable again");
     }
+
+    // A worker's node unreachable for CnnNode.UnreachableWorkerDownAfter is downed here, before the Split Brain Resolver
+    // could decide about it (the reason is at that constant). Its work went to the others when it became unreachable.
+    private void OnDownTick(DownTick tick)
+    {
+        var cluster = Akka.Cluster.Cluster.Get(Context.System);
+        Member? member = cluster.State.Unreachable.FirstOrDefault(m => m.UniqueAddress.Equals(tick.Node));
+        if (member is null || member.Status is MemberStatus.Down or MemberStatus.Exiting or MemberStatus.Removed) return;
+        string worker = _suspended.TryGetValue(member.Address, out var registration) ? $"worker {registration.Request.WorkerId}'s node" : "worker node";
+        _log.Warning("Downing {0} {1}: unreachable for {2:0} s; its host joins again from a new node", worker, member.Address,
+            CnnNode.UnreachableWorkerDownAfter.TotalSeconds);
+        _events($"downed {worker} {member.Address} (unreachable for {CnnNode.UnreachableWorkerDownAfter.TotalSeconds:0} s)");
+        cluster.Down(member.Address);
+    }
+
+    private static string DownKey(UniqueAddress node) => $"down {node}";
 
     private void OnTerminated(Terminated terminated)
     {
