@@ -11,6 +11,19 @@ namespace Cnn.Cluster.Tests.Support;
 /// <summary>A worker and the test's end of its data plane connection (see file header).</summary>
 public sealed class WorkerOnDataPlane : IDisposable
 {
+    /// <summary>
+    /// The configuration of the test's ActorSystem: WorkerActor subscribes to cluster events, so its node needs the
+    /// cluster provider; it never joins a cluster here.
+    /// </summary>
+    public const string NodeConfig = """
+        akka.actor.provider = cluster
+        akka.remote.dot-netty.tcp.hostname = 127.0.0.1
+        akka.remote.dot-netty.tcp.port = 0
+        """;
+
+    /// <summary>How long a test waits for the worker to connect, or for a frame or a log line.</summary>
+    public static readonly TimeSpan Patience = TimeSpan.FromSeconds(15);
+
     private readonly FrameListener _listener;
 
     private WorkerOnDataPlane(FrameListener listener, IActorRef worker, FrameConnection connection, WorkerAccepted acceptance)
