@@ -486,11 +486,9 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
     private void OnComputed(Computed done)
     {
         _busy = false;
-        // A write that fails inside the computation (a tail, a LeafStarted) comes wrapped by the thread team that ran it.
-        Exception? failure = done.Failure is AggregateException { InnerExceptions: [var only] } ? only : done.Failure;
-        if (failure is IOException or System.Net.Sockets.SocketException or ObjectDisposedException)
-            _log.Warning("Worker {0}: could not send gradients of version {1}: {2}", _settings.WorkerId, done.Version, failure.Message);
-        else if (failure is not null) throw new InvalidOperationException($"worker {_settings.WorkerId} failed to compute", failure);
+        if (done.Failure is IOException or System.Net.Sockets.SocketException or ObjectDisposedException)
+            _log.Warning("Worker {0}: could not send gradients of version {1}: {2}", _settings.WorkerId, done.Version, done.Failure.Message);
+        else if (done.Failure is not null) throw new InvalidOperationException($"worker {_settings.WorkerId} failed to compute", done.Failure);
         if (_pending is null) // with a newer version already here, the step is over and the result is stale
             foreach (GradientChunk chunk in done.Chunks) _parameterServer!.Tell(chunk);
         if (_pending is not null) ApplyPending();

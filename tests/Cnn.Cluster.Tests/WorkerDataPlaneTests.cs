@@ -8,10 +8,10 @@
 // A lost connection: when it closes while the worker computes (the coordinator's node stopped, or downed this
 // worker), the worker's writes fail, and that is an expected end of the step, not a fault of the worker. It logs one
 // warning and registers again; the actor does not crash and restart. The close comes right after the step's work,
-// so the write that fails is one made from inside the computation (the announcement of the share's last leaf), and
-// such a failure reaches the actor wrapped by the thread team that ran it. The worker takes it up once it is back in
-// a run (it holds everything while it registers again): that is when a wrapped failure used to crash the actor,
-// with a stack trace in the log.
+// so the write that fails is one made from inside the computation, on the thread team (the announcement of the
+// share's last leaf). The worker takes the failure up once it is back in a run (it holds everything while it
+// registers again). When the team still wrapped its items' exceptions in an AggregateException, the worker did not
+// recognise the closed connection in it, and the actor crashed with a stack trace in the log.
 using Akka.Actor;
 using Akka.Event;
 using Akka.TestKit.Xunit2;

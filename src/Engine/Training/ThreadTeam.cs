@@ -1,9 +1,10 @@
 // A fixed team of threads that runs numbered work items, each item on exactly one thread. The calling thread
 // is member 0, so --threads 1 runs everything inline. Thread-owned state (a ModelRunner per member) is indexed
 // by member number. Items are claimed in order with an atomic counter; which thread runs which item does not
-// affect any result (each item writes its own buffer). An item that fails ends the run: Run throws an
-// AggregateException holding the failure, or, when the item cancelled (OperationCanceledException, such as a leaf
-// abandoned part-way), that cancellation itself, so that callers catch it as they would from a single thread.
+// affect any result (each item writes its own buffer). An item that fails ends the run: Run rethrows that item's
+// exception itself, with the stack trace of the thread it came from, so that callers catch it as they would from a
+// single thread (a worker tells a closed connection's IOException from a bug by its type). A failure outranks a
+// cancellation (OperationCanceledException, such as a leaf abandoned part-way) of the same run.
 using System.Runtime.ExceptionServices;
 
 namespace Cnn.Engine.Training;
@@ -54,8 +55,7 @@ public sealed class ThreadTeam : IDisposable
         _done.Signal();
         _done.Wait();
         _work = null;
-        if (_failure is OperationCanceledException cancelled) ExceptionDispatchInfo.Throw(cancelled);
-        if (_failure is not null) throw new AggregateException("a team thread failed", _failure);
+        if (_failure is not null) ExceptionDispatchInfo.Throw(_failure);
     }
 
     /// <summary>

@@ -44,15 +44,16 @@ public sealed class ThreadTeamTests
     }
 
     [Fact]
-    public void ThreadTeam_reports_a_failing_item_and_stays_usable()
+    public void ThreadTeam_rethrows_a_failing_item_s_exception_as_itself_and_stays_usable()
     {
         using var team = new ThreadTeam(2);
 
-        var e = Assert.Throws<AggregateException>(() => team.Run(20, (item, _) =>
+        var e = Assert.Throws<InvalidOperationException>(() => team.Run(20, (item, _) =>
         {
             if (item == 7) throw new InvalidOperationException("item 7");
         }));
-        Assert.Contains(e.InnerExceptions, x => x.Message == "item 7");
+        Assert.Equal("item 7", e.Message);
+        Assert.Contains(nameof(ThreadTeam_rethrows_a_failing_item_s_exception_as_itself_and_stays_usable), e.StackTrace); // the item's own frames
 
         int done = 0;
         team.Run(5, (_, _) => Interlocked.Increment(ref done));
@@ -84,13 +85,13 @@ public sealed class ThreadTeamTests
         using var team = new ThreadTeam(2);
         using var bothStarted = new Barrier(2);
 
-        var e = Assert.Throws<AggregateException>(() => team.Run(2, (item, _) =>
+        var e = Assert.Throws<InvalidOperationException>(() => team.Run(2, (item, _) =>
         {
             bothStarted.SignalAndWait();
             if (item == 1) throw new InvalidOperationException("item 1");
             Thread.Sleep(20); // the failure is reported first, the cancellation after it
             throw new OperationCanceledException("item 0 abandoned");
         }));
-        Assert.Equal("item 1", Assert.Single(e.InnerExceptions).Message);
+        Assert.Equal("item 1", e.Message);
     }
 }
