@@ -107,17 +107,11 @@ public sealed class WorkerDataPlaneTests(ITestOutputHelper output) : TestKit(Wor
             Assert.False(e is Error, $"the worker logged an error: {e}");
     }
 
-    // Reads the log events until one contains the text; fails on an error or after the patience.
-    private static async Task ExpectLogAsync(Akka.TestKit.TestProbe logs, string text)
-    {
-        var deadline = DateTime.UtcNow + Patience;
-        while (true)
+    // Skips log events until one contains the text; fails on an error on the way, or after the patience.
+    private static ValueTask<LogEvent> ExpectLogAsync(Akka.TestKit.TestProbe logs, string text) =>
+        logs.FishForMessageAsync<LogEvent>(e =>
         {
-            TimeSpan left = deadline - DateTime.UtcNow;
-            Assert.True(left > TimeSpan.Zero, $"the worker did not log \"{text}\" within {Patience.TotalSeconds:0} s");
-            LogEvent e = await logs.ExpectMsgAsync<LogEvent>(left);
             Assert.False(e is Error, $"the worker logged an error: {e}");
-            if (e.Message.ToString()?.Contains(text, StringComparison.Ordinal) == true) return;
-        }
-    }
+            return e.Message.ToString()?.Contains(text, StringComparison.Ordinal) == true;
+        }, Patience, $"the worker logging \"{text}\"");
 }
