@@ -400,7 +400,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     {
         var cluster = Akka.Cluster.Cluster.Get(Context.System);
         Member? member = cluster.State.Unreachable.FirstOrDefault(m => m.UniqueAddress.Equals(tick.Node));
-        if (member is null || member.Status is MemberStatus.Down or MemberStatus.Exiting or MemberStatus.Removed) return;
+        if (member is null || member.Status is MemberStatus.Down or MemberStatus.Exiting) return; // already on its way out
         string worker = _suspended.TryGetValue(member.Address, out var registration) ? $"worker {registration.Request.WorkerId}'s node" : "worker node";
         _log.Warning("Downing {0} {1}: unreachable for {2:0} s; its host joins again from a new node", worker, member.Address,
             CnnNode.UnreachableWorkerDownAfter.TotalSeconds);
