@@ -129,8 +129,8 @@ public static class CnnNode
     /// with it, ending the run. Seen once in CI, the coordinator logging that it downed itself. A worker holds no
     /// state (the coordinator has already given its work to the others when it became unreachable), so the
     /// coordinator downs it after this grace instead: it is removed seconds before the resolver could decide, and
-    /// its host joins again from a new node. The grace lets a worker that was only slow to answer heartbeats (a
-    /// loaded machine) come back as it is.
+    /// its host joins again from a new node as soon as it wakes and is answered as quarantined (Worker/Program.cs).
+    /// The grace lets a worker that was only slow to answer heartbeats (a loaded machine) come back as it is.
     /// </summary>
     public static readonly TimeSpan UnreachableWorkerDownAfter = TimeSpan.FromSeconds(2);
 

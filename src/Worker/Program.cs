@@ -4,13 +4,15 @@
 // remoting and the data plane, with the cluster's CA as the only trust (see Messages/NodeTls.cs). Loads its
 // own copy of the data, joins the cluster through the seed nodes (Akka retries the join; the worker actor
 // retries its registration with backoff and logs what it waits for), then computes until it is stopped.
-// When the cluster downs the node (its coordinator was lost), it starts a new ActorSystem and joins again, with
-// backoff, so a coordinator restarted with --resume gets its workers back without a hand on them.
+// When the cluster downs the node (its coordinator was lost) or removes it (a member quarantined it), it starts a
+// new ActorSystem and joins again, with backoff, so a coordinator restarted with --resume gets its workers back
+// without a hand on them, and a worker frozen long enough to be downed is back at work seconds after it wakes.
 // Exit codes: 0 stopped, 2 bad configuration or data, 3 refused by the coordinator (wrong data or numerics) or
 // by TLS (Akka shuts a node down when a TLS handshake it started fails).
 using System.CommandLine;
 using Akka.Actor;
 using Akka.Hosting;
+using Akka.Remote;
 using Cnn.Engine;
 using Cnn.Engine.Data;
 using Cnn.Engine.Kernels;
@@ -125,15 +127,17 @@ internal static class WorkerProgram
             }
             var system = node.Services.GetRequiredService<ActorSystem>();
             var refused = new TaskCompletionSource<WorkerRefused>();
-            var listener = system.ActorOf(Props.Create(() => new RefusalListener(refused)));
+            var quarantined = new TaskCompletionSource<ThisActorSystemQuarantinedEvent>();
+            var listener = system.ActorOf(Props.Create(() => new NodeEventListener(refused, quarantined)));
             system.EventStream.Subscribe(listener, typeof(WorkerRefused));
+            system.EventStream.Subscribe(listener, typeof(ThisActorSystemQuarantinedEvent));
             var settings = new WorkerSettings(options.WorkerId, options.Threads, coordinator, Numerics.Fingerprint, WorkerActor.ProtocolVersion, tls);
             system.ActorOf(WorkerActor.Props(settings, workerData), "worker");
             Console.WriteLine($"cnn-worker {options.WorkerId}: {options.Threads} threads, data {options.DataDirectory}, seeds {string.Join(", ", options.Seeds)}, "
                 + (tls is null ? "TLS off" : $"mutual TLS as {tls.Description}"));
 
             var started = System.Diagnostics.Stopwatch.StartNew();
-            Task finished = await Task.WhenAny(refused.Task, stopping.Task, system.WhenTerminated);
+            Task finished = await Task.WhenAny(refused.Task, stopping.Task, quarantined.Task, system.WhenTerminated);
             if (finished == refused.Task)
             {
                 Console.Error.WriteLine($"cnn-worker {options.WorkerId}: refused by the coordinator: {refused.Task.Result.Reason}");
@@ -141,6 +145,14 @@ internal static class WorkerProgram
                 return 3;
             }
             string? reason = CoordinatedShutdown.Get(system).ShutdownReason?.GetType().Name;
+            if (finished == quarantined.Task && !stopping.Task.IsCompleted)
+            {
+                // The node cannot leave gracefully (nobody hears it): it downs itself, which ends the ActorSystem at once.
+                reason = $"{quarantined.Task.Result.RemoteAddress} quarantined it: the cluster removed this node";
+                var cluster = Akka.Cluster.Cluster.Get(system);
+                cluster.Down(cluster.SelfAddress);
+                await Task.WhenAny(system.WhenTerminated, stopping.Task, Task.Delay(TimeSpan.FromSeconds(10)));
+            }
             if (finished == stopping.Task || stopping.Task.IsCompleted || reason == "ClrExitReason")
             {
                 await node.StopAsync(TimeSpan.FromSeconds(10));
@@ -162,8 +174,16 @@ internal static class WorkerProgram
     private static int Int(string? text, int fallback, string what) =>
         text is null ? fallback : int.TryParse(text, out int v) ? v : throw new CnnUserException($"{what}: '{text}' is not a whole number");
 
-    private sealed class RefusalListener : ReceiveActor
+    // The node's events that end its membership: the coordinator refused the worker, or a member quarantined this
+    // node. A quarantine is final for this ActorSystem (its peers drop everything from it), and it is how a node the
+    // cluster removed while it could not hear (a frozen process: the coordinator downs a worker's node unreachable for
+    // CnnNode.UnreachableWorkerDownAfter) first learns of it, seconds before its own Split Brain Resolver would down it.
+    private sealed class NodeEventListener : ReceiveActor
     {
-        public RefusalListener(TaskCompletionSource<WorkerRefused> refused) => Receive<WorkerRefused>(m => refused.TrySetResult(m));
+        public NodeEventListener(TaskCompletionSource<WorkerRefused> refused, TaskCompletionSource<ThisActorSystemQuarantinedEvent> quarantined)
+        {
+            Receive<WorkerRefused>(m => refused.TrySetResult(m));
+            Receive<ThisActorSystemQuarantinedEvent>(m => quarantined.TrySetResult(m));
+        }
     }
 }

@@ -7,6 +7,7 @@
 // and the throughput before, during and after the loss.
 using System.Diagnostics;
 using System.Text.Json;
+using Cnn.Messages;
 using Cnn.MultiNode.Tests;
 using Xunit;
 using Xunit.Abstractions;
@@ -110,6 +111,13 @@ public sealed class WorkerLossTests(FaultRuns runs, ITestOutputHelper output)
         // worker that wakes unreachable makes it down the coordinator too (CnnNode.UnreachableWorkerDownAfter).
         Assert.True(log.TimeOf("[cluster] downed worker worker-2's node") is { } downedAt && downedAt > lostAt && downedAt < continuedAt,
             $"the coordinator did not down worker-2's node while it was stopped; worker-2's events: {Worker2Events(log)}\n{coordinator}");
+        // The woken worker learns that it was removed when the others answer it as quarantined (or, when it wakes
+        // before the removal, from the gossip that it is down), ends its old node and joins from a new one
+        // (Worker/Program.cs). Its own Split Brain Resolver, the only way out before, would down it only after
+        // stable-after had passed with everyone unreachable from it.
+        Assert.True(log.Lines.FirstOrDefault(l => l.At > continuedAt && l.Text.Contains("[cluster] worker worker-2 joined", StringComparison.Ordinal)) is { Text: not null } rejoined
+            && rejoined.At - continuedAt < CnnNode.StableAfter,
+            $"worker-2 did not join again within {CnnNode.StableAfter.TotalSeconds:0} s of SIGCONT; its events: {Worker2Events(log)}\n{worker2}");
         JsonElement run = ClusterRuns.RunJson(outDirectory);
         Assert.Equal(FaultRuns.MaxSteps, run.GetProperty("steps").GetInt64());
         Assert.Equal(reference, run.GetProperty("weightsSha256").GetString());
