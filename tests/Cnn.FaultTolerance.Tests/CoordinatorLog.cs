@@ -97,6 +97,21 @@ public sealed partial class CoordinatorLog : IDisposable
     }
 
     /// <summary>
+    /// Waits until a line containing <paramref name="text"/> is seen and returns when; fails the test if the process
+    /// ends first or after <paramref name="timeout"/>.
+    /// </summary>
+    public TimeSpan WaitForLine(string text, TimeSpan timeout)
+    {
+        var clock = Stopwatch.StartNew();
+        for (; ; Thread.Sleep(5))
+        {
+            if (TimeOf(text) is { } at) return at;
+            if (!_node.IsRunning) throw new XunitException($"{_node.Name} ended before printing '{text}'\n{_node}");
+            if (clock.Elapsed > timeout) throw new XunitException($"{_node.Name} did not print '{text}' in {timeout.TotalSeconds:0}s\n{_node}");
+        }
+    }
+
+    /// <summary>
     /// Waits for the process to end and returns its exit code. Fails the test when it runs longer than
     /// <paramref name="timeout"/>, or when, once steps have started, none completes for <paramref name="stall"/>: the
     /// message then gives the last step, the contributions the parameter server refused and the output's tail.

@@ -1,7 +1,7 @@
-// A worker that dies (kill -9) or freezes (SIGSTOP for 10 s) in the middle of an epoch: the run goes on with the
-// other workers, no step is skipped, and because a leaf gives the same bits wherever it is computed, the final
-// weights equal those of the undisturbed run (DESIGN.md, "Exactness"). Three one-thread worker processes and a
-// coordinator on loopback, the step deadline at its default floor of 1 s.
+// A worker that dies (kill -9) or freezes (SIGSTOP for 10 s, or only until it is declared lost) in the middle of an
+// epoch: the run goes on with the other workers, no step is skipped, and because a leaf gives the same bits wherever
+// it is computed, the final weights equal those of the undisturbed run (DESIGN.md, "Exactness"). Three one-thread
+// worker processes and a coordinator on loopback, the step deadline at its default floor of 1 s.
 //
 // Measured, not asserted (see Measurements): the time from the kill to the completion of the step in progress,
 // and the throughput before, during and after the loss.
@@ -118,6 +118,53 @@ public sealed class WorkerLossTests(FaultRuns runs, ITestOutputHelper output)
         Assert.True(log.Lines.FirstOrDefault(l => l.At > continuedAt && l.Text.Contains("[cluster] worker worker-2 joined", StringComparison.Ordinal)) is { Text: not null } rejoined
             && rejoined.At - continuedAt < CnnNode.StableAfter,
             $"worker-2 did not join again within {CnnNode.StableAfter.TotalSeconds:0} s of SIGCONT; its events: {Worker2Events(log)}\n{worker2}");
+        JsonElement run = ClusterRuns.RunJson(outDirectory);
+        Assert.Equal(FaultRuns.MaxSteps, run.GetProperty("steps").GetInt64());
+        Assert.Equal(reference, run.GetProperty("weightsSha256").GetString());
+    }
+
+    [Fact]
+    public void A_worker_reachable_again_within_the_grace_keeps_its_node_and_its_place()
+    {
+        string reference = runs.ReferenceWeightsSha256;
+        string outDirectory = runs.Scratch.Path("stop-worker-briefly");
+        var clock = Stopwatch.StartNew();
+        using NodeProcess coordinator = runs.StartCoordinator(outDirectory, workers: 3, out int port);
+        using var log = new CoordinatorLog(coordinator, clock);
+        using NodeProcess worker1 = runs.StartWorker(1, port), worker2 = runs.StartWorker(2, port), worker3 = runs.StartWorker(3, port);
+        int frozen = Signals.ChildWithEnvironment("CNN_WORKER_ID=worker-2");
+
+        log.WaitForStep(DisturbAfterStep, FaultRuns.RunTimeout);
+        TimeSpan stoppedAt = log.Now;
+        TimeSpan lostAt;
+        Signals.Send(frozen, Signals.Signal.Stop);
+        try
+        {
+            // Woken the moment the coordinator declares it lost: its heartbeats answer again within about a second,
+            // well inside CnnNode.UnreachableWorkerDownAfter.
+            lostAt = log.WaitForLine("[cluster] lost worker worker-2", TimeSpan.FromSeconds(30));
+        }
+        finally
+        {
+            Signals.Send(frozen, Signals.Signal.Continue);
+        }
+        TimeSpan continuedAt = log.Now;
+        int code;
+        try
+        {
+            code = log.WaitForExit(FaultRuns.RunTimeout, FaultRuns.StallTimeout);
+        }
+        finally
+        {
+            Measurements.Report(output, "SIGSTOP worker-2 until declared lost",
+                $"declared lost {(lostAt - stoppedAt).TotalSeconds:F1} s after SIGSTOP, SIGCONT {(continuedAt - lostAt).TotalSeconds:F2} s after that; {Worker2Events(log)}");
+        }
+
+        Assert.True(code == 0, $"the coordinator exited with {code}\n{coordinator}\n{worker1}\n{worker2}\n{worker3}");
+        Assert.True(log.TimeOf("[cluster] worker worker-2 is reachable again") is { } backAt && backAt > lostAt,
+            $"worker-2 was not reachable again after SIGCONT; its events: {Worker2Events(log)}\n{coordinator}");
+        Assert.DoesNotContain(log.Lines, l => l.Text.Contains("[cluster] downed worker worker-2", StringComparison.Ordinal));
+        Assert.DoesNotContain("left the cluster", worker2.Out);
         JsonElement run = ClusterRuns.RunJson(outDirectory);
         Assert.Equal(FaultRuns.MaxSteps, run.GetProperty("steps").GetInt64());
         Assert.Equal(reference, run.GetProperty("weightsSha256").GetString());
