@@ -341,6 +341,21 @@ public sealed class CoordinatorStateTests
         Assert.Equal(TimeSpan.FromSeconds(0.6), state.Deadline(TimeSpan.FromSeconds(0.1)));
     }
 
+    [Fact]
+    public void The_evaluation_deadline_is_ten_floors_before_any_evaluation_then_three_median_times_per_image_but_at_least_the_floor()
+    {
+        CoordinatorState state = WithWorkers(1);
+        TimeSpan floor = TimeSpan.FromSeconds(1);
+        Assert.Equal(TimeSpan.FromSeconds(10), state.EvaluationDeadline(floor, 12_000));
+
+        state.EvaluationFinished(12_000, 1.2);  // 100 us an image
+        state.EvaluationFinished(10_000, 30.0); // a stalled one: 3 ms an image
+        state.EvaluationFinished(1_000, 0.05);  // 50 us an image
+        state.EvaluationFinished(0, 5.0);       // nothing evaluated: not a time per image
+        Assert.Equal(TimeSpan.FromSeconds(3.6), state.EvaluationDeadline(floor, 12_000));
+        Assert.Equal(floor, state.EvaluationDeadline(floor, 1_000));
+    }
+
     [Theory]
     [InlineData(100, 1234, new[] { 1, 1 })]
     [InlineData(0, 500, new[] { 1, 1, 1 })]

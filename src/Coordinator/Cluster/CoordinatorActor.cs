@@ -74,6 +74,8 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private IActorRef? _evaluationReplyTo;
     private EvaluateRange? _evaluationTemplate;
     private long _evaluationId;
+    private long _evaluationStarted;          // Stopwatch timestamp of the evaluation in progress
+    private int _evaluationImages;
     private long _version;
     private readonly Dictionary<string, (RegisterWorker Request, IActorRef Handle)> _registrations = [];
     private readonly Dictionary<TreeNode, HashSet<string>> _notFinite = []; // (open step) workers whose contribution for a node was NaN/Inf
@@ -347,9 +349,11 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         _evaluationReplyTo = Sender;
         _evaluationId++;
         _evaluationTemplate = new EvaluateRange(_state.Plan.RunId, _evaluationId, _version, request.Set, 0, 0);
+        _evaluationStarted = Stopwatch.GetTimestamp();
+        _evaluationImages = request.Count;
         foreach (var (worker, part) in _state.PlanEvaluation(request.Start, request.Count))
             ((IActorRef)worker.Handle).Tell(_evaluationTemplate with { Start = part.Start, Count = part.Count });
-        Timers.StartSingleTimer("evaluation", new EvaluationTick(_evaluationId), _deadlineFloor * 10);
+        Timers.StartSingleTimer("evaluation", new EvaluationTick(_evaluationId), _state.EvaluationDeadline(_deadlineFloor, _evaluationImages));
     }
 
     private void OnEvaluationResult(EvaluationResult result)
@@ -358,6 +362,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         if (_state.EvaluationResult(new EvaluationPart(result.Start, result.Count), result.LossSum, result.Correct) is { } total)
         {
             Timers.Cancel("evaluation");
+            _state.EvaluationFinished(_evaluationImages, Stopwatch.GetElapsedTime(_evaluationStarted).TotalSeconds);
             _evaluationReplyTo.Tell(new EvaluationDone(new LossAndAccuracy(total.LossSum, total.Correct, total.Samples)));
             _evaluationReplyTo = null;
         }
@@ -371,7 +376,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             _log.Warning("Evaluation {0} is late: ids {1}..{2} re-assigned to worker {3}", tick.EvaluationId, part.Start, part.Start + part.Count - 1, worker.Id);
             ((IActorRef)worker.Handle).Tell(_evaluationTemplate with { Start = part.Start, Count = part.Count });
         }
-        Timers.StartSingleTimer("evaluation", new EvaluationTick(_evaluationId), _deadlineFloor * 10);
+        Timers.StartSingleTimer("evaluation", new EvaluationTick(_evaluationId), _state.EvaluationDeadline(_deadlineFloor, _evaluationImages));
     }
 
     // An unreachable worker loses its work at once (the others take it over), but is only suspended: a node that

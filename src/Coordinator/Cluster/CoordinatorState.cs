@@ -54,6 +54,7 @@ public sealed class CoordinatorState
     private readonly HashSet<TreeNode> _done = [];
     private readonly Dictionary<WorkerSlot, double> _stepCompute = [];
     private readonly List<double> _recentStepSeconds = [];
+    private readonly List<double> _recentEvaluationSecondsPerImage = [];
     private readonly Dictionary<EvaluationPart, WorkerSlot> _evaluationOwner = [];
     private readonly Dictionary<EvaluationPart, (double LossSum, int Correct)> _evaluationDone = [];
 
@@ -294,6 +295,27 @@ public sealed class CoordinatorState
         var sorted = _recentStepSeconds.OrderBy(s => s).ToList();
         double median = sorted[sorted.Count / 2];
         return TimeSpan.FromSeconds(Math.Max(floor.TotalSeconds, 3 * median));
+    }
+
+    /// <summary>An evaluation of <paramref name="images"/> images took <paramref name="seconds"/> from dealing to its last range.</summary>
+    public void EvaluationFinished(int images, double seconds)
+    {
+        if (images <= 0) return;
+        _recentEvaluationSecondsPerImage.Add(seconds / images);
+        if (_recentEvaluationSecondsPerImage.Count > 10) _recentEvaluationSecondsPerImage.RemoveAt(0);
+    }
+
+    /// <summary>
+    /// How long an evaluation of <paramref name="images"/> images may take before its missing ranges go to other
+    /// workers: 3x what the median of the recent evaluations took per image, at least the floor; ten floors before
+    /// the first (it includes JIT compilation). Evaluations come between steps, so a frozen worker holding a range
+    /// stalls the run for this long unless it is declared lost first.
+    /// </summary>
+    public TimeSpan EvaluationDeadline(TimeSpan floor, int images)
+    {
+        if (_recentEvaluationSecondsPerImage.Count == 0) return floor * 10;
+        var sorted = _recentEvaluationSecondsPerImage.OrderBy(s => s).ToList();
+        return TimeSpan.FromSeconds(Math.Max(floor.TotalSeconds, 3 * sorted[sorted.Count / 2] * images));
     }
 
     /// <summary>Splits <paramref name="leaves"/> in proportion to <paramref name="threads"/> (largest remainder, ties to the earlier worker).</summary>

@@ -55,7 +55,7 @@ public static class TrainCommand
             Description = "Multi-node: admit workers whose kernels differ from this node's (other SIMD widths, another CPU architecture); the weights are then no longer bit-identical to --no-cluster",
         };
         Option<string> workStealing = WorkStealingOption();
-        var stepDeadline = new Option<double>("--step-deadline") { Description = "Smallest per-step deadline in seconds before late work is re-assigned", DefaultValueFactory = _ => 1 };
+        var stepDeadline = new Option<double>("--step-deadline") { Description = "Smallest per-step (and per-evaluation) deadline in seconds before late work is re-assigned", DefaultValueFactory = _ => 1 };
 
         // The options a checkpoint remembers: given on --resume they must agree (trajectory) or replace its plan (epochs, steps, data).
         Option[] remembered = [model, batchSize, microBatch, lr, seed, split, epochs, maxSteps, data];
