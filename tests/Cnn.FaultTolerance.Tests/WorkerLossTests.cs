@@ -20,30 +20,55 @@ public sealed class WorkerLossTests(FaultRuns runs, ITestOutputHelper output)
     // Half-way through epoch 5: well past start-up and JIT, far from the end.
     private const int DisturbAfterStep = 45;
 
+    // A coordinator and three one-thread workers training into OutDirectory; Worker2Pid is the process worker-2 runs
+    // in, for the signals.
+    private sealed record ThreeWorkers(string OutDirectory, NodeProcess Coordinator, CoordinatorLog Log, NodeProcess Worker1, NodeProcess Worker2,
+        NodeProcess Worker3, int Worker2Pid) : IDisposable
+    {
+        public void Dispose()
+        {
+            Worker3.Dispose();
+            Worker2.Dispose();
+            Worker1.Dispose();
+            Log.Dispose();
+            Coordinator.Dispose();
+        }
+    }
+
+    // Starts the run in a scratch directory named <paramref name="name"/> and waits until it has done DisturbAfterStep steps.
+    private ThreeWorkers StartThreeWorkers(string name)
+    {
+        string outDirectory = runs.Scratch.Path(name);
+        var clock = Stopwatch.StartNew();
+        NodeProcess coordinator = runs.StartCoordinator(outDirectory, workers: 3, out int port);
+        var log = new CoordinatorLog(coordinator, clock);
+        var nodes = new ThreeWorkers(outDirectory, coordinator, log, runs.StartWorker(1, port), runs.StartWorker(2, port), runs.StartWorker(3, port),
+            Signals.ChildWithEnvironment("CNN_WORKER_ID=worker-2"));
+        try
+        {
+            log.WaitForStep(DisturbAfterStep, FaultRuns.RunTimeout);
+        }
+        catch
+        {
+            nodes.Dispose();
+            throw;
+        }
+        return nodes;
+    }
+
     [Fact]
     public void Killing_one_of_three_workers_mid_epoch_skips_no_step_and_ends_with_the_undisturbed_weights()
     {
         string reference = runs.ReferenceWeightsSha256;
-        string outDirectory = runs.Scratch.Path("kill-worker");
-        var clock = Stopwatch.StartNew();
-        using NodeProcess coordinator = runs.StartCoordinator(outDirectory, workers: 3, out int port);
-        using var log = new CoordinatorLog(coordinator, clock);
-        using NodeProcess worker1 = runs.StartWorker(1, port), worker2 = runs.StartWorker(2, port), worker3 = runs.StartWorker(3, port);
-        int victim = Signals.ChildWithEnvironment("CNN_WORKER_ID=worker-2");
-
-        log.WaitForStep(DisturbAfterStep, FaultRuns.RunTimeout);
+        using ThreeWorkers nodes = StartThreeWorkers("kill-worker");
+        var (outDirectory, coordinator, log, worker1, _, worker3, victim) = nodes;
         long stepsBeforeKill = log.LastStep;
         TimeSpan killedAt = log.Now;
         Signals.Send(victim, Signals.Signal.Kill);
-        int code;
-        try
-        {
-            code = log.WaitForExit(FaultRuns.RunTimeout, FaultRuns.StallTimeout);
-        }
-        finally
+        int code = WaitForExit(log, () =>
         {
             ReportWorkerLoss(log, "kill -9 worker-2", stepsBeforeKill, killedAt);
-        }
+        });
 
         Assert.True(code == 0, $"the coordinator exited with {code}\n{coordinator}\n{worker1}\n{worker3}");
         JsonElement run = ClusterRuns.RunJson(outDirectory);
@@ -61,14 +86,8 @@ public sealed class WorkerLossTests(FaultRuns runs, ITestOutputHelper output)
     public void A_worker_frozen_for_ten_seconds_is_covered_by_backup_tasks_and_the_run_ends_with_the_undisturbed_weights()
     {
         string reference = runs.ReferenceWeightsSha256;
-        string outDirectory = runs.Scratch.Path("stop-worker");
-        var clock = Stopwatch.StartNew();
-        using NodeProcess coordinator = runs.StartCoordinator(outDirectory, workers: 3, out int port);
-        using var log = new CoordinatorLog(coordinator, clock);
-        using NodeProcess worker1 = runs.StartWorker(1, port), worker2 = runs.StartWorker(2, port), worker3 = runs.StartWorker(3, port);
-        int frozen = Signals.ChildWithEnvironment("CNN_WORKER_ID=worker-2");
-
-        log.WaitForStep(DisturbAfterStep, FaultRuns.RunTimeout);
+        using ThreeWorkers nodes = StartThreeWorkers("stop-worker");
+        var (outDirectory, coordinator, log, worker1, worker2, worker3, frozen) = nodes;
         long stepsBeforeStop = log.LastStep;
         TimeSpan stoppedAt = log.Now;
         Signals.Send(frozen, Signals.Signal.Stop);
@@ -88,17 +107,12 @@ public sealed class WorkerLossTests(FaultRuns runs, ITestOutputHelper output)
         int doneBeforeLoss = steps.Count(s => s.At > stoppedAt && s.At <= lostAt);
         // Once it is declared lost, the two others carry the run at full speed (dozens of steps a second).
         int doneAfterLoss = steps.Count(s => s.At > lostAt && s.At <= continuedAt);
-        int code;
-        try
-        {
-            code = log.WaitForExit(FaultRuns.RunTimeout, FaultRuns.StallTimeout);
-        }
-        finally
+        int code = WaitForExit(log, () =>
         {
             Measurements.Report(output, "SIGSTOP worker-2 for 10 s",
                 $"{doneWhileStopped} steps completed during the stop ({Measurements.ImagesPerSecond(log.Steps, stoppedAt, continuedAt):F0} images/s), {doneBeforeLoss} of them in the {(lostAt - stoppedAt).TotalSeconds:F1} s before the worker was declared lost, {doneAfterLoss} in the {(continuedAt - lostAt).TotalSeconds:F1} s after; {Worker2Events(log)}");
             ReportWorkerLoss(log, "SIGSTOP worker-2", stepsBeforeStop, stoppedAt);
-        }
+        });
 
         Assert.True(doneWhileStopped >= 2, $"only {doneWhileStopped} steps completed while worker-2 was stopped for 10 s\n{coordinator}");
         Assert.True(doneBeforeLoss >= 1, $"no step completed through backup tasks before worker-2 was declared lost\n{coordinator}");
@@ -127,14 +141,8 @@ public sealed class WorkerLossTests(FaultRuns runs, ITestOutputHelper output)
     public void A_worker_reachable_again_within_the_grace_keeps_its_node_and_its_place()
     {
         string reference = runs.ReferenceWeightsSha256;
-        string outDirectory = runs.Scratch.Path("stop-worker-briefly");
-        var clock = Stopwatch.StartNew();
-        using NodeProcess coordinator = runs.StartCoordinator(outDirectory, workers: 3, out int port);
-        using var log = new CoordinatorLog(coordinator, clock);
-        using NodeProcess worker1 = runs.StartWorker(1, port), worker2 = runs.StartWorker(2, port), worker3 = runs.StartWorker(3, port);
-        int frozen = Signals.ChildWithEnvironment("CNN_WORKER_ID=worker-2");
-
-        log.WaitForStep(DisturbAfterStep, FaultRuns.RunTimeout);
+        using ThreeWorkers nodes = StartThreeWorkers("stop-worker-briefly");
+        var (outDirectory, coordinator, log, worker1, worker2, worker3, frozen) = nodes;
         TimeSpan stoppedAt = log.Now;
         TimeSpan lostAt;
         Signals.Send(frozen, Signals.Signal.Stop);
@@ -149,16 +157,11 @@ public sealed class WorkerLossTests(FaultRuns runs, ITestOutputHelper output)
             Signals.Send(frozen, Signals.Signal.Continue);
         }
         TimeSpan continuedAt = log.Now;
-        int code;
-        try
-        {
-            code = log.WaitForExit(FaultRuns.RunTimeout, FaultRuns.StallTimeout);
-        }
-        finally
+        int code = WaitForExit(log, () =>
         {
             Measurements.Report(output, "SIGSTOP worker-2 until declared lost",
                 $"declared lost {(lostAt - stoppedAt).TotalSeconds:F1} s after SIGSTOP, SIGCONT {(continuedAt - lostAt).TotalSeconds:F2} s after that; {Worker2Events(log)}");
-        }
+        });
 
         Assert.True(code == 0, $"the coordinator exited with {code}\n{coordinator}\n{worker1}\n{worker2}\n{worker3}");
         Assert.True(log.TimeOf("[cluster] worker worker-2 is reachable again") is { } backAt && backAt > lostAt,
@@ -168,6 +171,19 @@ public sealed class WorkerLossTests(FaultRuns runs, ITestOutputHelper output)
         JsonElement run = ClusterRuns.RunJson(outDirectory);
         Assert.Equal(FaultRuns.MaxSteps, run.GetProperty("steps").GetInt64());
         Assert.Equal(reference, run.GetProperty("weightsSha256").GetString());
+    }
+
+    // Waits for the coordinator to exit and returns its exit code; reports what the test measured either way.
+    private static int WaitForExit(CoordinatorLog log, Action report)
+    {
+        try
+        {
+            return log.WaitForExit(FaultRuns.RunTimeout, FaultRuns.StallTimeout);
+        }
+        finally
+        {
+            report();
+        }
     }
 
     // Time from the fault to the completion of the step in progress, and throughput before, during and after
