@@ -62,6 +62,7 @@ public sealed class CnnMessageSerializer : SerializerWithStringManifest
         new WireType<StealRequest>("sq"),
         new WireType<StealGrant>("sg"),
         new WireType<LeafClaimed>("lc"),
+        new WireType<NotAMember>("nm"),
     ];
 
     private static readonly Dictionary<Type, WireType> ByType = Table.ToDictionary(w => w.Type);

@@ -46,6 +46,17 @@ public sealed record WorkerRefused(
     [property: Key(1)] string Reason) : ICnnMessage;
 
 /// <summary>
+/// The coordinator does not take a registration from a node that is not a member of its cluster (joining or up),
+/// and says so: the node is left from another incarnation of the cluster (the coordinator was restarted) or was
+/// removed from it while it could not hear. The worker's host then starts a new node and joins again, instead of
+/// waiting for its own Split Brain Resolver to down the old one.
+/// </summary>
+[MessagePackObject]
+public sealed record NotAMember(
+    [property: Key(0)] string WorkerId,
+    [property: Key(1)] string Reason) : ICnnMessage;
+
+/// <summary>
 /// Compute the gradient sums of whole subtrees of one batch with weights <c>Version</c>. Subtree i covers leaves
 /// [NodeFirst[i], NodeFirst[i] + NodeCount[i]); BatchIds are the global sample ids of the whole batch, in order.
 /// </summary>

@@ -4,9 +4,10 @@
 // remoting and the data plane, with the cluster's CA as the only trust (see Messages/NodeTls.cs). Loads its
 // own copy of the data, joins the cluster through the seed nodes (Akka retries the join; the worker actor
 // retries its registration with backoff and logs what it waits for), then computes until it is stopped.
-// When the cluster downs the node (its coordinator was lost) or removes it (a member quarantined it), it starts a
-// new ActorSystem and joins again, with backoff, so a coordinator restarted with --resume gets its workers back
-// without a hand on them, and a worker frozen long enough to be downed is back at work seconds after it wakes.
+// When the cluster downs the node (its coordinator was lost) or removes it (a member quarantined it, or a restarted
+// coordinator answers NotAMember), it starts a new ActorSystem and joins again, with backoff, so a coordinator
+// restarted with --resume gets its workers back without a hand on them, and a worker frozen long enough to be
+// downed is back at work seconds after it wakes.
 // Exit codes: 0 stopped, 2 bad configuration or data, 3 refused by the coordinator (wrong data or numerics) or
 // by TLS (Akka shuts a node down when a TLS handshake it started fails).
 using System.CommandLine;
@@ -127,17 +128,18 @@ internal static class WorkerProgram
             }
             var system = node.Services.GetRequiredService<ActorSystem>();
             var refused = new TaskCompletionSource<WorkerRefused>();
-            var quarantined = new TaskCompletionSource<ThisActorSystemQuarantinedEvent>();
-            var listener = system.ActorOf(Props.Create(() => new NodeEventListener(refused, quarantined)));
+            var removed = new TaskCompletionSource<string>();
+            var listener = system.ActorOf(Props.Create(() => new NodeEventListener(refused, removed)));
             system.EventStream.Subscribe(listener, typeof(WorkerRefused));
             system.EventStream.Subscribe(listener, typeof(ThisActorSystemQuarantinedEvent));
+            system.EventStream.Subscribe(listener, typeof(NotAMember));
             var settings = new WorkerSettings(options.WorkerId, options.Threads, coordinator, Numerics.Fingerprint, WorkerActor.ProtocolVersion, tls);
             system.ActorOf(WorkerActor.Props(settings, workerData), "worker");
             Console.WriteLine($"cnn-worker {options.WorkerId}: {options.Threads} threads, data {options.DataDirectory}, seeds {string.Join(", ", options.Seeds)}, "
                 + (tls is null ? "TLS off" : $"mutual TLS as {tls.Description}"));
 
             var started = System.Diagnostics.Stopwatch.StartNew();
-            Task finished = await Task.WhenAny(refused.Task, stopping.Task, quarantined.Task, system.WhenTerminated);
+            Task finished = await Task.WhenAny(refused.Task, stopping.Task, removed.Task, system.WhenTerminated);
             if (finished == refused.Task)
             {
                 Console.Error.WriteLine($"cnn-worker {options.WorkerId}: refused by the coordinator: {refused.Task.Result.Reason}");
@@ -145,10 +147,10 @@ internal static class WorkerProgram
                 return 3;
             }
             string? reason = CoordinatedShutdown.Get(system).ShutdownReason?.GetType().Name;
-            if (finished == quarantined.Task && !stopping.Task.IsCompleted)
+            if (finished == removed.Task && !stopping.Task.IsCompleted)
             {
                 // The node cannot leave gracefully (nobody hears it): it downs itself, which ends the ActorSystem at once.
-                reason = $"{quarantined.Task.Result.RemoteAddress} quarantined it: the cluster removed this node";
+                reason = removed.Task.Result;
                 var cluster = Akka.Cluster.Cluster.Get(system);
                 cluster.Down(cluster.SelfAddress);
                 await Task.WhenAny(system.WhenTerminated, stopping.Task, Task.Delay(TimeSpan.FromSeconds(10)));
@@ -174,16 +176,19 @@ internal static class WorkerProgram
     private static int Int(string? text, int fallback, string what) =>
         text is null ? fallback : int.TryParse(text, out int v) ? v : throw new CnnUserException($"{what}: '{text}' is not a whole number");
 
-    // The node's events that end its membership: the coordinator refused the worker, or a member quarantined this
-    // node. A quarantine is final for this ActorSystem (its peers drop everything from it), and it is how a node the
-    // cluster removed while it could not hear (a frozen process: the coordinator downs a worker's node unreachable for
-    // CnnNode.UnreachableWorkerDownAfter) first learns of it, seconds before its own Split Brain Resolver would down it.
+    // The node's events that end its membership: the coordinator refused the worker, or the node is no longer in the
+    // coordinator's cluster. A member quarantined it, which is final for this ActorSystem (its peers drop everything
+    // from it) and how a node the cluster removed while it could not hear (a frozen process: the coordinator downs a
+    // worker's node unreachable for CnnNode.UnreachableWorkerDownAfter) first learns of it. Or the coordinator answered
+    // its registration NotAMember: a coordinator restarted with --resume is a new cluster, which the old node cannot
+    // join. Either way this comes seconds before the node's own Split Brain Resolver would down it.
     private sealed class NodeEventListener : ReceiveActor
     {
-        public NodeEventListener(TaskCompletionSource<WorkerRefused> refused, TaskCompletionSource<ThisActorSystemQuarantinedEvent> quarantined)
+        public NodeEventListener(TaskCompletionSource<WorkerRefused> refused, TaskCompletionSource<string> removed)
         {
             Receive<WorkerRefused>(m => refused.TrySetResult(m));
-            Receive<ThisActorSystemQuarantinedEvent>(m => quarantined.TrySetResult(m));
+            Receive<ThisActorSystemQuarantinedEvent>(m => removed.TrySetResult($"{m.RemoteAddress} quarantined it: the cluster removed this node"));
+            Receive<NotAMember>(m => removed.TrySetResult($"the coordinator does not take it: {m.Reason}"));
         }
     }
 }

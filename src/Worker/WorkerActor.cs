@@ -68,6 +68,9 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
     private readonly WorkerData _data;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private static readonly TimeSpan FirstRetry = TimeSpan.FromMilliseconds(200);
+    // A registration is a few hundred bytes, and a coordinator restarted with --resume answers one from an old node
+    // NotAMember, which sends the host to a new node: the wait between tries bounds how long a worker stays on the old.
+    private static readonly TimeSpan LastRetry = TimeSpan.FromSeconds(1);
     private TimeSpan _retry = FirstRetry;
     private LeafComputer? _computer;
     private string _runId = "";
@@ -130,7 +133,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
             _log.Info("Worker {0}: registering with the coordinator at {1}", _settings.WorkerId, _settings.Coordinator);
             Coordinator().Tell(new RegisterWorker(_settings.WorkerId, _settings.Threads, _data.Sha256, _settings.NumericsFingerprint, _settings.ProtocolVersion));
             Timers.StartSingleTimer("register", new RegisterTick(), _retry);
-            _retry = TimeSpan.FromMilliseconds(Math.Min(_retry.TotalMilliseconds * 2, 5000));
+            _retry = TimeSpan.FromMilliseconds(Math.Min(_retry.TotalMilliseconds * 2, LastRetry.TotalMilliseconds));
         });
         Receive<ClusterEvent.MemberUp>(m =>
         {
@@ -144,6 +147,13 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         {
             Timers.Cancel("register");
             _log.Error("Worker {0}: the coordinator refused this worker: {1}", _settings.WorkerId, m.Reason);
+            Context.System.EventStream.Publish(m);
+        });
+        Receive<NotAMember>(m =>
+        {
+            // Registering again from this node cannot succeed: the host starts a new one (Worker/Program.cs).
+            Timers.Cancel("register");
+            _log.Warning("Worker {0}: the coordinator does not take this node: {1}; joining again from a new node", _settings.WorkerId, m.Reason);
             Context.System.EventStream.Publish(m);
         });
         ReceiveAny(_ => Stash.Stash());

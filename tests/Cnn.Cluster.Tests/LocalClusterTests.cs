@@ -10,7 +10,7 @@
 // (its data-plane connection stays open, nobody reads it, as with a stopped process or a partition without a
 // reset): once it is lost, the parameter server must not stall writing it the weights of every step. A fourth
 // registers from a node that reaches the coordinator but is not a member of its cluster (as a worker's node from
-// before a coordinator restart is): it is ignored until that node has joined, then accepted.
+// before a coordinator restart is): it is answered NotAMember until that node has joined, then accepted.
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.TestKit;
@@ -143,7 +143,7 @@ public sealed class LocalClusterTests(SyntheticRun run, ITestOutputHelper output
 
     // The remoting address of the node a (local) worker actor lives on.
     [Fact]
-    public async Task A_registration_from_a_node_outside_the_cluster_is_ignored_until_that_node_joins()
+    public async Task A_registration_from_a_node_outside_the_cluster_is_answered_not_a_member_until_that_node_joins()
     {
         await using ClusterRun cluster = await ClusterRun.StartEmptyAsync(run, ClusterTransport.Tcp, workers: 1);
         Address coordinator = cluster.Cluster.CoordinatorAddress;
@@ -157,9 +157,13 @@ public sealed class LocalClusterTests(SyntheticRun run, ITestOutputHelper output
         ActorSelection coordinatorActor = strangerSystem.ActorSelection(new RootActorPath(coordinator) / "user" / WorkerNames.Coordinator);
         var register = new RegisterWorker("stranger", 1, run.WorkerData.Sha256, Numerics.Fingerprint, CoordinatorState.ProtocolVersion);
 
-        // Remoting connects the two nodes (the registration arrives), but the stranger is no member: no answer.
+        // Remoting connects the two nodes (the registration arrives), but the stranger is no member: it is told so
+        // (a worker's host then starts a new node), and not taken.
         coordinatorActor.Tell(register, worker.Ref);
-        worker.ExpectNoMsg(TimeSpan.FromSeconds(3));
+        NotAMember answer = worker.ExpectMsg<NotAMember>(ClusterRun.JoinTimeout);
+        Assert.Equal("stranger", answer.WorkerId);
+        Assert.Contains(((ExtendedActorSystem)strangerSystem).Provider.DefaultAddress.ToString(), answer.Reason);
+        worker.ExpectNoMsg(TimeSpan.FromSeconds(1));
         Assert.DoesNotContain(cluster.Events, e => e.StartsWith("worker stranger joined", StringComparison.Ordinal));
 
         await Akka.Cluster.Cluster.Get(strangerSystem).JoinAsync(coordinator).WaitAsync(ClusterRun.JoinTimeout);

@@ -68,11 +68,14 @@ public sealed partial class CoordinatorRestartTests(FaultRuns runs, ITestOutputH
         Assert.Equal(resumedAt, run.GetProperty("resumedFromStep").GetInt64());
         Assert.Equal(FaultRuns.MaxSteps, run.GetProperty("steps").GetInt64());
         Assert.Equal(reference, run.GetProperty("weightsSha256").GetString());
-        // The same three processes, never restarted, joined the new coordinator on their own.
+        // The same three processes, never restarted, joined the new coordinator on their own. Each old node learned
+        // from the new coordinator that it is no member of its cluster (NotAMember), which comes within seconds of the
+        // new coordinator's start, not from its own Split Brain Resolver, which downs it about 10 s after the kill.
         foreach (NodeProcess worker in (NodeProcess[])[worker1, worker2, worker3])
         {
             Assert.True(worker.IsRunning, $"{worker.Name} is no longer running\n{worker}");
             Assert.Contains($"[cluster] worker {worker.Name} joined", second.Out);
+            Assert.Contains("left the cluster (the coordinator does not take it", worker.Out);
         }
         Assert.True(holder.Held, $"the test never got worker-3's port {worker3Port} to hold after the kill\n{worker3}");
         Assert.Contains($"cannot listen on 127.0.0.4:{worker3Port}", worker3.Out);

@@ -11,8 +11,8 @@
 // the run fails with that reason instead of re-dealing the step forever.
 // Membership: a registration counts only from a node that is a member of this cluster (joining or up), so that
 // every worker in the run is watched by the cluster's failure detector and Split Brain Resolver. A node that is
-// not, such as a worker's node from before a coordinator restart that still reaches this address, is ignored
-// (logged once per node): it is downed by its own cluster, and the worker registers again from its new node.
+// not, such as a worker's node from before a coordinator restart that still reaches this address, is answered
+// NotAMember (logged once per node): the worker's host then starts a new node, and the worker registers from it.
 // A worker's node that stays unreachable for CnnNode.UnreachableWorkerDownAfter is downed by the coordinator itself,
 // so that the Split Brain Resolver never has to decide about a worker that may wake up (see that constant).
 // Supervision: the parameter server is a child; if it stops, the run fails with a message (its weights
@@ -172,6 +172,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             if (_ignoredNodes.Add(Sender.Path.Address))
                 _log.Info("Ignored the registration of worker {0} from {1}: that node is not a member of this cluster (it registers again once it has joined)",
                     request.WorkerId, Sender.Path.Address);
+            Sender.Tell(new NotAMember(request.WorkerId, $"node {Sender.Path.Address} is not a member of the coordinator's cluster"));
             return;
         }
         string? refusal = _state.Admit(request);
