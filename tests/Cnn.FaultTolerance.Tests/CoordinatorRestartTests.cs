@@ -55,10 +55,11 @@ public sealed partial class CoordinatorRestartTests(FaultRuns runs, ITestOutputH
         finally
         {
             string resumed = ResumedAt(second.Out) is long r ? $"resumed at step {r}, {stepsBeforeKill - r} steps redone" : "did not resume";
+            string listening = secondLog.TimeOf("Coordinator listening at") is { } l ? $"the new coordinator listened {(l - killedAt).TotalSeconds:F1} s after the kill" : "the new coordinator never listened";
             TimeSpan? firstStepAgain = secondLog.Steps is { Count: > 0 } s ? s[0].At : null;
             Measurements.Report(output, "kill -9 coordinator",
                 $"killed after step {stepsBeforeKill} (checkpoint every {CheckpointEvery} and at epoch ends); {resumed}; after the kill: {WorkersBack(secondLog, killedAt)}; "
-                + $"first step of the resumed run {(firstStepAgain is { } f ? $"{(f - killedAt).TotalSeconds:F1} s" : "never")} after the kill (the new coordinator started at once)");
+                + $"first step of the resumed run {(firstStepAgain is { } f ? $"{(f - killedAt).TotalSeconds:F1} s" : "never")} after the kill (the new coordinator started at once; {listening})");
         }
 
         Assert.True(code == 0, $"the resumed coordinator exited with {code}\n{second}\n{worker1}\n{worker2}\n{worker3}");
@@ -68,14 +69,17 @@ public sealed partial class CoordinatorRestartTests(FaultRuns runs, ITestOutputH
         Assert.Equal(resumedAt, run.GetProperty("resumedFromStep").GetInt64());
         Assert.Equal(FaultRuns.MaxSteps, run.GetProperty("steps").GetInt64());
         Assert.Equal(reference, run.GetProperty("weightsSha256").GetString());
-        // The same three processes, never restarted, joined the new coordinator on their own. Each old node learned
-        // from the new coordinator that it is no member of its cluster (NotAMember), which comes within seconds of the
-        // new coordinator's start, not from its own Split Brain Resolver, which downs it about 10 s after the kill.
+        // The same three processes, never restarted, joined the new coordinator on their own. Each old node learns
+        // from the new coordinator that it is no member of its cluster (NotAMember) within about a second of the new
+        // coordinator's start, instead of waiting for its own Split Brain Resolver, which downs it about 10 s after the
+        // kill (detection and stable-after). That is required whenever the new coordinator listened well before then;
+        // on a loaded machine it may start later, and the resolver's way is then as quick.
+        bool answeredFirst = secondLog.TimeOf("Coordinator listening at") is { } listened && listened - killedAt < TimeSpan.FromSeconds(4);
         foreach (NodeProcess worker in (NodeProcess[])[worker1, worker2, worker3])
         {
             Assert.True(worker.IsRunning, $"{worker.Name} is no longer running\n{worker}");
             Assert.Contains($"[cluster] worker {worker.Name} joined", second.Out);
-            Assert.Contains("left the cluster (the coordinator does not take it", worker.Out);
+            if (answeredFirst) Assert.Contains("left the cluster (the coordinator does not take it", worker.Out);
         }
         Assert.True(holder.Held, $"the test never got worker-3's port {worker3Port} to hold after the kill\n{worker3}");
         Assert.Contains($"cannot listen on 127.0.0.4:{worker3Port}", worker3.Out);
