@@ -346,14 +346,16 @@ public sealed class CoordinatorStateTests
     {
         CoordinatorState state = WithWorkers(1);
         TimeSpan floor = TimeSpan.FromSeconds(1);
-        Assert.Equal(TimeSpan.FromSeconds(10), state.EvaluationDeadline(floor, 12_000));
+        state.PlanEvaluation(0, 12_000);
+        Assert.Equal(TimeSpan.FromSeconds(10), state.EvaluationDeadline(floor));
 
         state.EvaluationFinished(12_000, 1.2);  // 100 us an image
         state.EvaluationFinished(10_000, 30.0); // a stalled one: 3 ms an image
         state.EvaluationFinished(1_000, 0.05);  // 50 us an image
         state.EvaluationFinished(0, 5.0);       // nothing evaluated: not a time per image
-        Assert.Equal(TimeSpan.FromSeconds(3.6), state.EvaluationDeadline(floor, 12_000));
-        Assert.Equal(floor, state.EvaluationDeadline(floor, 1_000));
+        Assert.Equal(TimeSpan.FromSeconds(3.6), state.EvaluationDeadline(floor)); // the open evaluation's 12,000 images
+        state.PlanEvaluation(0, 1_000);
+        Assert.Equal(floor, state.EvaluationDeadline(floor));
     }
 
     [Theory]

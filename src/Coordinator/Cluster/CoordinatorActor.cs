@@ -75,7 +75,6 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     private EvaluateRange? _evaluationTemplate;
     private long _evaluationId;
     private long _evaluationStarted;          // Stopwatch timestamp of the evaluation in progress
-    private int _evaluationImages;
     private long _version;
     private readonly Dictionary<string, (RegisterWorker Request, IActorRef Handle)> _registrations = [];
     private readonly Dictionary<TreeNode, HashSet<string>> _notFinite = []; // (open step) workers whose contribution for a node was NaN/Inf
@@ -351,10 +350,9 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         _evaluationId++;
         _evaluationTemplate = new EvaluateRange(_state.Plan.RunId, _evaluationId, _version, request.Set, 0, 0);
         _evaluationStarted = Stopwatch.GetTimestamp();
-        _evaluationImages = request.Count;
         foreach (var (worker, part) in _state.PlanEvaluation(request.Start, request.Count))
             ((IActorRef)worker.Handle).Tell(_evaluationTemplate with { Start = part.Start, Count = part.Count });
-        Timers.StartSingleTimer("evaluation", new EvaluationTick(_evaluationId), _state.EvaluationDeadline(_deadlineFloor, _evaluationImages));
+        Timers.StartSingleTimer("evaluation", new EvaluationTick(_evaluationId), _state.EvaluationDeadline(_deadlineFloor));
     }
 
     private void OnEvaluationResult(EvaluationResult result)
@@ -363,7 +361,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         if (_state.EvaluationResult(new EvaluationPart(result.Start, result.Count), result.LossSum, result.Correct) is { } total)
         {
             Timers.Cancel("evaluation");
-            _state.EvaluationFinished(_evaluationImages, Stopwatch.GetElapsedTime(_evaluationStarted).TotalSeconds);
+            _state.EvaluationFinished(total.Samples, Stopwatch.GetElapsedTime(_evaluationStarted).TotalSeconds);
             _evaluationReplyTo.Tell(new EvaluationDone(new LossAndAccuracy(total.LossSum, total.Correct, total.Samples)));
             _evaluationReplyTo = null;
         }
@@ -377,7 +375,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
             _log.Warning("Evaluation {0} is late: ids {1}..{2} re-assigned to worker {3}", tick.EvaluationId, part.Start, part.Start + part.Count - 1, worker.Id);
             ((IActorRef)worker.Handle).Tell(_evaluationTemplate with { Start = part.Start, Count = part.Count });
         }
-        Timers.StartSingleTimer("evaluation", new EvaluationTick(_evaluationId), _state.EvaluationDeadline(_deadlineFloor, _evaluationImages));
+        Timers.StartSingleTimer("evaluation", new EvaluationTick(_evaluationId), _state.EvaluationDeadline(_deadlineFloor));
     }
 
     // An unreachable worker loses its work at once (the others take it over), but is only suspended: a node that

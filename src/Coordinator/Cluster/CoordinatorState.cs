@@ -306,15 +306,16 @@ public sealed class CoordinatorState
     }
 
     /// <summary>
-    /// How long an evaluation of <paramref name="images"/> images may take before its missing ranges go to other
-    /// workers: 3x what the median of the recent evaluations took per image, at least the floor; ten floors before
-    /// the first (it includes JIT compilation). Evaluations come between steps, so a frozen worker holding a range
-    /// stalls the run for this long unless it is declared lost first.
+    /// How long the evaluation in progress (<see cref="PlanEvaluation"/>) may take before its missing ranges go to
+    /// other workers: 3x what the median of the recent evaluations took per image, at least the floor; ten floors
+    /// before the first (it includes JIT compilation). Evaluations come between steps, so a frozen worker holding a
+    /// range stalls the run for this long unless it is declared lost first.
     /// </summary>
-    public TimeSpan EvaluationDeadline(TimeSpan floor, int images)
+    public TimeSpan EvaluationDeadline(TimeSpan floor)
     {
         if (_recentEvaluationSecondsPerImage.Count == 0) return floor * 10;
         var sorted = _recentEvaluationSecondsPerImage.OrderBy(s => s).ToList();
+        int images = _evaluationOwner.Keys.Sum(p => p.Count);
         return TimeSpan.FromSeconds(Math.Max(floor.TotalSeconds, 3 * sorted[sorted.Count / 2] * images));
     }
 
