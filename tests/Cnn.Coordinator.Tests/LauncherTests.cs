@@ -1,0 +1,77 @@
+// `cnn` lowers the priority of a `dotnet run` that started it (src/Coordinator/Launcher.cs). These tests check how it
+// recognises that launcher and that the lowering reaches every thread of a real process. Linux only, like the feature.
+using System.Diagnostics;
+using Xunit;
+
+namespace Cnn.Coordinator.Tests;
+
+public sealed class LauncherTests
+{
+    [Theory]
+    [InlineData(true, "dotnet", "run", "-c", "Release", "--project", "src/Coordinator", "--", "train")]
+    [InlineData(true, "/usr/share/dotnet/dotnet", "run")]
+    [InlineData(false, "dotnet", "exec", "src/Coordinator/bin/Release/net10.0/r2r/Cnn.Coordinator.dll", "train")]
+    [InlineData(false, "dotnet", "test", "--", "run")]
+    [InlineData(false, "bash", "run")]
+    [InlineData(false, "/usr/bin/dotnet-run", "run")]
+    [InlineData(false, "dotnet")]
+    [InlineData(false)]
+    public void Only_the_SDK_s_dotnet_run_is_the_launcher_to_yield_to(bool expected, params string[] arguments) =>
+        Assert.Equal(expected, Launcher.IsDotnetRun(arguments));
+
+    [Fact]
+    public void The_parent_is_read_after_the_command_name_even_when_the_name_holds_spaces_and_parentheses()
+    {
+        string path = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(path, "4242 (In-proc (Node) 1 ) S 977 4242 977 0 -1 4194560 100 0 0 0 5 2 0 0 20 0 28 0\n");
+            Assert.Equal(977, Launcher.ParentOf(path));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void Our_own_parent_is_the_process_that_started_the_test_host()
+    {
+        if (!OperatingSystem.IsLinux())
+            return;
+        int parent = Launcher.ParentOf("/proc/self/stat");
+        Assert.True(parent > 0);
+        Assert.True(Directory.Exists($"/proc/{parent}"), $"the parent {parent} read from /proc/self/stat does not exist");
+    }
+
+    [Fact]
+    public void Every_thread_of_the_process_is_set_to_the_lowest_priority()
+    {
+        if (!OperatingSystem.IsLinux())
+            return;
+        using var child = Process.Start(new ProcessStartInfo("sleep", "30") { UseShellExecute = false })!;
+        try
+        {
+            int lowered = Launcher.LowerPriority(child.Id);
+
+            int[] after = Niceness(child.Id);
+            Assert.Equal(after.Length, lowered);
+            Assert.All(after, nice => Assert.Equal(19, nice));
+        }
+        finally
+        {
+            child.Kill();
+            child.WaitForExit();
+        }
+    }
+
+    private static int[] Niceness(int pid) =>
+        Directory.GetDirectories($"/proc/{pid}/task")
+            .Select(task =>
+            {
+                string stat = File.ReadAllText(Path.Combine(task, "stat"));
+                string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                return int.Parse(fields[16]); // state is field 3 of the line; nice is field 19
+            })
+            .ToArray();
+}
