@@ -26,9 +26,9 @@ internal static partial class Launcher
             if (parent > 1 && IsDotnetRun(ReadArguments($"/proc/{parent}/cmdline")))
                 LowerPriority(parent);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
         {
-            // The parent exited or /proc is not readable: nothing to yield to.
+            // The parent exited, /proc is not readable or not as expected: nothing to yield to.
         }
     }
 
@@ -68,6 +68,7 @@ internal static partial class Launcher
 
     private const int PriorityProcess = 0; // PRIO_PROCESS: on Linux, `who` is a thread id
 
+    // "libc": the runtime maps that name to the C library's real file (libc.so.6 with glibc).
     [LibraryImport("libc", EntryPoint = "setpriority", SetLastError = true)]
     private static partial int SetPriority(int which, int who, int priority);
 }
