@@ -6,8 +6,8 @@ namespace Cnn.Coordinator;
 /// The process that started <c>cnn</c>, when it is the SDK's <c>dotnet run</c>. That process only waits for us, yet
 /// right after its build it spends seconds of CPU in its tiered JIT, recompiling the MSBuild code it has just run
 /// (about 4.6 s of one core over the first 8 s of a training run on a 2-core machine). Those seconds fell on the
-/// cluster's start and first steps: through <c>dotnet run</c> the first step came 1.55 to 1.78 s after process start,
-/// against 1.25 to 1.36 s with the launcher's threads at the lowest priority (README, "Measured on this machine").
+/// cluster's start and first steps: through <c>dotnet run</c> the first step came 1.74 to 1.98 s after process start,
+/// against 1.32 to 1.70 s with the launcher's threads at the lowest priority (README, "Measured on this machine").
 /// So on Linux <c>cnn</c> lowers the priority of a <c>dotnet run</c> parent to the lowest (nice 19); it still runs
 /// whenever a core is free, and it does nothing but wait and pass the exit code on.
 /// </summary>

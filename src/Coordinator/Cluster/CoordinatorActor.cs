@@ -169,7 +169,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         if (!IsMember(Sender.Path.Address))
         {
             if (_ignoredNodes.Add(Sender.Path.Address))
-                _log.Info("Ignored the registration of worker {0} from {1}: that node is not a member of this cluster (it registers again once it has joined)",
+                _log.Info("Answered the registration of worker {0} from {1} NotAMember: that node is not a member of this cluster (its host joins again from a new node)",
                     request.WorkerId, Sender.Path.Address);
             Sender.Tell(new NotAMember(request.WorkerId, $"node {Sender.Path.Address} is not a member of the coordinator's cluster"));
             return;

@@ -53,8 +53,8 @@ public sealed class CoordinatorState
     private readonly Dictionary<TreeNode, WorkerSlot> _owner = [];
     private readonly HashSet<TreeNode> _done = [];
     private readonly Dictionary<WorkerSlot, double> _stepCompute = [];
-    private readonly List<double> _recentStepSeconds = [];
-    private readonly List<double> _recentEvaluationSecondsPerImage = [];
+    private readonly RecentTimes _recentStepSeconds = new(keep: 50, coldFloors: 5); // the first steps include JIT and connection set-up
+    private readonly RecentTimes _recentEvaluationSecondsPerImage = new(keep: 10, coldFloors: 10); // the first includes JIT compilation
     private readonly Dictionary<EvaluationPart, WorkerSlot> _evaluationOwner = [];
     private readonly Dictionary<EvaluationPart, (double LossSum, int Correct)> _evaluationDone = [];
 
@@ -219,7 +219,6 @@ public sealed class CoordinatorState
     {
         foreach (WorkerSlot w in _stepCompute.Keys) w.Steps++;
         _recentStepSeconds.Add(seconds);
-        if (_recentStepSeconds.Count > 50) _recentStepSeconds.RemoveAt(0);
         StepsApplied++;
         StepMilliseconds += seconds * 1000;
         double slowest = 0, total = 0; // one pass, no enumerator boxed: this runs every step
@@ -289,20 +288,12 @@ public sealed class CoordinatorState
     }
 
     /// <summary>How long a step may take before its missing nodes get backup workers: 3x the median, at least the floor.</summary>
-    public TimeSpan Deadline(TimeSpan floor)
-    {
-        if (_recentStepSeconds.Count == 0) return floor * 5; // the first steps include JIT and connection set-up
-        var sorted = _recentStepSeconds.OrderBy(s => s).ToList();
-        double median = sorted[sorted.Count / 2];
-        return TimeSpan.FromSeconds(Math.Max(floor.TotalSeconds, 3 * median));
-    }
+    public TimeSpan Deadline(TimeSpan floor) => _recentStepSeconds.Deadline(floor, scale: 1);
 
     /// <summary>An evaluation of <paramref name="images"/> images took <paramref name="seconds"/> from dealing to its last range.</summary>
     public void EvaluationFinished(int images, double seconds)
     {
-        if (images <= 0) return;
-        _recentEvaluationSecondsPerImage.Add(seconds / images);
-        if (_recentEvaluationSecondsPerImage.Count > 10) _recentEvaluationSecondsPerImage.RemoveAt(0);
+        if (images > 0) _recentEvaluationSecondsPerImage.Add(seconds / images);
     }
 
     /// <summary>
@@ -311,13 +302,8 @@ public sealed class CoordinatorState
     /// before the first (it includes JIT compilation). Evaluations come between steps, so a frozen worker holding a
     /// range stalls the run for this long unless it is declared lost first.
     /// </summary>
-    public TimeSpan EvaluationDeadline(TimeSpan floor)
-    {
-        if (_recentEvaluationSecondsPerImage.Count == 0) return floor * 10;
-        var sorted = _recentEvaluationSecondsPerImage.OrderBy(s => s).ToList();
-        int images = _evaluationOwner.Keys.Sum(p => p.Count);
-        return TimeSpan.FromSeconds(Math.Max(floor.TotalSeconds, 3 * sorted[sorted.Count / 2] * images));
-    }
+    public TimeSpan EvaluationDeadline(TimeSpan floor) =>
+        _recentEvaluationSecondsPerImage.Deadline(floor, scale: _evaluationOwner.Keys.Sum(p => p.Count));
 
     /// <summary>Splits <paramref name="leaves"/> in proportion to <paramref name="threads"/> (largest remainder, ties to the earlier worker).</summary>
     public static int[] Shares(int leaves, int[] threads)
@@ -357,4 +343,27 @@ public sealed class CoordinatorState
     }
 
     private static string Short(string hash) => hash.Length > 12 ? hash[..12] : hash;
+
+    /// <summary>
+    /// The last <paramref name="keep"/> durations of one kind, and the deadline they give: 3x their median (the upper
+    /// middle of an even count, which errs toward waiting) times <c>scale</c>, at least the floor; before the first,
+    /// <paramref name="coldFloors"/> floors. Steps and evaluations share this rule.
+    /// </summary>
+    private sealed class RecentTimes(int keep, int coldFloors)
+    {
+        private readonly List<double> _seconds = [];
+
+        public void Add(double seconds)
+        {
+            _seconds.Add(seconds);
+            if (_seconds.Count > keep) _seconds.RemoveAt(0);
+        }
+
+        public TimeSpan Deadline(TimeSpan floor, double scale)
+        {
+            if (_seconds.Count == 0) return floor * coldFloors;
+            double median = _seconds.Order().ElementAt(_seconds.Count / 2);
+            return TimeSpan.FromSeconds(Math.Max(floor.TotalSeconds, 3 * median * scale));
+        }
+    }
 }
