@@ -7,7 +7,7 @@ namespace Cnn.Coordinator;
 /// right after its build it spends seconds of CPU in its tiered JIT, recompiling the MSBuild code it has just run
 /// (about 4.6 s of one core over the first 8 s of a training run on a 2-core machine). Those seconds fell on the
 /// cluster's start and first steps: through <c>dotnet run</c> the first step came 1.74 to 1.98 s after process start,
-/// against 1.32 to 1.70 s with the launcher's threads at the lowest priority (README, "Measured on this machine").
+/// against 1.32 to 1.70 s with the launcher's threads at the lowest priority (docs/performance.md).
 /// So on Linux <c>cnn</c> lowers the priority of a <c>dotnet run</c> parent to the lowest (nice 19); it still runs
 /// whenever a core is free, and it does nothing but wait and pass the exit code on.
 /// </summary>

@@ -110,7 +110,7 @@ public sealed class StealState
     /// <summary>
     /// The answer to a steal request for <paramref name="step"/>: the leaf granted, or null (none, closed, or no answer
     /// within <paramref name="timeout"/>). It waits without holding a thread: a pool thread blocked in the wait delays
-    /// the actors that finish the step (measured lower in 4 of 4 within-run pairs, README "Measured on this machine").
+    /// the actors that finish the step (measured lower in 4 of 4 within-run pairs, docs/performance.md).
     /// </summary>
     public async Task<int?> GrantAsync(long step, TimeSpan timeout)
     {

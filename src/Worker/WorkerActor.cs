@@ -225,7 +225,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
     // a method entered once whose loop runs for the whole run is otherwise compiled again part-way by the tiered JIT
     // (on-stack replacement), on this thread, while the frames it should read wait. Traced in a local cluster, that
     // compilation came at step 1,185 to 1,211 and held the step up 335 to 371 ms; on a loaded host it passed the
-    // step's 1 s deadline (the late steps near step 1,200 of earlier runs; README, "Measured on this machine").
+    // step's 1 s deadline (the late steps near step 1,200 of earlier runs; docs/performance.md).
     // Static: it runs on its own thread, so it reaches the actor only through `self` and the thread-safe `spare` bag.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ReadDataPlane(FrameConnection connection, StealState steal, IActorRef self, ConcurrentBag<float[]> spare,
@@ -453,7 +453,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
                     // When the owner had begun the leaf after all, its copy may complete the step first: a stolen leaf whose
                     // step is over is not sent (the parameter server would only drop it as a late copy), and its computation
                     // stops at the next layer, so that this worker is free for the next step's work. Traced, such a leaf
-                    // otherwise held its thief a mean 2.2 ms into the next step (README, "Measured on this machine").
+                    // otherwise held its thief a mean 2.2 ms into the next step (docs/performance.md).
                     bool StepOver() => steal.StepOver(request.Version);
                     Action<int, IReadOnlyList<GradientSum>>? sendStolenTail = sendTail is null ? null : (segment, tails) =>
                     {

@@ -2,7 +2,7 @@
 // the L3 cache, and on a host with a large one a 5-epoch local-cluster run peaked at 290 MB of resident memory,
 // close to issue 3's 300 MB; with it, 230 MB. The runtime reads the cap from each program's runtimeconfig.json.
 // Both also turn dynamic PGO off: its second, instrumented compilation of every hot method cost a local-cluster run
-// about 3 s of one core's time in its first epoch, for no measured gain once warm (README, thirty-first session).
+// about 3 s of one core's time in its first epoch, for no measured gain once warm (docs/performance.md, thirty-first session).
 using System.Text.Json;
 using Xunit;
 
