@@ -26,9 +26,9 @@ internal static partial class Launcher
             if (parent > 1 && IsDotnetRun(ReadArguments($"/proc/{parent}/cmdline")))
                 LowerPriority(parent);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            // The parent exited, /proc is not readable or not as expected: nothing to yield to.
+            // The parent exited or /proc is not readable: nothing to yield to.
         }
     }
 
@@ -54,13 +54,26 @@ internal static partial class Launcher
         return lowered;
     }
 
-    /// <summary>The parent's process id, from a <c>/proc/PID/stat</c> line (the field after the state).</summary>
+    /// <summary>
+    /// The parent's process id, from a <c>/proc/PID/stat</c> line (the field after the state); 0 when the line is
+    /// not in that form.
+    /// </summary>
     internal static int ParentOf(string statPath)
+    {
+        string[] fields = StatFields(statPath);
+        return fields.Length > 1 && int.TryParse(fields[1], System.Globalization.CultureInfo.InvariantCulture, out int parent) ? parent : 0;
+    }
+
+    /// <summary>
+    /// The fields of a <c>/proc/PID/stat</c> or <c>/proc/PID/task/TID/stat</c> line after the command name, from the
+    /// state on (field 3 of the line is index 0); none when the line has no command name.
+    /// </summary>
+    internal static string[] StatFields(string statPath)
     {
         string stat = File.ReadAllText(statPath);
         // The command name in parentheses may hold spaces and parentheses; the fields after its last ')' do not.
-        string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        return int.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture);
+        int end = stat.LastIndexOf(')');
+        return end < 0 || end + 2 > stat.Length ? [] : stat[(end + 2)..].Split(' ');
     }
 
     private static string[] ReadArguments(string cmdlinePath) =>

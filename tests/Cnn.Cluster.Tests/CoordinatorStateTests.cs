@@ -342,6 +342,25 @@ public sealed class CoordinatorStateTests
     }
 
     [Fact]
+    public void The_deadlines_follow_only_the_last_50_steps_and_the_last_10_evaluations()
+    {
+        CoordinatorState state = WithWorkers(1);
+        TimeSpan floor = TimeSpan.FromMilliseconds(1);
+        for (int i = 1; i <= 100; i++) // steps of 0.01 s, 0.02 s, ... 1 s: all different, so the window's size shows
+        {
+            state.PlanStep(0, Batch(64));
+            state.StepApplied(i * 0.01);
+        }
+        // The last 50 are steps 51..100; their upper middle is step 76.
+        Assert.Equal(3 * 0.76, state.Deadline(floor).TotalSeconds, 6);
+
+        state.PlanEvaluation(0, 1_000);
+        for (int i = 1; i <= 20; i++) state.EvaluationFinished(1_000, i * 0.01);
+        // The last 10 are evaluations 11..20; their upper middle is evaluation 16, 0.16 s for the 1,000 images.
+        Assert.Equal(3 * 0.16, state.EvaluationDeadline(floor).TotalSeconds, 6);
+    }
+
+    [Fact]
     public void The_evaluation_deadline_is_ten_floors_before_any_evaluation_then_three_median_times_per_image_but_at_least_the_floor()
     {
         CoordinatorState state = WithWorkers(1);

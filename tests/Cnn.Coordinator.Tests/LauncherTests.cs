@@ -20,19 +20,17 @@ public sealed class LauncherTests
         Assert.Equal(expected, Launcher.IsDotnetRun(arguments));
 
     [Fact]
-    public void The_parent_is_read_after_the_command_name_even_when_the_name_holds_spaces_and_parentheses()
-    {
-        string path = Path.GetTempFileName();
-        try
-        {
-            File.WriteAllText(path, "4242 (In-proc (Node) 1 ) S 977 4242 977 0 -1 4194560 100 0 0 0 5 2 0 0 20 0 28 0\n");
-            Assert.Equal(977, Launcher.ParentOf(path));
-        }
-        finally
-        {
-            File.Delete(path);
-        }
-    }
+    public void The_parent_is_read_after_the_command_name_even_when_the_name_holds_spaces_and_parentheses() =>
+        Assert.Equal(977, ParentOfLine("4242 (In-proc (Node) 1 ) S 977 4242 977 0 -1 4194560 100 0 0 0 5 2 0 0 20 0 28 0\n"));
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("4242 bash S 977\n")]
+    [InlineData("4242 (bash)")]
+    [InlineData("4242 (bash) S\n")]
+    [InlineData("4242 (bash) S x 4242\n")]
+    public void A_stat_line_not_in_the_expected_form_gives_no_parent(string line) =>
+        Assert.Equal(0, ParentOfLine(line));
 
     [Fact]
     public void The_parent_of_a_process_we_start_is_this_process()
@@ -57,6 +55,21 @@ public sealed class LauncherTests
         });
     }
 
+    // Launcher.ParentOf of a stat file holding `line`.
+    private static int ParentOfLine(string line)
+    {
+        string path = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(path, line);
+            return Launcher.ParentOf(path);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     // Runs a check on a child process of ours that waits, and ends it after.
     private static void WithChild(Action<int> check)
     {
@@ -74,11 +87,6 @@ public sealed class LauncherTests
 
     private static int[] Niceness(int pid) =>
         Directory.GetDirectories($"/proc/{pid}/task")
-            .Select(task =>
-            {
-                string stat = File.ReadAllText(Path.Combine(task, "stat"));
-                string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-                return int.Parse(fields[16]); // state is field 3 of the line; nice is field 19
-            })
+            .Select(task => int.Parse(Launcher.StatFields(Path.Combine(task, "stat"))[16])) // nice is field 19 of the line
             .ToArray();
 }

@@ -13,28 +13,23 @@ public sealed class RuntimeConfigTests
     [Theory]
     [InlineData("Cnn.Coordinator")]
     [InlineData("Cnn.Worker")]
-    public void The_program_caps_the_young_generation_budget_at_16_MB(string program)
-    {
-        JsonElement properties = ConfigProperties(program);
-        Assert.True(properties.TryGetProperty("System.GC.Gen0MaxBudget", out JsonElement budget), $"{program}.runtimeconfig.json does not set System.GC.Gen0MaxBudget");
-        Assert.Equal(16L << 20, budget.GetInt64());
-    }
+    public void The_program_caps_the_young_generation_budget_at_16_MB(string program) =>
+        Assert.Equal(16L << 20, Setting(program, "System.GC.Gen0MaxBudget").GetInt64());
 
     [Theory]
     [InlineData("Cnn.Coordinator")]
     [InlineData("Cnn.Worker")]
-    public void The_program_runs_without_dynamic_PGO(string program)
-    {
-        JsonElement properties = ConfigProperties(program);
-        Assert.True(properties.TryGetProperty("System.Runtime.TieredPGO", out JsonElement pgo), $"{program}.runtimeconfig.json does not set System.Runtime.TieredPGO");
-        Assert.False(pgo.GetBoolean());
-    }
+    public void The_program_runs_without_dynamic_PGO(string program) =>
+        Assert.False(Setting(program, "System.Runtime.TieredPGO").GetBoolean());
 
-    private static JsonElement ConfigProperties(string program)
+    // One configProperties entry of the program's runtimeconfig.json; the test fails if the file or the entry is missing.
+    private static JsonElement Setting(string program, string name)
     {
         string path = Path.Combine(AppContext.BaseDirectory, program + ".runtimeconfig.json");
         Assert.True(File.Exists(path), $"{path} is missing");
         using JsonDocument config = JsonDocument.Parse(File.ReadAllText(path));
-        return config.RootElement.GetProperty("runtimeOptions").GetProperty("configProperties").Clone();
+        JsonElement properties = config.RootElement.GetProperty("runtimeOptions").GetProperty("configProperties");
+        Assert.True(properties.TryGetProperty(name, out JsonElement value), $"{path} does not set {name}");
+        return value.Clone();
     }
 }

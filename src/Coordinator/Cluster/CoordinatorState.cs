@@ -349,21 +349,26 @@ public sealed class CoordinatorState
     /// middle of an even count, which errs toward waiting) times <c>scale</c>, at least the floor; before the first,
     /// <paramref name="coldFloors"/> floors. Steps and evaluations share this rule.
     /// </summary>
+    /// <remarks>Asked for every step: a ring and a sort buffer of <paramref name="keep"/> each, nothing allocated per call.</remarks>
     private sealed class RecentTimes(int keep, int coldFloors)
     {
-        private readonly List<double> _seconds = [];
+        private readonly double[] _seconds = new double[keep]; // a ring: the oldest is overwritten
+        private readonly double[] _sorted = new double[keep];
+        private int _count, _next;
 
         public void Add(double seconds)
         {
-            _seconds.Add(seconds);
-            if (_seconds.Count > keep) _seconds.RemoveAt(0);
+            _seconds[_next] = seconds;
+            _next = (_next + 1) % keep;
+            _count = Math.Min(_count + 1, keep);
         }
 
         public TimeSpan Deadline(TimeSpan floor, double scale)
         {
-            if (_seconds.Count == 0) return floor * coldFloors;
-            double median = _seconds.Order().ElementAt(_seconds.Count / 2);
-            return TimeSpan.FromSeconds(Math.Max(floor.TotalSeconds, 3 * median * scale));
+            if (_count == 0) return floor * coldFloors;
+            Array.Copy(_seconds, _sorted, _count);
+            Array.Sort(_sorted, 0, _count);
+            return TimeSpan.FromSeconds(Math.Max(floor.TotalSeconds, 3 * _sorted[_count / 2] * scale));
         }
     }
 }
