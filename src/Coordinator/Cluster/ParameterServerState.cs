@@ -284,9 +284,8 @@ public sealed class ParameterServerState
         if (covered < _step!.LeafCount) return false;
         ExchangeSegment range = _segments[i];
         _saved ??= _live.Select(a => new float[a.Length]).ToArray();
-        CopyRange(_live, _saved, range);
         ReductionPlan plan = GradientTree.Plan(cover.ConvertAll(k => tail.Parts[k]), _step.LeafCount, newBuffer: RentBuffer);
-        ReduceAndStep(plan, Adam.StepSize(Adam.Iterations + 1), range);
+        ReduceAndStep(plan, Adam.StepSize(Adam.Iterations + 1), range, saveTo: _saved); // what it replaces goes to _saved
         foreach (float[] buffer in plan.NewBuffers) ReturnBuffer(buffer);
         tail.Used.AddRange(cover);
         return true;
@@ -298,10 +297,10 @@ public sealed class ParameterServerState
     // scheduler slice while the workers hold both. Traced (5 alternated runs of `cnn bench --local-workers 2`), the
     // head's update ended a median 230 us after its frame arrived on this thread alone against 380 us with the team,
     // and a tail's 600 against 1,050 us after the last tail.
-    private void ReduceAndStep(ReductionPlan plan, float alpha, ExchangeSegment range)
+    private void ReduceAndStep(ReductionPlan plan, float alpha, ExchangeSegment range, float[][]? saveTo = null)
     {
         plan.Execute(range.From, range.To);
-        Adam.ApplyRange(Weights, plan.Result.Gradients, plan.Result.Samples, alpha, range.From, range.To);
+        Adam.ApplyRange(Weights, plan.Result.Gradients, plan.Result.Samples, alpha, range.From, range.To, saveTo);
     }
 
     // Forgets tail segment i's part from one contribution (all parts: null), putting back what the update replaced

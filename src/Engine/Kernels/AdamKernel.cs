@@ -38,11 +38,25 @@ public static class AdamKernel
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     public static void Update(Span<float> w, Span<float> m, Span<float> v, ReadOnlySpan<float> gradientSum, float batch,
-        float alpha, float beta1, float beta2, float epsilon)
+        float alpha, float beta1, float beta2, float epsilon) =>
+        Update(w, m, v, gradientSum, batch, alpha, beta1, beta2, epsilon, default, default, default);
+
+    /// <summary>
+    /// The same update, storing w, m and v as they were before it into <paramref name="savedW"/>,
+    /// <paramref name="savedM"/> and <paramref name="savedV"/> (all empty: nothing saved), so that it can be undone. The
+    /// parameter server saves what a tail segment's early update replaces; in the same pass the old values are
+    /// stored from registers, where a copy beforehand read all three arrays once more.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    public static void Update(Span<float> w, Span<float> m, Span<float> v, ReadOnlySpan<float> gradientSum, float batch,
+        float alpha, float beta1, float beta2, float epsilon, Span<float> savedW, Span<float> savedM, Span<float> savedV)
     {
         int n = w.Length;
         if (m.Length != n || v.Length != n || gradientSum.Length != n)
             throw new ArgumentException($"w, m, v and the gradient sum must have one length; they have {n}, {m.Length}, {v.Length} and {gradientSum.Length}");
+        bool save = !savedW.IsEmpty || !savedM.IsEmpty || !savedV.IsEmpty;
+        if (save && (savedW.Length != n || savedM.Length != n || savedV.Length != n))
+            throw new ArgumentException($"the saved w, m and v must have the length of w, {n}; they have {savedW.Length}, {savedM.Length} and {savedV.Length}");
         int i = 0;
         if (Vector.IsHardwareAccelerated)
         {
@@ -50,6 +64,9 @@ public static class AdamKernel
             ref float pm = ref MemoryMarshal.GetReference(m);
             ref float pv = ref MemoryMarshal.GetReference(v);
             ref float pg = ref MemoryMarshal.GetReference(gradientSum);
+            ref float psw = ref MemoryMarshal.GetReference(savedW); // not dereferenced unless saving
+            ref float psm = ref MemoryMarshal.GetReference(savedM);
+            ref float psv = ref MemoryMarshal.GetReference(savedV);
             Vector<float> vb = new(batch), vAlpha = new(alpha), vEps = new(epsilon);
             Vector<float> oneMinusB1 = new(1f - beta1), oneMinusB2 = new(1f - beta2);
             Vector<float> minNormal = new(AdamReference.MinNormal), inverse = new(1f / batch);
@@ -61,17 +78,25 @@ public static class AdamKernel
                 Vector<float> g = exactReciprocal ? sum * inverse : sum / vb;
                 Vector<float> mi = Vector.LoadUnsafe(ref pm, at);
                 Vector<float> vi = Vector.LoadUnsafe(ref pv, at);
+                Vector<float> wi = Vector.LoadUnsafe(ref pw, at);
+                if (save)
+                {
+                    wi.StoreUnsafe(ref psw, at);
+                    mi.StoreUnsafe(ref psm, at);
+                    vi.StoreUnsafe(ref psv, at);
+                }
                 mi += (g - mi) * oneMinusB1;
                 vi += (g * g - vi) * oneMinusB2;
                 mi = Vector.ConditionalSelect(Vector.LessThan(Vector.Abs(mi), minNormal), Vector<float>.Zero, mi);
                 vi = Vector.ConditionalSelect(Vector.LessThan(Vector.Abs(vi), minNormal), Vector<float>.Zero, vi);
-                Vector<float> wi = Vector.LoadUnsafe(ref pw, at) - vAlpha * mi / (Vector.SquareRoot(vi) + vEps);
+                wi -= vAlpha * mi / (Vector.SquareRoot(vi) + vEps);
                 mi.StoreUnsafe(ref pm, at);
                 vi.StoreUnsafe(ref pv, at);
                 wi.StoreUnsafe(ref pw, at);
             }
         }
-        AdamReference.Update(w[i..], m[i..], v[i..], gradientSum[i..], batch, alpha, beta1, beta2, epsilon);
+        if (save) AdamReference.Update(w[i..], m[i..], v[i..], gradientSum[i..], batch, alpha, beta1, beta2, epsilon, savedW[i..], savedM[i..], savedV[i..]);
+        else AdamReference.Update(w[i..], m[i..], v[i..], gradientSum[i..], batch, alpha, beta1, beta2, epsilon);
     }
 
     /// <summary>True when x / <paramref name="batch"/> equals x * (1 / batch) for every float x: batch is a power of two whose reciprocal is a normal float.</summary>

@@ -108,6 +108,8 @@ public sealed class Conv2D : Layer
         public required float[] DPadded;  // same size as Padded
         public required AlignedBuffer Transposed; // (cout, K): kernel transposed for the input gradient, aligned as Gemm likes B
         public required float[] DCols;     // (BackwardBlockRows, K)
+        public AlignedBuffer? KernelCopy;  // (K, cout): the kernel on a cache line, made when the weights array puts it off one
+        public bool KernelCopied;          // KernelCopy holds the kernel of the weights PrepareWeights saw last
     }
 
     /// <inheritdoc/>
@@ -140,8 +142,7 @@ public sealed class Conv2D : Layer
         var s = (Scratch)call.Scratch!;
         ReadOnlySpan<float> src = Source(call, s, copy: true);
         int pixels = call.Batch * OutputShape.Height * OutputShape.Width;
-        Gemm.Multiply(src, s.Rows.AsSpan(0, pixels), s.Segments, KernelSize * Input.Channels,
-            call.Weights.AsSpan(SliceOffset(0), _specs[0].Size), Filters,
+        Gemm.Multiply(src, s.Rows.AsSpan(0, pixels), s.Segments, KernelSize * Input.Channels, Kernel(call, s), Filters,
             call.Output.AsSpan(0, pixels * Filters), call.Weights.AsSpan(SliceOffset(1), Filters), GemmInit.Bias,
             Activation == Activation.Relu);
     }
@@ -181,8 +182,23 @@ public sealed class Conv2D : Layer
     }
 
     /// <inheritdoc/>
-    public override void PrepareWeights(LayerCall call) =>
-        Transpose(call.Weights.AsSpan(SliceOffset(0), _specs[0].Size), K, Filters, ((Scratch)call.Scratch!).Transposed.Span);
+    public override void PrepareWeights(LayerCall call)
+    {
+        var s = (Scratch)call.Scratch!;
+        ReadOnlySpan<float> kernel = call.Weights.AsSpan(SliceOffset(0), _specs[0].Size);
+        Transpose(kernel, K, Filters, s.Transposed.Span);
+        // Forward's product reads its kernel as B, which Gemm copies to a cache line for every leaf when the array
+        // puts it off one (Gemm.Multiply). A worker's weights arrive in whichever array the GC placed, so the copy
+        // is made here instead, once per weights version.
+        s.KernelCopied = !AlignedBuffer.IsAligned(kernel);
+        if (!s.KernelCopied) return;
+        s.KernelCopy ??= new AlignedBuffer(kernel.Length);
+        kernel.CopyTo(s.KernelCopy.Span);
+    }
+
+    // The kernel as Forward's B: the aligned copy when the runner says PrepareWeights saw these weights as they are.
+    private ReadOnlySpan<float> Kernel(LayerCall call, Scratch s) =>
+        call.WeightsPrepared && s.KernelCopied ? s.KernelCopy!.Span : call.Weights.AsSpan(SliceOffset(0), _specs[0].Size);
 
     // The buffer the convolution reads: the input itself, or its zero-padded copy.
     private ReadOnlySpan<float> Source(LayerCall call, Scratch s, bool copy)

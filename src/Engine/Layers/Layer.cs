@@ -20,6 +20,11 @@ public sealed class LayerCall
     public bool Training { get; internal set; }
     /// <summary>The model's flat weights.</summary>
     public float[] Weights { get; internal set; } = [];
+    /// <summary>
+    /// True when <see cref="Layer.PrepareWeights"/> has seen <see cref="Weights"/> as they are now (the runner's training
+    /// calls): Forward may then read what it derived. Callers that change the weights in place leave it false.
+    /// </summary>
+    public bool WeightsPrepared { get; internal set; }
     /// <summary>This leaf's flat gradient buffer (training only).</summary>
     public float[] Gradients { get; internal set; } = [];
     /// <summary>Global ids of the samples, for per-sample randomness (dropout).</summary>

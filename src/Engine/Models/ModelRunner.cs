@@ -178,6 +178,7 @@ public sealed class ModelRunner
             call.Batch = batch;
             call.Training = training;
             call.Weights = weights;
+            call.WeightsPrepared = training; // only TrainLeaf trains, right after PrepareWeights
             call.Gradients = gradients;
             call.SampleIds = _ids;
             call.Step = step;

@@ -54,7 +54,15 @@ public sealed class Adam
     /// Updates elements [from, to) with step size <paramref name="alpha"/> from <see cref="BeginStep"/>. Every element's
     /// update depends only on itself, so threads may update disjoint ranges with bit-identical results.
     /// </summary>
-    public void ApplyRange(float[] weights, float[] gradientSum, int batch, float alpha, int from, int to)
+    public void ApplyRange(float[] weights, float[] gradientSum, int batch, float alpha, int from, int to) =>
+        ApplyRange(weights, gradientSum, batch, alpha, from, to, null);
+
+    /// <summary>
+    /// <see cref="ApplyRange(float[], float[], int, float, int, int)"/>, first storing elements [from, to) of the
+    /// weights, <see cref="M"/> and <see cref="V"/> as they were into the same range of <paramref name="saved"/>'s three
+    /// arrays (flat layout, in that order; null: nothing saved), so that the update can be undone.
+    /// </summary>
+    public void ApplyRange(float[] weights, float[] gradientSum, int batch, float alpha, int from, int to, float[][]? saved)
     {
         foreach (ParameterSlice slice in _layout.Slices)
         {
@@ -62,12 +70,21 @@ public sealed class Adam
             if (lo >= hi) continue;
             Span<float> w = weights.AsSpan(lo, hi - lo);
             ReadOnlySpan<float> g = gradientSum.AsSpan(lo, hi - lo);
+            Span<float> savedW = saved is null ? default : saved[0].AsSpan(lo, hi - lo);
+            Span<float> savedM = saved is null ? default : saved[1].AsSpan(lo, hi - lo);
+            Span<float> savedV = saved is null ? default : saved[2].AsSpan(lo, hi - lo);
             if (slice.Trainable)
             {
-                AdamKernel.Update(w, M.AsSpan(lo, hi - lo), V.AsSpan(lo, hi - lo), g, batch, alpha, Beta1, Beta2, Epsilon);
+                AdamKernel.Update(w, M.AsSpan(lo, hi - lo), V.AsSpan(lo, hi - lo), g, batch, alpha, Beta1, Beta2, Epsilon, savedW, savedM, savedV);
             }
             else
             {
+                if (saved is not null)
+                {
+                    w.CopyTo(savedW);
+                    M.AsSpan(lo, hi - lo).CopyTo(savedM);
+                    V.AsSpan(lo, hi - lo).CopyTo(savedV);
+                }
                 float keep = slice.Momentum, take = 1f - slice.Momentum;
                 for (int i = 0; i < w.Length; i++) w[i] = w[i] * keep + g[i] / batch * take;
             }

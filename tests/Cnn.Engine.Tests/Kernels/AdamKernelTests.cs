@@ -35,6 +35,47 @@ public sealed class AdamKernelTests
             }
     }
 
+    // The saving form (the parameter server's tail updates) gives the same bits as the plain one, and the saved
+    // arrays hold w, m and v exactly as they were before the step, for every length (the vector body and each tail).
+    [Fact]
+    public void AdamKernel_Update_that_saves_matches_the_reference_and_saves_the_values_before_the_step()
+    {
+        var rng = new Random(43);
+        foreach (int length in Enumerable.Range(0, 101).Concat([93_322]))
+        {
+            float[] w = KernelAssert.Uniform(rng, length), m = KernelAssert.Uniform(rng, length, 0.01f);
+            float[] v = KernelAssert.Uniform(rng, length, 1e-4f).Select(MathF.Abs).ToArray();
+            float[] gradientSum = KernelAssert.UniformWithZeros(rng, length, 5f);
+            float[] wBefore = (float[])w.Clone(), mBefore = (float[])m.Clone(), vBefore = (float[])v.Clone();
+            float[] wRef = (float[])w.Clone(), mRef = (float[])m.Clone(), vRef = (float[])v.Clone();
+            float[] savedW = KernelAssert.Uniform(rng, length), savedM = KernelAssert.Uniform(rng, length), savedV = KernelAssert.Uniform(rng, length);
+            float[] refW = new float[length], refM = new float[length], refV = new float[length];
+
+            AdamReference.Update(wRef, mRef, vRef, gradientSum, 64f, 2e-3f, 0.9f, 0.999f, 1e-7f, refW, refM, refV);
+            AdamKernel.Update(w, m, v, gradientSum, 64f, 2e-3f, 0.9f, 0.999f, 1e-7f, savedW, savedM, savedV);
+
+            KernelAssert.BitIdentical(wRef, w, $"Adam w, length {length}");
+            KernelAssert.BitIdentical(mRef, m, $"Adam m, length {length}");
+            KernelAssert.BitIdentical(vRef, v, $"Adam v, length {length}");
+            KernelAssert.BitIdentical(wBefore, savedW, $"saved w, length {length}");
+            KernelAssert.BitIdentical(mBefore, savedM, $"saved m, length {length}");
+            KernelAssert.BitIdentical(vBefore, savedV, $"saved v, length {length}");
+            KernelAssert.BitIdentical(wBefore, refW, $"reference's saved w, length {length}");
+            KernelAssert.BitIdentical(vBefore, refV, $"reference's saved v, length {length}");
+            float[] wPlain = (float[])wBefore.Clone(), mPlain = (float[])mBefore.Clone(), vPlain = (float[])vBefore.Clone();
+            AdamKernel.Update(wPlain, mPlain, vPlain, gradientSum, 64f, 2e-3f, 0.9f, 0.999f, 1e-7f);
+            KernelAssert.BitIdentical(w, wPlain, $"Adam w saving against not, length {length}");
+        }
+    }
+
+    [Fact]
+    public void AdamKernel_Update_refuses_saved_buffers_of_another_length()
+    {
+        float[] four = new float[4];
+        var e = Assert.Throws<ArgumentException>(() => AdamKernel.Update(four, four, four, four, 64f, 1e-3f, 0.9f, 0.999f, 1e-7f, four, new float[3], four));
+        Assert.Contains("4, 3 and 4", e.Message);
+    }
+
     // The kernel multiplies by 1/batch when that is exact (a power of two) and divides otherwise; both must give
     // the reference's bits, also for gradients whose quotient is subnormal, zero, infinite or NaN.
     [Theory]

@@ -174,6 +174,56 @@ public sealed class ModelRunnerTests
         Assert.Equal(8, evaluated.Samples);
     }
 
+    // A worker's weights arrive in whichever array the GC placed. When the kernels sit off a cache line, Conv2D's
+    // forward product reads an aligned copy that PrepareWeights makes once per weights version. Training gives the
+    // same bits either way; a new version refreshes the copy; inference, which PrepareWeights does not precede (the
+    // weights may have changed in place since), never reads it.
+    [Fact]
+    public void Training_gives_the_same_bits_with_weights_on_and_off_a_cache_line_and_no_pass_reads_an_old_kernel_copy()
+    {
+        var rng = new Random(8);
+        Model model = Presets.Create("seed-cnn");
+        IDataSource data = RandomData(rng, model.InputShape, 16, 10);
+        int[] ids = [0, 2, 4, 6, 8, 10, 12, 14];
+        float[] values = Weights(model, rng);
+        float[] on = ArrayAt(values.Length, aligned: true), off = ArrayAt(values.Length, aligned: false);
+        Assert.All(model.Parameters.Slices.Where(s => s.Name.EndsWith("/kernel")).Select(s => s.Offset % 16), o => Assert.Equal(0, o));
+        var runner = new ModelRunner(model, 8); // reads "off" throughout
+        var reference = new ModelRunner(model, 8); // reads "on": Gemm takes its kernels as they are
+
+        foreach (int version in new[] { 1, 2 })
+        {
+            if (version == 2)
+                for (int i = 0; i < values.Length; i++) values[i] *= 0.5f; // in place, as the --no-cluster trainer does
+            values.CopyTo(on, 0);
+            values.CopyTo(off, 0);
+            Assert.Equal(reference.Evaluate(on, data, ids), runner.Evaluate(off, data, ids));
+            float[] expected = new float[values.Length], actual = new float[values.Length];
+            LossAndAccuracy trainedOn = reference.TrainLeaf(on, data, ids, expected, 0, 0, weightsVersion: version);
+            LossAndAccuracy trainedOff = runner.TrainLeaf(off, data, ids, actual, 0, 0, weightsVersion: version);
+            Assert.Equal(trainedOn, trainedOff);
+            KernelAssert.BitIdentical(expected, actual, $"gradients of version {version}, weights on and off a cache line");
+        }
+        for (int i = 0; i < values.Length; i++) off[i] = on[i] = values[i] * 2f; // changed after the last training pass
+        Assert.Equal(reference.Evaluate(on, data, ids), runner.Evaluate(off, data, ids));
+    }
+
+    // A pinned array (it never moves) whose first float is, or is not, on a 64-byte boundary. Large arrays of one
+    // length keep one offset from a cache line (new float[93_322] gives 24 and 56 bytes here, never 0), so arrays of
+    // other lengths between the tries move the next one through the offsets.
+    private static float[] ArrayAt(int length, bool aligned)
+    {
+        var tried = new List<float[]>();
+        for (int attempt = 0; attempt < 256; attempt++)
+        {
+            float[] array = GC.AllocateArray<float>(length, pinned: true);
+            if (Cnn.Engine.Kernels.AlignedBuffer.IsAligned(array) == aligned) return array;
+            tried.Add(array);
+            tried.Add(GC.AllocateArray<float>(length + 1 + attempt % 16, pinned: true));
+        }
+        throw new InvalidOperationException($"no array of {length} floats {(aligned ? "on" : "off")} a cache line in 256 tries");
+    }
+
     [Fact]
     public void Predict_returns_the_softmax_of_the_logits()
     {

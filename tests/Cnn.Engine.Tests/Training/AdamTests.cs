@@ -119,6 +119,40 @@ public sealed class AdamTests
             }
     }
 
+    // The parameter server's tail update saves what it replaces: a range across trainable slices and batch
+    // normalisation's statistics gets the same weights, m and v as without saving, the saved arrays get the values of
+    // that range as they were, and nothing outside the range changes in either.
+    [Fact]
+    public void ApplyRange_that_saves_stores_the_range_as_it_was_and_updates_it_as_without_saving()
+    {
+        Model model = WithBatchNorm();
+        var rng = new Random(9);
+        float[] w = model.Parameters.Initialize(3);
+        float[] gradientSum = KernelAssert.Uniform(rng, w.Length, 10f);
+        var saving = new Adam(model.Parameters);
+        var plain = new Adam(model.Parameters);
+        foreach (Adam adam in new[] { saving, plain })
+        {
+            adam.Apply((float[])w.Clone(), KernelAssert.Uniform(new Random(1), w.Length), 12); // moments that are not zero
+        }
+        float[] wSaving = (float[])w.Clone(), wPlain = (float[])w.Clone();
+        float[][] saved = [Enumerable.Repeat(-7f, w.Length).ToArray(), Enumerable.Repeat(-7f, w.Length).ToArray(), Enumerable.Repeat(-7f, w.Length).ToArray()];
+        float[][] before = [(float[])w.Clone(), (float[])saving.M.Clone(), (float[])saving.V.Clone()];
+        int from = 1, to = w.Length - 2; // inside the first and the last slice, across every other one
+        float alpha = saving.StepSize(2);
+
+        saving.ApplyRange(wSaving, gradientSum, 12, alpha, from, to, saved);
+        plain.ApplyRange(wPlain, gradientSum, 12, alpha, from, to);
+
+        KernelAssert.BitIdentical(wPlain, wSaving, "weights");
+        KernelAssert.BitIdentical(plain.M, saving.M, "m");
+        KernelAssert.BitIdentical(plain.V, saving.V, "v");
+        for (int k = 0; k < 3; k++)
+            for (int i = 0; i < w.Length; i++)
+                Assert.Equal(from <= i && i < to ? before[k][i] : -7f, saved[k][i]);
+        Assert.NotEqual(before[0][from], wSaving[from]);
+    }
+
     [Fact]
     public void Batch_norm_statistics_of_the_leaves_become_the_moving_average_of_their_weighted_mean()
     {

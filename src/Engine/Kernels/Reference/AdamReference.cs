@@ -19,6 +19,16 @@ public static class AdamReference
         }
     }
 
+    /// <summary>See <see cref="AdamKernel.Update(Span{float}, Span{float}, Span{float}, ReadOnlySpan{float}, float, float, float, float, float, Span{float}, Span{float}, Span{float})"/>.</summary>
+    public static void Update(Span<float> w, Span<float> m, Span<float> v, ReadOnlySpan<float> gradientSum, float batch,
+        float alpha, float beta1, float beta2, float epsilon, Span<float> savedW, Span<float> savedM, Span<float> savedV)
+    {
+        w.CopyTo(savedW);
+        m.CopyTo(savedM);
+        v.CopyTo(savedV);
+        Update(w, m, v, gradientSum, batch, alpha, beta1, beta2, epsilon);
+    }
+
     /// <summary>The smallest positive normal float, 2^-126.</summary>
     public const float MinNormal = 1.17549435E-38f;
 
