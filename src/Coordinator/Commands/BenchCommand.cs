@@ -11,8 +11,11 @@
 // 60 steps, or --repeats; more pairs narrow the median on a host whose speed drifts within a run),
 // --no-cluster with N x T threads is measured too, and the median of the per-repeat ratios (each cluster repeat
 // against the --no-cluster repeat right after it) is printed, with a distribution-free 95% confidence interval of that
-// median (MedianInterval; from 6 pairs on) and the cluster's step-time split and bytes per step over the measured
-// repeats. Both paths first warm up, in alternation, for at least 200 steps and then until two
+// median (MedianInterval; from 6 pairs on), the cluster's step-time split and bytes per step over the measured
+// repeats, and the process's CPU time per step of each path (every thread, user and kernel): what the cluster's
+// exchange costs in CPU beside the same computation, which on two cores is time the computation does not get. It
+// drifts with the host as the ratio does: the same --no-cluster step took 31.1 to 35.5 ms of CPU in one session's
+// runs, and the cluster's excess over it 8.7 to 13.1% (docs/performance.md). Both paths first warm up, in alternation, for at least 200 steps and then until two
 // rounds of 50 steps of each in a row take less than 10 ms of JIT compilation (at most 2,000 steps each): a
 // cluster process JITs Akka and the data plane at the start, and for its first 5 to 10 seconds the runtime's
 // background recompilation takes 25 to 40% of a 2-core machine (measured per thread). 200 steps were not enough:
@@ -22,7 +25,8 @@
 // With --workers N (and the multi-node options of `cnn train --workers N`) the cluster is a coordinator node in
 // this process and N worker processes that join it, as `deploy/local-cluster.sh --bench` starts them; --no-cluster
 // then runs with as many threads as the workers have in total. Everything else is measured the same way, but the
-// JIT figures are this process's only: the workers' compilation is out of its sight. They start with the
+// JIT figures are this process's only: the workers' compilation is out of its sight, and so the CPU time per step
+// is not printed. They start with the
 // coordinator, and its warm-up took 950 steps (over 10 s) in the run inspected.
 // Real MNIST is used when --data (default: the cache) holds all four files, otherwise deterministic synthetic
 // images of the model's input size; the output says which. The median, not the mean, because the machine is
@@ -162,7 +166,7 @@ public static class BenchCommand
         try
         {
             return MeasureThrough(model, data, cluster.CoordinatorSystem, ClusterTransport.Tcp with { WorkStealing = workStealing }, workers,
-                $"local cluster{(workStealing ? "" : ", work stealing off")}", processStart, repeats, backend =>
+                $"local cluster{(workStealing ? "" : ", work stealing off")}", processStart, repeats, workersInProcess: true, backend =>
             {
                 cluster.AddWorkersAsync(workers, threadsPerWorker, new Cnn.Worker.WorkerData(data.TrainSource, data.TestSource, ClusterBackend.WorkerDataSha(data)),
                     Numerics.Fingerprint).GetAwaiter().GetResult();
@@ -186,7 +190,7 @@ public static class BenchCommand
         progress.WriteLine($"cnn bench: coordinator listening at {node.Address}{(tls is null ? "" : " with mutual TLS")}; waiting up to {settings.JoinTimeoutSeconds:0}s for {settings.Workers} workers");
         return MeasureThrough(model, data, node.System, new ClusterTransport(true, settings.Host, settings.DataPort, tls, settings.WorkStealing), settings.Workers!.Value,
             $"coordinator and {settings.Workers} worker processes{(tls is null ? "" : ", mutual TLS")}{(settings.WorkStealing ? "" : ", work stealing off")}", processStart, repeats,
-            backend => backend.WaitForWorkers(settings.Workers.Value, TimeSpan.FromSeconds(settings.JoinTimeoutSeconds)));
+            workersInProcess: false, backend => backend.WaitForWorkers(settings.Workers.Value, TimeSpan.FromSeconds(settings.JoinTimeoutSeconds)));
     }
 
     private static TrainingData LoadMnist(Model model, string dataDirectory, string mode)
@@ -198,7 +202,7 @@ public static class BenchCommand
     // Both cluster measurements once the coordinator's ActorSystem is up: `join` brings the workers in, then the
     // cluster and --no-cluster with the workers' threads in total are measured as the file header says.
     private static ClusterBenchResult MeasureThrough(Model model, TrainingData data, Akka.Actor.ActorSystem system, ClusterTransport transport, int workers,
-        string topology, long processStart, int repeats, Action<ClusterBackend> join)
+        string topology, long processStart, int repeats, bool workersInProcess, Action<ClusterBackend> join)
     {
         float[] clusterWeights = model.Parameters.Initialize(1), localWeights = model.Parameters.Initialize(1);
         using var backend = new ClusterBackend(system, model, clusterWeights, new Adam(model.Parameters), data, MicroBatch, 1, workers,
@@ -240,11 +244,20 @@ public static class BenchCommand
         TimeSpan jitAtStart = System.Runtime.JitInfo.GetCompilationTime();
         var clusterRuns = new double[repeats];
         var localRuns = new double[repeats];
+        TimeSpan clusterCpu = TimeSpan.Zero, localCpu = TimeSpan.Zero; // the whole process's, every thread
         for (int r = 0; r < repeats; r++)
         {
+            TimeSpan before = Environment.CpuUsage.TotalTime;
             clusterRuns[r] = RunSteps(backend, clusterBatches, ref clusterStep, StepsPerRepeat);
+            TimeSpan between = Environment.CpuUsage.TotalTime;
             localRuns[r] = RunSteps(local, localBatches, ref localStep, StepsPerRepeat);
+            clusterCpu += between - before;
+            localCpu += Environment.CpuUsage.TotalTime - between;
         }
+        // With worker processes, most of the cluster's CPU time is theirs, which this process does not see.
+        CpuPerStep? cpu = workersInProcess
+            ? new CpuPerStep(clusterCpu.TotalMilliseconds / (repeats * StepsPerRepeat), localCpu.TotalMilliseconds / (repeats * StepsPerRepeat))
+            : null;
         double jitDuringRepeats = (System.Runtime.JitInfo.GetCompilationTime() - jitAtStart).TotalMilliseconds;
         BackendReport report = backend.Report(baseline);
 
@@ -266,7 +279,7 @@ public static class BenchCommand
             new ThroughputResult(ids.Length, 1, Repeats, 1, Median(inference), inference),
             firstStepSeconds, report,
             Checkpoint.WeightsSha256(clusterWeights) == Checkpoint.WeightsSha256(localWeights) && clusterStep == localStep,
-            new MemoryResult(PeakResidentBytes(), GC.GetGCMemoryInfo().HeapSizeBytes), MachineInfo.Current, jitDuringRepeats);
+            new MemoryResult(PeakResidentBytes(), GC.GetGCMemoryInfo().HeapSizeBytes), MachineInfo.Current, jitDuringRepeats, cpu);
     }
 
     /// <summary>Writes the table of a cluster bench (the --json output is the record itself).</summary>
@@ -283,6 +296,8 @@ public static class BenchCommand
         output.WriteLine($"ratio      {P(r.Ratio)} of --no-cluster (median of the {r.Training.Repeats} repeat pairs{interval}); weights after the same steps identical: {(r.SameWeights ? "yes" : "NO")}");
         output.WriteLine($"inference  cluster    {N(r.Inference.ImagesPerSecond),8} images/s  (distributed evaluation of {r.Inference.Batch:N0} images)");
         output.WriteLine($"step       {F(r.Cluster.MeanStepMilliseconds)} ms: {F(r.Cluster.MeanComputeMilliseconds)} ms compute on the critical path (the workers' mean {F(r.Cluster.MeanWorkerComputeMilliseconds)}), {F(r.Cluster.MeanCommunicationMilliseconds)} ms communication ({P(r.Cluster.CommunicationShare)}); {N(r.Cluster.TensorBytesPerStepPerWorker)} tensor bytes per step per worker ({r.Cluster.Transport}); {F(r.Cluster.StolenLeavesPerStep)} leaves stolen per step");
+        if (r.Cpu is { } cpu)
+            output.WriteLine($"cpu        {F(cpu.ClusterMilliseconds)} ms of this process's CPU time a cluster step, {F(cpu.NoClusterMilliseconds)} ms a --no-cluster step ({(cpu.ClusterMilliseconds / cpu.NoClusterMilliseconds - 1).ToString("+0.0 %;-0.0 %", CultureInfo.InvariantCulture)}: the cluster's threads beside the computation, and kernel time)");
         output.WriteLine($"start-up   first step done {F(r.FirstStepSeconds)} s after the coordinator node started");
         output.WriteLine($"memory     peak RSS of this process {(r.Memory.PeakResidentBytes is long b ? (b / 1048576.0).ToString("F1", CultureInfo.InvariantCulture) + " MB" : "n/a")}");
     }
@@ -375,7 +390,14 @@ public static class BenchCommand
 /// <remarks>ThreadsPerWorker is the most any worker has; Threads, the workers' total, is what --no-cluster ran with.</remarks>
 public sealed record ClusterBenchResult(string Model, string Topology, int Workers, int ThreadsPerWorker, int Threads, ThroughputResult Training, ThroughputResult NoClusterTraining,
     double Ratio, MedianInterval? RatioInterval, ThroughputResult Inference, double FirstStepSeconds, BackendReport Cluster, bool SameWeights, MemoryResult Memory, MachineInfo Machine,
-    double JitMillisecondsDuringRepeats);
+    double JitMillisecondsDuringRepeats, CpuPerStep? Cpu);
+
+/// <summary>
+/// The process's CPU time (every thread, user and kernel) per measured step of the cluster and of --no-cluster, in
+/// milliseconds: what the cluster spends beside the same computation. Only for a local cluster, whose nodes all run
+/// in this process.
+/// </summary>
+public sealed record CpuPerStep(double ClusterMilliseconds, double NoClusterMilliseconds);
 
 /// <summary>The result of <c>cnn bench</c>.</summary>
 /// <param name="Model">Model measured.</param>
