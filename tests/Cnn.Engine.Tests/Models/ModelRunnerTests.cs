@@ -19,6 +19,12 @@ public sealed class ModelRunnerTests
     private static ArraySource RandomData(Random rng, TensorShape shape, int count, int classes) =>
         new(shape, KernelAssert.Uniform(rng, count * shape.Size), Enumerable.Range(0, count).Select(_ => rng.Next(classes)).ToArray());
 
+    private static (Model Model, IDataSource Data) SeedCnnWithData(Random rng, int count)
+    {
+        Model model = Presets.Create("seed-cnn");
+        return (model, RandomData(rng, model.InputShape, count, model.Classes));
+    }
+
     // Initial weights plus noise, so biases and betas are not zero and gammas not one.
     private static float[] Weights(Model model, Random rng)
     {
@@ -161,8 +167,7 @@ public sealed class ModelRunnerTests
     public void Evaluate_gives_the_training_loss_for_a_model_without_batch_norm_or_dropout()
     {
         var rng = new Random(6);
-        Model model = Presets.Create("seed-cnn");
-        IDataSource data = RandomData(rng, model.InputShape, 10, 10);
+        (Model model, IDataSource data) = SeedCnnWithData(rng, 10);
         int[] ids = [3, 1, 4, 1, 5, 9, 2, 6];
         float[] w = model.Parameters.Initialize(1);
         var runner = new ModelRunner(model, 8);
@@ -182,8 +187,7 @@ public sealed class ModelRunnerTests
     public void Training_gives_the_same_bits_with_weights_on_and_off_a_cache_line_and_no_pass_reads_an_old_kernel_copy()
     {
         var rng = new Random(8);
-        Model model = Presets.Create("seed-cnn");
-        IDataSource data = RandomData(rng, model.InputShape, 16, 10);
+        (Model model, IDataSource data) = SeedCnnWithData(rng, 16);
         int[] ids = [0, 2, 4, 6, 8, 10, 12, 14];
         float[] values = Weights(model, rng);
         float[] on = ArrayAt(values.Length, aligned: true), off = ArrayAt(values.Length, aligned: false);
