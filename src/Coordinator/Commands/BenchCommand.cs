@@ -15,19 +15,19 @@
 // repeats, and the process's CPU time per step of each path (every thread, user and kernel): what the cluster's
 // exchange costs in CPU beside the same computation, which on two cores is time the computation does not get. It
 // drifts with the host as the ratio does: the same --no-cluster step took 31.1 to 35.5 ms of CPU in one session's
-// runs, and the cluster's excess over it 8.7 to 13.1% (docs/performance.md). Both paths first warm up, in alternation, for at least 200 steps and then until two
-// rounds of 50 steps of each in a row take less than 10 ms of JIT compilation (at most 2,000 steps each): a
-// cluster process JITs Akka and the data plane at the start, and for its first 5 to 10 seconds the runtime's
-// background recompilation takes 25 to 40% of a 2-core machine (measured per thread). 200 steps were not enough:
-// 1.4 s of compilation still fell into the repeats. The figure is the steady state a run
-// of minutes sees (the first-step time is measured separately); the output says how long the warm-up took and how
+// runs, and the cluster's excess over it 8.7 to 13.1% (docs/performance.md). Both paths first warm up, in
+// alternation, for at least 200 steps and then until two rounds of 50 steps of each in a row take less than 10 ms
+// of JIT compilation (at most 2,000 steps each): a cluster process JITs Akka and the data plane at the start, and
+// for its first 5 to 10 seconds the runtime's background recompilation takes 25 to 40% of a 2-core machine
+// (measured per thread). 200 steps were not enough: 1.4 s of compilation still fell into the repeats. The figure
+// is the steady state a run of minutes sees (the first-step time is measured separately); the output says how long the warm-up took and how
 // much the JIT compiled during the repeats.
 // With --workers N (and the multi-node options of `cnn train --workers N`) the cluster is a coordinator node in
 // this process and N worker processes that join it, as `deploy/local-cluster.sh --bench` starts them; --no-cluster
 // then runs with as many threads as the workers have in total. Everything else is measured the same way, but the
-// JIT figures are this process's only: the workers' compilation is out of its sight, and so the CPU time per step
-// is not printed. They start with the
-// coordinator, and its warm-up took 950 steps (over 10 s) in the run inspected.
+// JIT figures are this process's only: the workers' compilation is out of its sight, and so is their CPU time (the
+// CPU time per step is not printed). They start with the coordinator, and its warm-up took 950 steps (over 10 s) in
+// the run inspected.
 // Real MNIST is used when --data (default: the cache) holds all four files, otherwise deterministic synthetic
 // images of the model's input size; the output says which. The median, not the mean, because the machine is
 // shared and a neighbour's burst should not move the figure.
