@@ -7,21 +7,20 @@
 // With --local-workers N the same figures are measured through an in-process cluster of N workers
 // (--threads-per-worker T each, default 1): training through the coordinator, the data plane and the parameter
 // server with the next step sent ahead as `cnn train` does, inference as a distributed evaluation of 1,000 test
-// images (all of them when the test set is smaller). In the same run and alternating repeat by repeat (9 pairs of
-// 60 steps, or --repeats; more pairs narrow the median on a host whose speed drifts within a run),
-// --no-cluster with N x T threads is measured too, and the median of the per-repeat ratios (each cluster repeat
-// against the --no-cluster repeat right after it) is printed, with a distribution-free 95% confidence interval of that
-// median (MedianInterval; from 6 pairs on), the cluster's step-time split and bytes per step over the measured
-// repeats, and the process's CPU time per step of each path (every thread, user and kernel): what the cluster's
-// exchange costs in CPU beside the same computation, which on two cores is time the computation does not get. It
-// drifts with the host as the ratio does: the same --no-cluster step took 31.1 to 35.5 ms of CPU in one session's
-// runs, and the cluster's excess over it 8.7 to 13.1% (docs/performance.md). Both paths first warm up, in
-// alternation, for at least 200 steps and then until two rounds of 50 steps of each in a row take less than 10 ms
-// of JIT compilation (at most 2,000 steps each): a cluster process JITs Akka and the data plane at the start, and
-// for its first 5 to 10 seconds the runtime's background recompilation takes 25 to 40% of a 2-core machine
-// (measured per thread). 200 steps were not enough: 1.4 s of compilation still fell into the repeats. The figure
-// is the steady state a run of minutes sees (the first-step time is measured separately); the output says how long the warm-up took and how
-// much the JIT compiled during the repeats.
+// images (all of them when the test set is smaller). In the same run and alternating repeat by repeat (9 pairs of 60
+// steps, or --repeats; more pairs narrow the median on a host whose speed drifts within a run), --no-cluster with N
+// x T threads is measured too, and the median of the per-repeat ratios (each cluster repeat against the --no-cluster
+// repeat right after it) is printed, with a distribution-free 95% confidence interval of that median
+// (MedianInterval; from 6 pairs on), the cluster's step-time split and bytes per step over the measured repeats, and
+// the process's CPU time per step of each path (every thread, user and kernel): what the cluster's exchange costs in
+// CPU beside the same computation, which on two cores is time the computation does not get. It drifts with the
+// host's speed as the ratio does (docs/performance.md, thirty-third session). Both paths first warm up, in
+// alternation, for at least 200 steps and then until two rounds of 50 steps of each in a row take less than 10 ms of
+// JIT compilation (at most 2,000 steps each): a cluster process JITs Akka and the data plane at the start, and for
+// its first 5 to 10 seconds the runtime's background recompilation takes 25 to 40% of a 2-core machine (measured per
+// thread). 200 steps were not enough: 1.4 s of compilation still fell into the repeats. The figure is the steady
+// state a run of minutes sees (the first-step time is measured separately); the output says how long the warm-up
+// took and how much the JIT compiled during the repeats.
 // With --workers N (and the multi-node options of `cnn train --workers N`) the cluster is a coordinator node in
 // this process and N worker processes that join it, as `deploy/local-cluster.sh --bench` starts them; --no-cluster
 // then runs with as many threads as the workers have in total. Everything else is measured the same way, but the

@@ -109,7 +109,6 @@ public sealed class Conv2D : Layer
         public required AlignedBuffer Transposed; // (cout, K): kernel transposed for the input gradient, aligned as Gemm likes B
         public required float[] DCols;     // (BackwardBlockRows, K)
         public AlignedBuffer? KernelCopy;  // (K, cout): the kernel on a cache line, made when the weights array puts it off one
-        public bool KernelCopied;          // KernelCopy holds the kernel of the weights PrepareWeights saw last
     }
 
     /// <inheritdoc/>
@@ -142,7 +141,7 @@ public sealed class Conv2D : Layer
         var s = (Scratch)call.Scratch!;
         ReadOnlySpan<float> src = Source(call, s, copy: true);
         int pixels = call.Batch * OutputShape.Height * OutputShape.Width;
-        Gemm.Multiply(src, s.Rows.AsSpan(0, pixels), s.Segments, KernelSize * Input.Channels, Kernel(call, s), Filters,
+        Gemm.Multiply(src, s.Rows.AsSpan(0, pixels), s.Segments, KernelSize * Input.Channels, ForwardKernel(call), Filters,
             call.Output.AsSpan(0, pixels * Filters), call.Weights.AsSpan(SliceOffset(1), Filters), GemmInit.Bias,
             Activation == Activation.Relu);
     }
@@ -190,15 +189,18 @@ public sealed class Conv2D : Layer
         // Forward's product reads its kernel as B, which Gemm copies to a cache line for every leaf when the array
         // puts it off one (Gemm.Multiply). A worker's weights arrive in whichever array the GC placed, so the copy
         // is made here instead, once per weights version.
-        s.KernelCopied = !AlignedBuffer.IsAligned(kernel);
-        if (!s.KernelCopied) return;
+        if (AlignedBuffer.IsAligned(kernel)) return;
         s.KernelCopy ??= new AlignedBuffer(kernel.Length);
         kernel.CopyTo(s.KernelCopy.Span);
     }
 
-    // The kernel as Forward's B: the aligned copy when the runner says PrepareWeights saw these weights as they are.
-    private ReadOnlySpan<float> Kernel(LayerCall call, Scratch s) =>
-        call.WeightsPrepared && s.KernelCopied ? s.KernelCopy!.Span : call.Weights.AsSpan(SliceOffset(0), _specs[0].Size);
+    // The kernel as Forward's B: the copy PrepareWeights made when the runner says it saw these weights as they are
+    // and they put the kernel off a cache line; else the kernel itself.
+    internal ReadOnlySpan<float> ForwardKernel(LayerCall call)
+    {
+        ReadOnlySpan<float> kernel = call.Weights.AsSpan(SliceOffset(0), _specs[0].Size);
+        return call.WeightsPrepared && !AlignedBuffer.IsAligned(kernel) ? ((Scratch)call.Scratch!).KernelCopy!.Span : kernel;
+    }
 
     // The buffer the convolution reads: the input itself, or its zero-padded copy.
     private ReadOnlySpan<float> Source(LayerCall call, Scratch s, bool copy)

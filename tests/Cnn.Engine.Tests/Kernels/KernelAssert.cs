@@ -1,6 +1,7 @@
-// Helpers shared by the kernel tests: seeded random arrays and an assertion of bit-for-bit equality that
+// Helpers shared by the kernel tests: seeded random arrays, arrays on or off a cache line, and an assertion of bit-for-bit equality that
 // names the first differing element. The SIMD kernels promise the same IEEE operations in the same order as
 // their references, so "close" is not good enough: a single differing bit means a changed summation order.
+using Cnn.Engine.Kernels;
 using Xunit;
 
 namespace Cnn.Engine.Tests.Kernels;
@@ -33,5 +34,23 @@ internal static class KernelAssert
         float[] values = Uniform(rng, length, scale);
         for (int i = 0; i < length; i++) if (rng.Next(8) == 0) values[i] = 0f;
         return values;
+    }
+
+    /// <summary>
+    /// A pinned array (it never moves) whose first float is, or is not, on a 64-byte boundary. Large arrays of one
+    /// length keep one offset from a cache line (new float[93_322] gives 24 and 56 bytes here, never 0), so arrays of
+    /// other lengths between the tries move the next one through the offsets.
+    /// </summary>
+    public static float[] ArrayAt(int length, bool aligned)
+    {
+        var tried = new List<float[]>();
+        for (int attempt = 0; attempt < 256; attempt++)
+        {
+            float[] array = GC.AllocateArray<float>(length, pinned: true);
+            if (AlignedBuffer.IsAligned(array) == aligned) return array;
+            tried.Add(array);
+            tried.Add(GC.AllocateArray<float>(length + 1 + attempt % 16, pinned: true));
+        }
+        throw new InvalidOperationException($"no array of {length} floats {(aligned ? "on" : "off")} a cache line in 256 tries");
     }
 }

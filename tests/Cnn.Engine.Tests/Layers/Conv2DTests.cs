@@ -2,8 +2,12 @@
 // kernel (1, 3), fused ReLU (off, on), input channels (1, 3) and filters (4, 16, 20), on a batch big enough
 // that the input gradient runs through more than one block of rows; Forward against a direct convolution
 // written from Keras's definition of `same` padding (extra padding at the bottom and right); output shapes
-// and the errors a user sees.
+// and the errors a user sees; and which kernel Forward reads when the weights sit off a cache line.
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Cnn.Engine.Kernels;
 using Cnn.Engine.Layers;
+using Cnn.Engine.Tests.Kernels;
 using Xunit;
 
 namespace Cnn.Engine.Tests.Layers;
@@ -20,6 +24,30 @@ public sealed class Conv2DTests
                         foreach ((int cin, int cout) in new[] { (1, 4), (3, 16), (3, 20) })
                             data.Add(padding, stride, kernel, relu, cin, cout);
         return data;
+    }
+
+    // conv2 of seed-cnn in weights the GC put off a cache line: Forward reads the kernel itself until PrepareWeights
+    // has seen the weights and the runner says so, then PrepareWeights' aligned copy, with the same output bits.
+    [Fact]
+    public void Forward_reads_the_aligned_copy_of_a_kernel_off_a_cache_line_only_once_the_weights_are_prepared()
+    {
+        var conv = new Conv2D(64, 3, Activation.Relu);
+        var h = new LayerHarness(conv, [TensorShape.Image(13, 13, 32)], batch: 4, new Random(5));
+        float[] off = KernelAssert.ArrayAt(h.Weights.Length, aligned: false);
+        h.Weights.CopyTo(off, 0);
+        h.Call.Weights = off;
+        ReadOnlySpan<float> slice = off.AsSpan(0, 3 * 3 * 32 * 64);
+        float[] expected = h.Forward();
+
+        Assert.True(Unsafe.AreSame(ref MemoryMarshal.GetReference(conv.ForwardKernel(h.Call)), ref off[0]));
+        conv.PrepareWeights(h.Call);
+        Assert.False(h.Call.WeightsPrepared); // a caller that did not say so still reads the kernel itself
+        Assert.True(Unsafe.AreSame(ref MemoryMarshal.GetReference(conv.ForwardKernel(h.Call)), ref off[0]));
+        h.Call.WeightsPrepared = true;
+        ReadOnlySpan<float> kernel = conv.ForwardKernel(h.Call);
+        Assert.True(AlignedBuffer.IsAligned(kernel));
+        KernelAssert.BitIdentical(slice, kernel, "the aligned copy");
+        KernelAssert.BitIdentical(expected, h.Forward(), "the output from the copy");
     }
 
     [Theory]

@@ -190,7 +190,7 @@ public sealed class ModelRunnerTests
         (Model model, IDataSource data) = SeedCnnWithData(rng, 16);
         int[] ids = [0, 2, 4, 6, 8, 10, 12, 14];
         float[] values = Weights(model, rng);
-        float[] on = ArrayAt(values.Length, aligned: true), off = ArrayAt(values.Length, aligned: false);
+        float[] on = KernelAssert.ArrayAt(values.Length, aligned: true), off = KernelAssert.ArrayAt(values.Length, aligned: false);
         Assert.All(model.Parameters.Slices.Where(s => s.Name.EndsWith("/kernel")).Select(s => s.Offset % 16), o => Assert.Equal(0, o));
         var runner = new ModelRunner(model, 8); // reads "off" throughout
         var reference = new ModelRunner(model, 8); // reads "on": Gemm takes its kernels as they are
@@ -210,22 +210,6 @@ public sealed class ModelRunnerTests
         }
         for (int i = 0; i < values.Length; i++) off[i] = on[i] = values[i] * 2f; // changed after the last training pass
         Assert.Equal(reference.Evaluate(on, data, ids), runner.Evaluate(off, data, ids));
-    }
-
-    // A pinned array (it never moves) whose first float is, or is not, on a 64-byte boundary. Large arrays of one
-    // length keep one offset from a cache line (new float[93_322] gives 24 and 56 bytes here, never 0), so arrays of
-    // other lengths between the tries move the next one through the offsets.
-    private static float[] ArrayAt(int length, bool aligned)
-    {
-        var tried = new List<float[]>();
-        for (int attempt = 0; attempt < 256; attempt++)
-        {
-            float[] array = GC.AllocateArray<float>(length, pinned: true);
-            if (Cnn.Engine.Kernels.AlignedBuffer.IsAligned(array) == aligned) return array;
-            tried.Add(array);
-            tried.Add(GC.AllocateArray<float>(length + 1 + attempt % 16, pinned: true));
-        }
-        throw new InvalidOperationException($"no array of {length} floats {(aligned ? "on" : "off")} a cache line in 256 tries");
     }
 
     [Fact]
