@@ -331,6 +331,12 @@ public sealed class FrameConnection : IDisposable
         return FrameHeader.Read(_readHeader);
     }
 
+    /// <summary>
+    /// True when bytes of a frame have arrived and not been read: the next read will not wait for the peer. Over TLS only
+    /// the socket's bytes count, not those the stream has decrypted already, so it may say false too soon.
+    /// </summary>
+    public bool DataAvailable => _socket.Available > 0;
+
     /// <summary>How long a blocking read may wait before it fails (null: forever), e.g. for a peer's Hello.</summary>
     public TimeSpan? ReadTimeout
     {

@@ -1,5 +1,6 @@
-// A worker's side of work stealing (Messages/StealProtocol.cs), shared by its data-plane reader, which hears the
-// parameter server's grants and claims, and its computation, which asks and waits as an owner and as a thief.
+// A worker's side of work stealing (Messages/StealProtocol.cs), kept by its data-plane thread (WorkerDataPlane.cs),
+// which hears the parameter server's grants and claims and computes the steps, as an owner and as a thief; with more
+// than one thread per worker, the thread that starts a share's last leaf asks about claims.
 //
 // A claim counts only while the worker's share of that step is still being computed: one that comes later (the
 // owner had already started the leaf) is dropped, so work re-dealt for the same step is never skipped. A stolen
@@ -24,8 +25,6 @@ public sealed class StealState
     private bool _closed;
     private long _newestWeights = -1;
     private long _newestPart = -1;
-    private TaskCompletionSource<int>? _waiting;
-    private long _waitingStep = -1;
 
     /// <summary>The reader heard that another worker computes <paramref name="leaf"/> of <paramref name="step"/>.</summary>
     public void Claimed(long step, int leaf)
@@ -66,7 +65,6 @@ public sealed class StealState
         {
             _grantStep = step;
             _grantLeaf = leaf;
-            if (_waiting is { } waiting && _waitingStep == step) waiting.TrySetResult(leaf);
         }
     }
 
@@ -100,36 +98,19 @@ public sealed class StealState
     /// <summary>The data plane is gone: nobody will answer.</summary>
     public void Close()
     {
-        lock (_gate)
-        {
-            _closed = true;
-            _waiting?.TrySetResult(-1);
-        }
+        lock (_gate) _closed = true;
     }
 
     /// <summary>
-    /// The answer to a steal request for <paramref name="step"/>: the leaf granted, or null (none, closed, or no answer
-    /// within <paramref name="timeout"/>). It waits without holding a thread: a pool thread blocked in the wait delays
-    /// the actors that finish the step (measured lower in 4 of 4 within-run pairs, docs/performance.md).
+    /// True once the answer to this worker's steal request for <paramref name="step"/> has come, with the leaf granted in
+    /// <paramref name="leaf"/> (null: none); also true, with none, once the data plane is closed (nobody will answer).
     /// </summary>
-    public async Task<int?> GrantAsync(long step, TimeSpan timeout)
+    public bool TryTakeGrant(long step, out int? leaf)
     {
-        TaskCompletionSource<int> waiting;
         lock (_gate)
         {
-            if (_grantStep == step) return _grantLeaf >= 0 ? _grantLeaf : null;
-            if (_closed) return null;
-            _waiting = waiting = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
-            _waitingStep = step;
-        }
-        try
-        {
-            int leaf = await waiting.Task.WaitAsync(timeout).ConfigureAwait(false);
-            return leaf >= 0 ? leaf : null;
-        }
-        catch (TimeoutException)
-        {
-            return null;
+            leaf = _grantStep == step && _grantLeaf >= 0 ? _grantLeaf : null;
+            return _grantStep == step || _closed;
         }
     }
 }

@@ -3,22 +3,18 @@
 //
 //   Registering: once the coordinator's node is Up in this node's view (the coordinator takes members only),
 //                sends RegisterWorker to it, retrying with backoff, until accepted or refused.
-//   Ready:       assembles weights from chunks (double-buffered: a new version can arrive while the previous
-//                one is in use); computes the subtrees it is given with the engine, on its threads, off the
-//                actor's thread; sends one contribution per subtree straight to the parameter server: on the
-//                data plane in the model's exchange segments (the tails as soon as the engine hands them out,
-//                during the last backward pass; the head, with the loss, at the end), over Akka in chunks;
-//                evaluates ranges for the coordinator. Weights arrive the same way: whole, or in segments of
-//                which the head completes a version. With work stealing (Messages/StealProtocol.cs), it announces
-//                the last leaf of its share before starting it, and skips it if the parameter server has granted it
-//                to another worker; once its share is sent, it asks for a leaf of a slower worker's share and
-//                computes it with the same weights.
-// Requests for a weights version it does not have yet are stashed until the version arrives; requests for an
-// older version are dropped (the step is over). While a computation runs, new requests wait in the stash.
+//   Ready:       with a data plane (the usual case), its connection's thread (WorkerDataPlane.cs) reads the weights
+//                and each step's work and computes the step there, off the actor, sending the contribution on the
+//                same connection in the model's exchange segments, with work stealing (Messages/StealProtocol.cs);
+//                the actor hears of each weights version and of a lost connection. Over Akka (no data plane, or
+//                work that came that way): assembles weights from chunks (double-buffered: a new version can
+//                arrive while the previous one is in use), computes the subtrees it is given with the engine, off
+//                the actor's thread, and sends one contribution per subtree to the parameter server in chunks.
+//                Either way it evaluates ranges for the coordinator; one computation at a time uses the engine.
+// Requests (over Akka) for a weights version it does not have yet are stashed until the version arrives; requests
+// for an older version are dropped (the step is over). While a computation runs, new requests wait in the stash.
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Reflection;
-using System.Runtime.CompilerServices;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Event;
@@ -60,8 +56,12 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
 
     private sealed record RegisterTick;
     private sealed record Computed(long Version, IReadOnlyList<GradientChunk> Chunks, Exception? Failure);
-    private sealed record WeightsArrived(FrameConnection Connection, long Version, float[] Weights);
-    private sealed record DataPlaneLost(FrameConnection Connection, string Reason);
+    /// <summary>The data-plane thread holds the whole weights of Version (the actor holds them too from now on).</summary>
+    internal sealed record WeightsArrived(FrameConnection Connection, long Version, float[] Weights);
+    /// <summary>The data-plane connection is gone (a read or a write failed, or the peer broke the frame format).</summary>
+    internal sealed record DataPlaneLost(FrameConnection Connection, string Reason);
+    /// <summary>A computation on the data-plane thread failed with something other than the connection: a bug.</summary>
+    internal sealed record ComputeFailed(Exception Failure);
     private sealed record Evaluated(EvaluateRange Request, LossAndAccuracy Result, Exception? Failure);
 
     private readonly WorkerSettings _settings;
@@ -85,12 +85,10 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
     private long _assemblingVersion = -1;
     private TensorAssembler? _assembler;
     private FrameConnection? _dataPlane;
-    private StealState? _steal;       // with work stealing on: the conversation on _dataPlane
+    private WorkerDataPlane? _dataPlaneLoop; // the thread of _dataPlane
     private bool _workStealing;
     private bool _busy;
-
-    /// <summary>How long a worker waits for the answer to a steal request before it gives up on it.</summary>
-    private static readonly TimeSpan GrantTimeout = TimeSpan.FromMilliseconds(200);
+    private readonly object _computeGate = new(); // held by whichever computation (data plane, Akka, evaluation) uses _computer
 
     /// <summary>A worker with <paramref name="data"/> that registers with the coordinator in <paramref name="settings"/>.</summary>
     public WorkerActor(WorkerSettings settings, WorkerData data)
@@ -196,103 +194,27 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
     }
 
     // Connects to the parameter server's data plane (with mutual TLS when the node has a certificate) and starts
-    // the thread that reads weights, and the work of each step, from it.
+    // the thread that reads weights and each step's work from it, and computes the steps (WorkerDataPlane.cs).
     private void ConnectDataPlane(string endpoint)
     {
         int colon = endpoint.LastIndexOf(':');
         var connection = FrameConnection.Connect(endpoint[..colon], int.Parse(endpoint[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture),
             _runId, _settings.WorkerId, TimeSpan.FromSeconds(10), _settings.Tls);
         _dataPlane = connection;
-        var steal = new StealState();
-        _steal = steal;
-        IActorRef self = Self;
-        int count = _parameterCount;
-        IReadOnlyList<ExchangeSegment> segments = _computer!.Model.ExchangeSegments;
-        ConcurrentBag<float[]> spare = _spare;
-        var reader = new Thread(() => ReadDataPlane(connection, steal, self, spare, count, segments))
-            { IsBackground = true, Name = $"cnn-worker-{_settings.WorkerId}-weights" };
-        reader.Start();
+        var loop = new WorkerDataPlane(connection, new StealState(), _workStealing, Self, _spare, _computer!, _computeGate, _data.Train, _seed, _runId,
+            _settings.WorkerId, _log);
+        _dataPlaneLoop = loop;
+        new Thread(loop.Run) { IsBackground = true, Name = $"cnn-worker-{_settings.WorkerId}-data-plane" }.Start();
     }
 
     /// <summary>
-    /// Compiles the data-plane reader now (see ReadDataPlane), so that a node that calls this while it starts does not
-    /// compile it when its first weights arrive.
+    /// Compiles the data-plane thread's loop now (WorkerDataPlane.Run), so that a node that calls this while it starts
+    /// does not compile it when its first weights arrive.
     /// </summary>
-    public static void PrepareDataPlaneReader() =>
-        RuntimeHelpers.PrepareMethod(typeof(WorkerActor).GetMethod(nameof(ReadDataPlane), BindingFlags.NonPublic | BindingFlags.Static)!.MethodHandle);
+    public static void PrepareDataPlaneReader() => WorkerDataPlane.Prepare();
 
-    // The data-plane reader thread's loop, for the whole life of the connection. Compiled optimized at its first call:
-    // a method entered once whose loop runs for the whole run is otherwise compiled again part-way by the tiered JIT
-    // (on-stack replacement), on this thread, while the frames it should read wait. Traced in a local cluster, that
-    // compilation came at step 1,185 to 1,211 and held the step up 335 to 371 ms; on a loaded host it passed the
-    // step's 1 s deadline (the late steps near step 1,200 of earlier runs; docs/performance.md).
-    // Static: it runs on its own thread, so it reaches the actor only through `self` and the thread-safe `spare` bag.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ReadDataPlane(FrameConnection connection, StealState steal, IActorRef self, ConcurrentBag<float[]> spare,
-        int count, IReadOnlyList<ExchangeSegment> segments)
-    {
-        try
-        {
-            // The weights of a version come whole, or as the model's exchange segments: tails first (in any order), the head last.
-            float[]? partial = null;
-            long partialVersion = -1;
-            var seen = new bool[segments.Count];
-            while (true)
-            {
-                FrameHeader header = connection.ReadHeader();
-                if (header.Kind == FrameKind.Message)
-                {
-                    switch (connection.ReadMessage(header))
-                    {
-                        case ComputeGradients work:
-                            self.Tell(work); // the actor checks it as it checks work that comes over Akka
-                            break;
-                        case StealGrant grant:
-                            steal.Granted(grant.Step, grant.Leaf);
-                            break;
-                        case LeafClaimed claim:
-                            steal.Claimed(claim.Step, claim.Leaf);
-                            break;
-                        case var other:
-                            throw new InvalidDataException($"a {other.GetType().Name} on the data plane");
-                    }
-                    continue;
-                }
-                if (header.Kind != FrameKind.Weights) throw new InvalidDataException($"a {header.Kind} frame where weights or work were expected");
-                if (header.Part == FrameHeader.Whole)
-                {
-                    float[] buffer = Rent(spare, count);
-                    connection.ReadTensor(header, buffer);
-                    steal.WeightsArrived(header.Version);
-                    self.Tell(new WeightsArrived(connection, header.Version, buffer));
-                    continue;
-                }
-                int segment = header.SegmentIn(segments.Count);
-                if (partial is null || partialVersion != header.Version)
-                {
-                    partial ??= Rent(spare, count);
-                    partialVersion = header.Version;
-                    Array.Clear(seen);
-                }
-                connection.ReadTensor(header, partial.AsSpan(segments[segment].From, segments[segment].Length));
-                steal.PartArrived(header.Version);
-                seen[segment] = true;
-                if (segment < segments.Count - 1) continue;
-                if (Array.IndexOf(seen, false) is int missing and >= 0)
-                    throw new InvalidDataException($"weights version {header.Version} ended without segment {missing + 1}");
-                steal.WeightsArrived(header.Version);
-                self.Tell(new WeightsArrived(connection, header.Version, partial));
-                partial = null;
-            }
-        }
-        catch (Exception e) when (e is IOException or InvalidDataException or ObjectDisposedException or System.Net.Sockets.SocketException)
-        {
-            steal.Close();
-            self.Tell(new DataPlaneLost(connection, e.Message));
-        }
-    }
-
-    private static float[] Rent(ConcurrentBag<float[]> spare, int count) =>
+    /// <summary>A free weights buffer of <paramref name="count"/> floats from <paramref name="spare"/>, or a new one.</summary>
+    internal static float[] Rent(ConcurrentBag<float[]> spare, int count) =>
         spare.TryTake(out float[]? b) && b.Length == count ? b : new float[count];
 
     private void Ready()
@@ -312,11 +234,12 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
             _log.Warning("Worker {0}: lost the data plane connection ({1}); registering again", _settings.WorkerId, m.Reason);
             _dataPlane.Dispose();
             _dataPlane = null;
-            _steal = null;
+            _dataPlaneLoop = null;
             Become(Registering);
             _retry = FirstRetry;
             Self.Tell(new RegisterTick());
         });
+        Receive<ComputeFailed>(m => throw new InvalidOperationException($"worker {_settings.WorkerId} failed to compute", m.Failure));
         Receive<ComputeGradients>(OnCompute);
         Receive<Computed>(OnComputed);
         Receive<EvaluateRange>(OnEvaluate);
@@ -372,10 +295,13 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         Stash.UnstashAll();
     }
 
+    // Work that came over Akka: without a data plane, or from a parameter server that dealt it before this worker's
+    // connection joined, or could not write it there. The contribution goes on the data plane when there is one (the
+    // parameter server then takes no other), else back over Akka, in chunks.
     private void OnCompute(ComputeGradients request)
     {
         if (request.RunId != _runId || request.Version < _version) return; // an old step: it is over
-        if (Invalid(request) is { } problem)
+        if (Invalid(request, _computer!, _data.Train.Count) is { } problem)
         {
             _log.Warning("Worker {0}: dropped ComputeGradients for step {1} version {2}: {3}", _settings.WorkerId, request.Step, request.Version, problem);
             return;
@@ -391,88 +317,23 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         string workerId = _settings.WorkerId, runId = _runId;
         ulong seed = _seed;
         IDataSource train = _data.Train;
-        FrameConnection? dataPlane = _dataPlane;
-        StealState? steal = _workStealing && _dataPlane is not null ? _steal : null;
-        Task.Run(async () =>
+        object gate = _computeGate;
+        WorkerDataPlane? dataPlane = _dataPlaneLoop;
+        Task.Run(() =>
         {
             try
             {
+                if (dataPlane is not null)
+                {
+                    dataPlane.ComputeWorkFromAkka(request, weights);
+                    return new Computed(request.Version, [], null);
+                }
                 long started = Stopwatch.GetTimestamp();
                 var nodes = request.NodeFirst.Zip(request.NodeCount, (f, c) => new TreeNode(f, c)).ToList();
                 int leafCount = GradientTree.LeafCount(request.BatchIds.Length, request.MicroBatch);
-                IReadOnlyList<ExchangeSegment> segments = computer.Model.ExchangeSegments;
-                long sendingTicks = 0; // writing tails is communication, not compute
-                double ComputeMilliseconds() =>
-                    Stopwatch.GetElapsedTime(started).TotalMilliseconds - Stopwatch.GetElapsedTime(0, Interlocked.Read(ref sendingTicks)).TotalMilliseconds;
-                Action<int, IReadOnlyList<GradientSum>>? sendTail = dataPlane is null || segments.Count == 1 ? null : (segment, tails) =>
-                {
-                    // A tail is final before the last leaf's backward pass is over: it travels while that pass runs.
-                    long writeStarted = Stopwatch.GetTimestamp();
-                    ExchangeSegment range = segments[segment];
-                    foreach (GradientSum tail in tails)
-                        dataPlane!.Write(new FrameHeader(FrameKind.Gradient, request.Step, request.Version, tail.Node.First, tail.Node.Count, leafCount,
-                            GradientTree.NodeSamples(tail.Node, request.BatchIds.Length, request.MicroBatch).Count, 0, 0, 0, 0, FrameHeader.PartOf(segment, segments.Count)),
-                            tail.Gradients.AsSpan(range.From, range.Length));
-                    Interlocked.Add(ref sendingTicks, Stopwatch.GetTimestamp() - writeStarted);
-                };
-                // Straight from the leaf buffers to the socket: no copy, nothing allocated.
-                void SendHeads(IReadOnlyList<GradientSum> sums, double ms)
-                {
-                    foreach (GradientSum sum in sums)
-                        dataPlane!.Write(new FrameHeader(FrameKind.Gradient, request.Step, request.Version, sum.Node.First, sum.Node.Count, leafCount,
-                            sum.Samples, sum.Correct, sum.LossSum, ms / sums.Count, 0, FrameHeader.PartOf(segments.Count - 1, segments.Count)),
-                            sum.Gradients.AsSpan(0, segments[^1].To)); // the head, or the whole
-                }
-                // As an owner: the last leaf of the share is announced before it starts, unless a thief has it already.
-                Func<int, bool>? mayStartLast = steal is null ? null : leaf =>
-                {
-                    if (steal.TakeClaim(request.Step, leaf)) return false;
-                    dataPlane!.WriteMessage(new LeafStarted(runId, request.Step, workerId, leaf));
-                    return true;
-                };
-                IReadOnlyList<GradientSum> sums = computer.Compute(weights, train, request.BatchIds, nodes, request.Step, seed, sendTail, mayStartLast);
-                steal?.ShareDone(request.Step);
-                double ms = ComputeMilliseconds();
-                if (dataPlane is not null)
-                {
-                    // Everything went on the data plane: nothing is left for the actor to send over Akka.
-                    var sent = new Computed(request.Version, [], null);
-                    // When part of the next weights is here already, every leaf has been started: nothing is left to ask for.
-                    if (steal is null || !steal.MayStealFrom(request.Version))
-                    {
-                        SendHeads(sums, ms);
-                        return sent;
-                    }
-                    // As a thief: the share is computed; the request goes ahead of its heads so that the answer comes sooner.
-                    dataPlane.WriteMessage(new StealRequest(runId, request.Step, request.Version, workerId));
-                    SendHeads(sums, ms);
-                    // A leaf of a slower worker's share, if the parameter server grants one.
-                    if (await steal.GrantAsync(request.Step, GrantTimeout).ConfigureAwait(false) is not int leaf) return sent;
-                    started = Stopwatch.GetTimestamp(); // the stolen leaf's compute time is its own
-                    Interlocked.Exchange(ref sendingTicks, 0);
-                    // When the owner had begun the leaf after all, its copy may complete the step first: a stolen leaf whose
-                    // step is over is not sent (the parameter server would only drop it as a late copy), and its computation
-                    // stops at the next layer, so that this worker is free for the next step's work. Traced, such a leaf
-                    // otherwise held its thief a mean 2.2 ms into the next step (docs/performance.md).
-                    bool StepOver() => steal.StepOver(request.Version);
-                    Action<int, IReadOnlyList<GradientSum>>? sendStolenTail = sendTail is null ? null : (segment, tails) =>
-                    {
-                        if (!StepOver()) sendTail(segment, tails);
-                    };
-                    IReadOnlyList<GradientSum> stolen;
-                    try
-                    {
-                        stolen = computer.Compute(weights, train, request.BatchIds, [new TreeNode(leaf, 1)], request.Step, seed, sendStolenTail,
-                            sameWeights: true, abandon: StepOver);
-                    }
-                    catch (OperationCanceledException)
-                    {
-                        return sent;
-                    }
-                    if (!StepOver())
-                        SendHeads(stolen, ComputeMilliseconds());
-                    return sent;
-                }
+                IReadOnlyList<GradientSum> sums;
+                lock (gate) sums = computer.Compute(weights, train, request.BatchIds, nodes, request.Step, seed);
+                double ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
                 var chunks = new List<GradientChunk>();
                 foreach (GradientSum sum in sums)
                 {
@@ -524,12 +385,13 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         LeafComputer computer = _computer!;
         float[] weights = _weights;
         IDataSource source = request.Set == EvaluationSet.Test ? _data.Test : _data.Train;
+        object gate = _computeGate;
         Task.Run(() =>
         {
             try
             {
                 int[] ids = Enumerable.Range(request.Start, request.Count).ToArray();
-                return new Evaluated(request, computer.Evaluate(weights, source, ids), null);
+                lock (gate) return new Evaluated(request, computer.Evaluate(weights, source, ids), null);
             }
             catch (Exception e)
             {
@@ -548,13 +410,12 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         else Stash.UnstashAll();
     }
 
-    // Why a request cannot be computed here, or null. Nothing a peer sends may crash the worker.
-    private string? Invalid(ComputeGradients r)
+    /// <summary>Why <paramref name="r"/> cannot be computed with <paramref name="computer"/> on a training set of <paramref name="trainCount"/>, or null. Nothing a peer sends may crash the worker.</summary>
+    internal static string? Invalid(ComputeGradients r, LeafComputer computer, int trainCount)
     {
         if (r.BatchIds is null || r.NodeFirst is null || r.NodeCount is null) return "missing fields";
-        if (r.MicroBatch != _computer!.MicroBatch) return $"micro-batch {r.MicroBatch} but this run uses {_computer.MicroBatch}";
+        if (r.MicroBatch != computer.MicroBatch) return $"micro-batch {r.MicroBatch} but this run uses {computer.MicroBatch}";
         if (r.BatchIds.Length == 0 || r.NodeFirst.Length == 0 || r.NodeFirst.Length != r.NodeCount.Length) return "empty batch or subtree list";
-        int trainCount = _data.Train.Count;
         foreach (int id in r.BatchIds) if (id < 0 || id >= trainCount) return $"sample id {id} is outside the training set of {trainCount}";
         int leafCount = GradientTree.LeafCount(r.BatchIds.Length, r.MicroBatch);
         for (int i = 0; i < r.NodeFirst.Length; i++)

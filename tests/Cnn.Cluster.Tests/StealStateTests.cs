@@ -1,6 +1,6 @@
 // The worker's side of work stealing without an ActorSystem: a claim is taken once and only for its step and leaf,
-// claims that come after the worker's share is done are dropped (so re-dealt work is never skipped), and a thief's
-// wait for its answer ends with the leaf, with none, when the data plane closes, or at its timeout. A worker stops
+// claims that come after the worker's share is done are dropped (so re-dealt work is never skipped), and a thief has
+// its answer once the grant of its step came (a leaf, or none), or none once the data plane is closed. A worker stops
 // asking for leaves of a step once any part of the next weights has come (then every leaf has been started).
 using Cnn.Worker;
 using Xunit;
@@ -9,8 +9,6 @@ namespace Cnn.Cluster.Tests;
 
 public sealed class StealStateTests
 {
-    private static readonly TimeSpan Long = TimeSpan.FromSeconds(10);
-
     [Fact]
     public void A_claim_is_taken_once_for_its_step_and_leaf_only()
     {
@@ -39,39 +37,30 @@ public sealed class StealStateTests
     }
 
     [Fact]
-    public async Task A_grant_that_came_before_the_wait_is_returned_at_once_and_none_is_null()
+    public void A_thief_has_its_answer_once_the_grant_of_its_step_came_with_the_leaf_or_none()
     {
         var state = new StealState();
-        state.Granted(4, 7);
-        Assert.Equal(7, await state.GrantAsync(4, Long));
+        Assert.False(state.TryTakeGrant(6, out int? leaf));
+        Assert.Null(leaf);
 
-        state.Granted(5, -1);
-        Assert.Null(await state.GrantAsync(5, Long));
-    }
-
-    [Fact]
-    public async Task A_waiting_thief_gets_the_grant_of_its_step_and_not_of_another()
-    {
-        var state = new StealState();
-        Task<int?> waiting = state.GrantAsync(6, Long);
-
-        state.Granted(5, 2);
-        Assert.False(waiting.IsCompleted);
+        state.Granted(5, 2); // another step's answer
+        Assert.False(state.TryTakeGrant(6, out leaf));
         state.Granted(6, 3);
+        Assert.True(state.TryTakeGrant(6, out leaf));
+        Assert.Equal(3, leaf);
 
-        Assert.Equal(3, await waiting.WaitAsync(Long));
+        state.Granted(7, -1); // none
+        Assert.True(state.TryTakeGrant(7, out leaf));
+        Assert.Null(leaf);
     }
 
     [Fact]
-    public async Task A_waiting_thief_stops_when_the_data_plane_closes_or_at_its_timeout()
+    public void A_waiting_thief_has_its_answer_none_once_the_data_plane_is_closed()
     {
         var state = new StealState();
-        Task<int?> waiting = state.GrantAsync(6, Long);
-        state.Close();
-        Assert.Null(await waiting.WaitAsync(Long));
-        Assert.Null(await state.GrantAsync(7, Long)); // closed: nobody will answer
-
-        Assert.Null(await new StealState().GrantAsync(1, TimeSpan.FromMilliseconds(20)));
+        state.Close(); // nobody will answer
+        Assert.True(state.TryTakeGrant(6, out int? leaf));
+        Assert.Null(leaf);
     }
 
     [Fact]

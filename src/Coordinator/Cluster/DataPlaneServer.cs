@@ -81,7 +81,7 @@ public sealed class DataPlaneServer : IDisposable
         RuntimeHelpers.PrepareMethod(typeof(DataPlaneServer).GetMethod(nameof(Read), BindingFlags.NonPublic | BindingFlags.Instance)!.MethodHandle);
 
     // A reader thread's loop, for the whole life of its connection. Compiled optimized at its first call, for the
-    // reason the worker's reader is (Worker/WorkerActor.cs, ReadDataPlane): without that, the tiered JIT compiles it
+    // reason the worker's reader is (Worker/WorkerDataPlane.cs, Run): without that, the tiered JIT compiles it
     // again part-way, on this thread, while the worker's frames wait (traced: at step 1,085 to 1,145 of a local
     // cluster, a step held up 62 to 116 ms).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
