@@ -21,7 +21,7 @@ namespace Cnn.Coordinator.Cluster;
 /// mutual TLS when Tls is set) or chunked Akka messages. On the data plane, WorkStealing lets a worker that has sent its
 /// share of a step compute the last leaf of a slower worker's share (Cluster/StealBoard.cs).
 /// </summary>
-public sealed record ClusterTransport(bool DataPlane, string? BindHost = null, int DataPort = 0, NodeTls? Tls = null, bool WorkStealing = true)
+public sealed record ClusterTransport(bool DataPlane, string? BindHost = null, int DataPort = 0, NodeTls? Tls = null, bool WorkStealing = false)
 {
     /// <summary>The default: the data plane on any free port of the node's address.</summary>
     public static ClusterTransport Tcp { get; } = new(true);

@@ -165,7 +165,7 @@ public static class BenchCommand
         try
         {
             return MeasureThrough(model, data, cluster.CoordinatorSystem, ClusterTransport.Tcp with { WorkStealing = workStealing }, workers,
-                $"local cluster{(workStealing ? "" : ", work stealing off")}", processStart, repeats, workersInProcess: true, backend =>
+                $"local cluster{(workStealing ? ", work stealing" : "")}", processStart, repeats, workersInProcess: true, backend =>
             {
                 cluster.AddWorkersAsync(workers, threadsPerWorker, new Cnn.Worker.WorkerData(data.TrainSource, data.TestSource, ClusterBackend.WorkerDataSha(data)),
                     Numerics.Fingerprint).GetAwaiter().GetResult();
@@ -188,7 +188,7 @@ public static class BenchCommand
         using CoordinatorNode node = CoordinatorNode.Start(settings, tls);
         progress.WriteLine($"cnn bench: coordinator listening at {node.Address}{(tls is null ? "" : " with mutual TLS")}; waiting up to {settings.JoinTimeoutSeconds:0}s for {settings.Workers} workers");
         return MeasureThrough(model, data, node.System, new ClusterTransport(true, settings.Host, settings.DataPort, tls, settings.WorkStealing), settings.Workers!.Value,
-            $"coordinator and {settings.Workers} worker processes{(tls is null ? "" : ", mutual TLS")}{(settings.WorkStealing ? "" : ", work stealing off")}", processStart, repeats,
+            $"coordinator and {settings.Workers} worker processes{(tls is null ? "" : ", mutual TLS")}{(settings.WorkStealing ? ", work stealing" : "")}", processStart, repeats,
             workersInProcess: false, backend => backend.WaitForWorkers(settings.Workers.Value, TimeSpan.FromSeconds(settings.JoinTimeoutSeconds)));
     }
 

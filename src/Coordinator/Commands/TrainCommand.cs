@@ -101,13 +101,17 @@ public static class TrainCommand
         return command;
     }
 
-    /// <summary>The --work-stealing option of the cluster modes (on by default); "on" turns it on.</summary>
+    /// <summary>
+    /// The --work-stealing option of the cluster modes; "on" turns it on. Off by default since the thirty-fourth session:
+    /// on the 2-vCPU reference host its messages and waits cost more than the imbalance it takes back (cnn bench
+    /// --local-workers 2, alternated: 84.3% of --no-cluster with it against 87.7% without; docs/performance.md).
+    /// </summary>
     public static Option<string> WorkStealingOption()
     {
         var option = new Option<string>("--work-stealing")
         {
             Description = "Cluster on the tcp data plane: a worker that has sent its share of a step computes the last leaf of a slower worker's share (on or off; the weights are the same either way)",
-            DefaultValueFactory = _ => "on",
+            DefaultValueFactory = _ => "off",
         };
         option.AcceptOnlyFromAmong("on", "off");
         return option;

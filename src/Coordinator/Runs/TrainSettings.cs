@@ -71,7 +71,7 @@ public sealed record TrainSettings
     /// <summary>How tensors travel in a cluster: "tcp" (the data plane) or "akka" (chunked messages).</summary>
     public string Transport { get; init; } = "tcp";
     /// <summary>Cluster on the data plane: workers that are done take the last leaf of a slower worker's share (Cluster/StealBoard.cs).</summary>
-    public bool WorkStealing { get; init; } = true;
+    public bool WorkStealing { get; init; }
     /// <summary>Port of the tensor data plane on the coordinator node (multi-node mode).</summary>
     public int DataPort { get; init; } = 4054;
 
