@@ -36,11 +36,11 @@ public sealed class WorkerLossTests(FaultRuns runs, ITestOutputHelper output)
     }
 
     // Starts the run in a scratch directory named <paramref name="name"/> and waits until it has done DisturbAfterStep steps.
-    private ThreeWorkers StartThreeWorkers(string name)
+    private ThreeWorkers StartThreeWorkers(string name, int runSteps = FaultRuns.MaxSteps)
     {
         string outDirectory = runs.Scratch.Path(name);
         var clock = Stopwatch.StartNew();
-        NodeProcess coordinator = runs.StartCoordinator(outDirectory, workers: 3, out int port);
+        NodeProcess coordinator = runs.StartCoordinator(outDirectory, workers: 3, out int port, maxSteps: runSteps, runSteps: runSteps);
         var log = new CoordinatorLog(coordinator, clock);
         var nodes = new ThreeWorkers(outDirectory, coordinator, log, runs.StartWorker(1, port), runs.StartWorker(2, port), runs.StartWorker(3, port),
             Signals.ChildWithEnvironment("CNN_WORKER_ID=worker-2"));
@@ -85,8 +85,8 @@ public sealed class WorkerLossTests(FaultRuns runs, ITestOutputHelper output)
     [Fact]
     public void A_worker_frozen_for_ten_seconds_is_covered_by_backup_tasks_and_the_run_ends_with_the_undisturbed_weights()
     {
-        string reference = runs.ReferenceWeightsSha256;
-        using ThreeWorkers nodes = StartThreeWorkers("stop-worker");
+        string reference = runs.LongReferenceWeightsSha256;
+        using ThreeWorkers nodes = StartThreeWorkers("stop-worker", FaultRuns.LongMaxSteps);
         var (outDirectory, coordinator, log, worker1, worker2, worker3, frozen) = nodes;
         long stepsBeforeStop = log.LastStep;
         TimeSpan stoppedAt = log.Now;
@@ -133,7 +133,7 @@ public sealed class WorkerLossTests(FaultRuns runs, ITestOutputHelper output)
             && rejoined.At - continuedAt < CnnNode.StableAfter,
             $"worker-2 did not join again within {CnnNode.StableAfter.TotalSeconds:0} s of SIGCONT; its events: {Worker2Events(log)}\n{worker2}");
         JsonElement run = ClusterRuns.RunJson(outDirectory);
-        Assert.Equal(FaultRuns.MaxSteps, run.GetProperty("steps").GetInt64());
+        Assert.Equal(FaultRuns.LongMaxSteps, run.GetProperty("steps").GetInt64());
         Assert.Equal(reference, run.GetProperty("weightsSha256").GetString());
     }
 
