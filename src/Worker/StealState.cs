@@ -105,7 +105,7 @@ public sealed class StealState
     /// True once the answer to this worker's steal request for <paramref name="step"/> has come, with the leaf granted in
     /// <paramref name="leaf"/> (null: none); also true, with none, once the data plane is closed (nobody will answer).
     /// </summary>
-    public bool TryTakeGrant(long step, out int? leaf)
+    public bool TryGetGrant(long step, out int? leaf)
     {
         lock (_gate)
         {

@@ -201,7 +201,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         var connection = FrameConnection.Connect(endpoint[..colon], int.Parse(endpoint[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture),
             _runId, _settings.WorkerId, TimeSpan.FromSeconds(10), _settings.Tls);
         _dataPlane = connection;
-        var loop = new WorkerDataPlane(connection, new StealState(), _workStealing, Self, _spare, _computer!, _computeGate, _data.Train, _seed, _runId,
+        var loop = new WorkerDataPlane(connection, _workStealing, Self, _spare, _computer!, _computeGate, _data.Train, _seed, _runId,
             _settings.WorkerId, _log);
         _dataPlaneLoop = loop;
         new Thread(loop.Run) { IsBackground = true, Name = $"cnn-worker-{_settings.WorkerId}-data-plane" }.Start();

@@ -38,7 +38,7 @@ namespace Cnn.Worker;
 internal sealed class WorkerDataPlane
 {
     private readonly FrameConnection _connection;
-    private readonly StealState _steal;
+    private readonly StealState _steal = new();
     private readonly bool _workStealing;
     private readonly IActorRef _actor;
     private readonly ConcurrentBag<float[]> _spare;
@@ -61,11 +61,10 @@ internal sealed class WorkerDataPlane
     /// The loop of <paramref name="connection"/>: it computes with <paramref name="computer"/> (under
     /// <paramref name="computeGate"/>, which the actor's evaluations take too) and reports to <paramref name="actor"/>.
     /// </summary>
-    public WorkerDataPlane(FrameConnection connection, StealState steal, bool workStealing, IActorRef actor, ConcurrentBag<float[]> spare,
+    public WorkerDataPlane(FrameConnection connection, bool workStealing, IActorRef actor, ConcurrentBag<float[]> spare,
         LeafComputer computer, object computeGate, IDataSource train, ulong seed, string runId, string workerId, ILoggingAdapter log)
     {
         _connection = connection;
-        _steal = steal;
         _workStealing = workStealing;
         _actor = actor;
         _spare = spare;
@@ -188,14 +187,17 @@ internal sealed class WorkerDataPlane
     // The first work whose weights are in, dropping work for older versions (its step is over); null when all wait for
     // newer weights. Work may wait behind work it does not wait for: the coordinator deals the next step's work ahead,
     // and a subtree of the current step dealt again (a late or refused one) comes after it.
+    // Called after every frame: a plain loop, no delegate allocated.
     private ComputeGradients? NextWork()
     {
-        _work.RemoveAll(w => w.Version < _version);
-        int ready = _work.FindIndex(w => w.Version == _version);
-        if (ready < 0) return null;
-        ComputeGradients work = _work[ready];
-        _work.RemoveAt(ready);
-        return work;
+        for (int i = 0; i < _work.Count; i++)
+        {
+            ComputeGradients work = _work[i];
+            if (work.Version > _version) continue;
+            _work.RemoveAt(i--);
+            if (work.Version == _version) return work;
+        }
+        return null;
     }
 
     // Handles the frames that have arrived, without waiting for more (see file header).
@@ -272,7 +274,7 @@ internal sealed class WorkerDataPlane
         SendHeads(sums, ms);
         // The parameter server answers every request (a leaf, or none); the next weights end the wait too.
         int? granted;
-        while (!_steal.TryTakeGrant(request.Step, out granted) && !_steal.StepOver(request.Version)) Handle(_connection.ReadHeader());
+        while (!_steal.TryGetGrant(request.Step, out granted) && !_steal.StepOver(request.Version)) Handle(_connection.ReadHeader());
         if (granted is not int leaf || _steal.StepOver(request.Version)) return;
         started = Stopwatch.GetTimestamp(); // the stolen leaf's compute time is its own
         Interlocked.Exchange(ref sendingTicks, 0);

@@ -40,17 +40,17 @@ public sealed class StealStateTests
     public void A_thief_has_its_answer_once_the_grant_of_its_step_came_with_the_leaf_or_none()
     {
         var state = new StealState();
-        Assert.False(state.TryTakeGrant(6, out int? leaf));
+        Assert.False(state.TryGetGrant(6, out int? leaf));
         Assert.Null(leaf);
 
         state.Granted(5, 2); // another step's answer
-        Assert.False(state.TryTakeGrant(6, out leaf));
+        Assert.False(state.TryGetGrant(6, out leaf));
         state.Granted(6, 3);
-        Assert.True(state.TryTakeGrant(6, out leaf));
+        Assert.True(state.TryGetGrant(6, out leaf));
         Assert.Equal(3, leaf);
 
         state.Granted(7, -1); // none
-        Assert.True(state.TryTakeGrant(7, out leaf));
+        Assert.True(state.TryGetGrant(7, out leaf));
         Assert.Null(leaf);
     }
 
@@ -59,7 +59,7 @@ public sealed class StealStateTests
     {
         var state = new StealState();
         state.Close(); // nobody will answer
-        Assert.True(state.TryTakeGrant(6, out int? leaf));
+        Assert.True(state.TryGetGrant(6, out int? leaf));
         Assert.Null(leaf);
     }
 
