@@ -109,6 +109,7 @@ public sealed class Conv2D : Layer
         public required AlignedBuffer Transposed; // (cout, K): kernel transposed for the input gradient, aligned as Gemm likes B
         public required float[] DCols;     // (BackwardBlockRows, K)
         public AlignedBuffer? KernelCopy;  // (K, cout): the kernel on a cache line, made when the weights array puts it off one
+        public bool KernelCopied;          // PrepareWeights found the kernel off a cache line and copied it: Forward reads the copy
     }
 
     /// <inheritdoc/>
@@ -188,18 +189,21 @@ public sealed class Conv2D : Layer
         Transpose(kernel, K, Filters, s.Transposed.Span);
         // Forward's product reads its kernel as B, which Gemm copies to a cache line for every leaf when the array
         // puts it off one (Gemm.Multiply). A worker's weights arrive in whichever array the GC placed, so the copy
-        // is made here instead, once per weights version.
-        if (AlignedBuffer.IsAligned(kernel)) return;
+        // is made here instead, once per weights version. Whether Forward reads it is decided here too, not from where
+        // the array is when Forward runs: the GC may move a small array in between, and a kernel found on a cache line
+        // here has no copy (or an older version's) to read.
+        s.KernelCopied = !AlignedBuffer.IsAligned(kernel);
+        if (!s.KernelCopied) return;
         s.KernelCopy ??= new AlignedBuffer(kernel.Length);
         kernel.CopyTo(s.KernelCopy.Span);
     }
 
-    // The kernel as Forward's B: the copy PrepareWeights made when the runner says it saw these weights as they are
-    // and they put the kernel off a cache line; else the kernel itself.
+    // The kernel as Forward's B: the copy PrepareWeights made, when the runner says these weights are the ones it
+    // prepared and they had the kernel off a cache line; else the kernel itself.
     internal ReadOnlySpan<float> ForwardKernel(LayerCall call)
     {
-        ReadOnlySpan<float> kernel = call.Weights.AsSpan(SliceOffset(0), _specs[0].Size);
-        return call.WeightsPrepared && !AlignedBuffer.IsAligned(kernel) ? ((Scratch)call.Scratch!).KernelCopy!.Span : kernel;
+        var s = (Scratch)call.Scratch!;
+        return call.WeightsPrepared && s.KernelCopied ? s.KernelCopy!.Span : call.Weights.AsSpan(SliceOffset(0), _specs[0].Size);
     }
 
     // The buffer the convolution reads: the input itself, or its zero-padded copy.

@@ -50,6 +50,32 @@ public sealed class Conv2DTests
         KernelAssert.BitIdentical(expected, h.Forward(), "the output from the copy");
     }
 
+    // The GC may move a small weights array between PrepareWeights and Forward. Prepared on a cache line (no copy),
+    // then read off one: Forward must read the kernel itself, not a copy that was never made (CI caught a null
+    // dereference in a gradient check at 128 bits) or one left from older weights, which would change the bits.
+    [Fact]
+    public void Forward_reads_the_kernel_itself_when_the_weights_prepared_on_a_cache_line_have_moved_off_it()
+    {
+        var conv = new Conv2D(64, 3, Activation.Relu);
+        var h = new LayerHarness(conv, [TensorShape.Image(13, 13, 32)], batch: 4, new Random(6));
+        float[] older = KernelAssert.ArrayAt(h.Weights.Length, aligned: false);
+        for (int i = 0; i < older.Length; i++) older[i] = h.Weights[i] * 0.5f + 0.25f;
+        h.Call.Weights = older;
+        conv.PrepareWeights(h.Call); // an older version, off a cache line: copied
+        float[] on = KernelAssert.ArrayAt(h.Weights.Length, aligned: true);
+        h.Weights.CopyTo(on, 0);
+        h.Call.Weights = on;
+        conv.PrepareWeights(h.Call); // the new version, on a cache line: no copy
+        float[] expected = h.Forward();
+
+        float[] moved = KernelAssert.ArrayAt(h.Weights.Length, aligned: false); // the same array, after the GC moved it
+        h.Weights.CopyTo(moved, 0);
+        h.Call.Weights = moved;
+        h.Call.WeightsPrepared = true;
+        Assert.True(Unsafe.AreSame(ref MemoryMarshal.GetReference(conv.ForwardKernel(h.Call)), ref moved[0]));
+        KernelAssert.BitIdentical(expected, h.Forward(), "the output after the move");
+    }
+
     [Theory]
     [MemberData(nameof(Configurations))]
     public void Conv2D_backward_matches_finite_differences(Padding padding, int stride, int kernel, bool relu, int cin, int cout)
