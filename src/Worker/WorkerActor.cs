@@ -37,7 +37,12 @@ public static class WorkerDataHash
 }
 
 /// <summary>How a worker identifies itself and whom it works for; with <paramref name="Tls"/> its data plane connection runs mutual TLS.</summary>
-public sealed record WorkerSettings(string WorkerId, int Threads, Address Coordinator, string NumericsFingerprint, int ProtocolVersion, NodeTls? Tls = null);
+/// <summary>
+/// A worker's settings. <paramref name="Cpus"/>: one CPU per thread to pin the computing threads to (the first for the
+/// thread that computes the steps), or null to leave them to the scheduler.
+/// </summary>
+public sealed record WorkerSettings(string WorkerId, int Threads, Address Coordinator, string NumericsFingerprint, int ProtocolVersion, NodeTls? Tls = null,
+    IReadOnlyList<int>? Cpus = null);
 
 /// <summary>The worker actor (see file header).</summary>
 public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
@@ -172,7 +177,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         {
             _computer?.Dispose();
             Model model = Presets.Create(accepted.Model, _data.Train.SampleShape);
-            _computer = new LeafComputer(model, _settings.Threads, accepted.MicroBatch);
+            _computer = new LeafComputer(model, _settings.Threads, accepted.MicroBatch, _settings.Cpus);
             _parameterCount = model.Parameters.Count;
             _spare.Clear();
             _weights = [];

@@ -92,6 +92,9 @@ internal sealed class WorkerDataPlane
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Run()
     {
+        // This thread is the team's first member when it computes (see ThreadAffinity).
+        if (_computer.Cpus is { } cpus && !ThreadAffinity.PinCurrentThread(cpus[0]))
+            _log.Warning("Worker {0}: could not pin its computing thread to CPU {1}; it runs where the scheduler puts it", _workerId, cpus[0]);
         try
         {
             while (true)

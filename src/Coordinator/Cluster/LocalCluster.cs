@@ -89,12 +89,17 @@ public sealed class LocalCluster : IAsyncDisposable
         {
             Role = CnnNode.WorkerRole, BindHost = CoordinatorAddress.Host!, BindPort = 0, SeedNodes = [seed], LogLevel = _logLevel,
         })).ToList();
+        // Each worker's computing threads get CPUs of their own while every thread of every worker can have one
+        // (ThreadAffinity): left to the scheduler, two workers' computations sometimes shared one CPU.
+        IReadOnlyList<int>[]? cpus = ThreadAffinity.Plan(ThreadAffinity.AllowedCpus(), _workers.Count, count, threadsPerWorker);
+        int started = 0;
         foreach (IHost node in await Task.WhenAll(starts))
         {
             _hosts.Add(node);
             var system = node.Services.GetRequiredService<ActorSystem>();
             string id = $"worker-{_workers.Count + 1}";
-            var settings = new WorkerSettings(id, threadsPerWorker, CoordinatorAddress, fingerprint, CoordinatorState.ProtocolVersion);
+            var settings = new WorkerSettings(id, threadsPerWorker, CoordinatorAddress, fingerprint, CoordinatorState.ProtocolVersion,
+                Cpus: cpus?[started++]);
             _workers.Add(system.ActorOf(WorkerActor.Props(settings, data), "worker"));
         }
     }

@@ -27,13 +27,17 @@ public sealed class LeafComputer : IDisposable
     private readonly List<float[]> _leafBuffers = [];
     private long _computeCalls;
 
-    /// <summary>A computer for <paramref name="model"/> on <paramref name="threads"/> threads.</summary>
-    public LeafComputer(Model model, int threads, int microBatch)
+    /// <summary>
+    /// A computer for <paramref name="model"/> on <paramref name="threads"/> threads; with <paramref name="cpus"/> (one per
+    /// thread), its team's threads are pinned to them, and <see cref="Cpus"/> tells the caller its own.
+    /// </summary>
+    public LeafComputer(Model model, int threads, int microBatch, IReadOnlyList<int>? cpus = null)
     {
         if (microBatch <= 0) throw new CnnUserException($"--micro-batch must be positive, got {microBatch}");
         Model = model;
         MicroBatch = microBatch;
-        _team = new ThreadTeam(threads);
+        _team = new ThreadTeam(threads, cpus);
+        Cpus = cpus;
         _runners = Enumerable.Range(0, threads).Select(_ => new ModelRunner(model, Math.Max(microBatch, ChunkSize))).ToArray();
     }
 
@@ -41,6 +45,9 @@ public sealed class LeafComputer : IDisposable
     public Model Model { get; }
     /// <summary>Samples per leaf.</summary>
     public int MicroBatch { get; }
+    /// <summary>The CPU of each thread of the team, the caller's first (null: not pinned).</summary>
+    public IReadOnlyList<int>? Cpus { get; }
+
     /// <summary>Threads used.</summary>
     public int Threads => _team.Size;
 

@@ -20,12 +20,18 @@ public sealed class ThreadTeam : IDisposable
     private volatile bool _stopping;
     private Exception? _failure;
     private readonly object _failureGate = new();
+    private readonly IReadOnlyList<int>? _cpus;
 
-    /// <summary>A team of <paramref name="size"/> members (the caller plus size - 1 threads).</summary>
-    public ThreadTeam(int size)
+    /// <summary>
+    /// A team of <paramref name="size"/> members (the caller plus size - 1 threads). With <paramref name="cpus"/> (one per
+    /// member), member i's thread pins itself to cpus[i] (ThreadAffinity); the caller, member 0, pins itself if it wants.
+    /// </summary>
+    public ThreadTeam(int size, IReadOnlyList<int>? cpus = null)
     {
         if (size < 1) throw new ArgumentOutOfRangeException(nameof(size), size, "a team needs at least one thread");
+        if (cpus is not null && cpus.Count != size) throw new ArgumentException($"{cpus.Count} CPUs for a team of {size}", nameof(cpus));
         Size = size;
+        _cpus = cpus;
         _threads = new Thread[size - 1];
         _start = new SemaphoreSlim[size - 1];
         _done = new CountdownEvent(1);
@@ -75,6 +81,7 @@ public sealed class ThreadTeam : IDisposable
 
     private void Loop(int member)
     {
+        if (_cpus is not null) ThreadAffinity.PinCurrentThread(_cpus[member]);
         while (true)
         {
             _start[member - 1].Wait();
