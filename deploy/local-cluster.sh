@@ -169,11 +169,20 @@ fi
 
 # A coordinator that ended before it listened (bad options, unreadable data) needs no workers: its exit code follows.
 kill -0 "$coordinator_pid" 2>/dev/null || workers=0
+# When every worker thread can have a CPU of its own, worker k's computing threads are pinned to CPUs
+# (k-1)*threads onwards (CNN_CPUS), as a local cluster in one process pins its workers (docs/performance.md,
+# thirty-fifth session); a CPU this shell may not use is refused by the worker with a warning, and it runs unpinned.
+cpus=$(nproc 2>/dev/null || echo 0)
 for (( k = 1; k <= workers; k++ )); do
   address="127.0.0.$(( k + 1 ))"
+  pinned=""
+  if (( workers * threads <= cpus )); then
+    pinned=$(seq -s, $(( (k - 1) * threads )) $(( k * threads - 1 )))
+  fi
   (
     export CNN_SEED_NODES="127.0.0.1:$port" CNN_BIND_HOST="$address" CNN_BIND_PORT=0 CNN_PUBLIC_HOST="$address" \
       CNN_THREADS="$threads" CNN_WORKER_ID="worker-$k" CNN_LOG_LEVEL="${CNN_LOG_LEVEL:-info}"
+    if [[ -n "$pinned" ]]; then export CNN_CPUS="$pinned"; fi
     if [[ -n "$data_dir" ]]; then export CNN_DATA_DIR="$data_dir"; fi
     if [[ -n "$tls_dir" ]]; then export CNN_TLS_CERT="$tls_dir/worker.p12"; unset CNN_TLS_KEY CNN_TLS_CA; fi
     exec dotnet "$worker_dll"

@@ -1,5 +1,5 @@
 // The worker host: `dotnet Cnn.Worker.dll --seed coordinator:4053 [--host H --port P --public-host N --data DIR
-// --threads T --id ID --log-level L] [--tls-cert F [--tls-key F] [--tls-password P] [--tls-ca F]]`, or the same through CNN_*
+// --threads T --cpus C,C --id ID --log-level L] [--tls-cert F [--tls-key F] [--tls-password P] [--tls-ca F]]`, or the same through CNN_*
 // environment variables (docker-compose passes those; a flag wins). A certificate turns on mutual TLS for
 // remoting and the data plane, with the cluster's CA as the only trust (see Messages/NodeTls.cs). Loads its
 // own copy of the data, joins the cluster through the seed nodes (Akka retries the join; the worker actor
@@ -44,13 +44,14 @@ internal static class WorkerProgram
         var publicHost = new Option<string?>("--public-host") { Description = $"Host name other nodes reach this one by [{WorkerOptions.Env.PublicHost}]" };
         var data = new Option<string?>("--data") { Description = $"Directory of the MNIST IDX files [{WorkerOptions.Env.Data}]" };
         var threads = new Option<string?>("--threads") { Description = $"Compute threads [{WorkerOptions.Env.Threads}]" };
+        var cpus = new Option<string?>("--cpus") { Description = $"CPUs to pin the compute threads to, one per thread, like 0 or 2,3 (Linux; default: not pinned) [{WorkerOptions.Env.Cpus}]" };
         var id = new Option<string?>("--id") { Description = $"Worker id [{WorkerOptions.Env.WorkerId}]" };
         var tlsCert = new Option<string?>("--tls-cert") { Description = $"This node's certificate, PEM or PKCS#12; turns mutual TLS on [{WorkerOptions.Env.TlsCertificate}]" };
         var tlsKey = new Option<string?>("--tls-key") { Description = $"PEM private key of the certificate, when not in the certificate file [{WorkerOptions.Env.TlsKey}]" };
         var tlsPassword = new Option<string?>("--tls-password") { Description = $"Password of the PKCS#12 file or the encrypted key [{WorkerOptions.Env.TlsPassword}]" };
         var tlsCa = new Option<string?>("--tls-ca") { Description = $"CA certificates to trust (default: those in the certificate file) [{WorkerOptions.Env.TlsAuthority}]" };
         var logLevel = new Option<string?>("--log-level") { Description = $"Akka log level on standard error: {string.Join(", ", WorkerOptions.LogLevelNames)} (default: info) [{WorkerOptions.Env.LogLevel}]" };
-        var root = new RootCommand("cnn-worker: a Cnn.Distributed worker node") { seed, host, port, publicHost, data, threads, id, tlsCert, tlsKey, tlsPassword, tlsCa, logLevel };
+        var root = new RootCommand("cnn-worker: a Cnn.Distributed worker node") { seed, host, port, publicHost, data, threads, cpus, id, tlsCert, tlsKey, tlsPassword, tlsCa, logLevel };
         ParseResult parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
@@ -71,6 +72,7 @@ internal static class WorkerProgram
             PublicHost = parse.GetValue(publicHost) ?? Env(WorkerOptions.Env.PublicHost),
             DataDirectory = parse.GetValue(data) ?? Env(WorkerOptions.Env.Data) ?? MnistFetcher.DefaultCacheDirectory,
             Threads = Int(parse.GetValue(threads) ?? Env(WorkerOptions.Env.Threads), Environment.ProcessorCount, $"--threads / {WorkerOptions.Env.Threads}"),
+            Cpus = WorkerOptions.ParseCpus(parse.GetValue(cpus) ?? Env(WorkerOptions.Env.Cpus), $"--cpus / {WorkerOptions.Env.Cpus}"),
             WorkerId = parse.GetValue(id) ?? Env(WorkerOptions.Env.WorkerId) ?? $"{System.Net.Dns.GetHostName()}-{Environment.ProcessId}",
             Tls = tlsFiles,
             LogLevel = WorkerOptions.ParseLogLevel(parse.GetValue(logLevel) ?? Env(WorkerOptions.Env.LogLevel) ?? "info", $"--log-level / {WorkerOptions.Env.LogLevel}"),
@@ -133,9 +135,9 @@ internal static class WorkerProgram
             system.EventStream.Subscribe(listener, typeof(WorkerRefused));
             system.EventStream.Subscribe(listener, typeof(ThisActorSystemQuarantinedEvent));
             system.EventStream.Subscribe(listener, typeof(NotAMember));
-            var settings = new WorkerSettings(options.WorkerId, options.Threads, coordinator, Numerics.Fingerprint, WorkerActor.ProtocolVersion, tls);
+            var settings = new WorkerSettings(options.WorkerId, options.Threads, coordinator, Numerics.Fingerprint, WorkerActor.ProtocolVersion, tls, options.Cpus);
             system.ActorOf(WorkerActor.Props(settings, workerData), "worker");
-            Console.WriteLine($"cnn-worker {options.WorkerId}: {options.Threads} threads, data {options.DataDirectory}, seeds {string.Join(", ", options.Seeds)}, "
+            Console.WriteLine($"cnn-worker {options.WorkerId}: {options.Threads} threads{(options.Cpus is { } pinned ? $" on CPUs {string.Join(",", pinned)}" : "")}, data {options.DataDirectory}, seeds {string.Join(", ", options.Seeds)}, "
                 + (tls is null ? "TLS off" : $"mutual TLS as {tls.Description}"));
 
             var started = System.Diagnostics.Stopwatch.StartNew();

@@ -25,6 +25,8 @@ public sealed record WorkerOptions
         public const string Data = "CNN_DATA_DIR";
         /// <summary>Threads to compute with.</summary>
         public const string Threads = "CNN_THREADS";
+        /// <summary>CPUs to pin the computing threads to, one per thread (for example 0, or 2,3); unset: not pinned.</summary>
+        public const string Cpus = "CNN_CPUS";
         /// <summary>This worker's id (default: host name and process id).</summary>
         public const string WorkerId = "CNN_WORKER_ID";
         /// <summary>The node's TLS certificate (PEM or PKCS#12); setting it turns mutual TLS on. The coordinator reads it too.</summary>
@@ -101,6 +103,20 @@ public sealed record WorkerOptions
     public string DataDirectory { get; init; } = MnistFetcher.DefaultCacheDirectory;
     /// <summary>Compute threads.</summary>
     public int Threads { get; init; } = Environment.ProcessorCount;
+    /// <summary>The CPUs the computing threads are pinned to, one per thread, or null (Engine ThreadAffinity; Linux only).</summary>
+    public IReadOnlyList<int>? Cpus { get; init; }
+
+    /// <summary>
+    /// Reads a list of CPU numbers like "0" or "2,3" (null or empty: none); CnnUserException naming
+    /// <paramref name="source"/> when an entry is not a CPU number.
+    /// </summary>
+    public static IReadOnlyList<int>? ParseCpus(string? text, string source)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        return text.Split(',', StringSplitOptions.TrimEntries).Select(part =>
+            int.TryParse(part, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int cpu) && cpu < 1024 ? cpu
+            : throw new CnnUserException($"{source}: '{part}' is not a CPU number (expected a list like 0 or 2,3, one per thread)")).ToArray();
+    }
     /// <summary>Worker id.</summary>
     public string WorkerId { get; init; } = $"{Dns.GetHostName()}-{Environment.ProcessId}";
     /// <summary>TLS files, or null for plain TCP.</summary>
@@ -158,6 +174,8 @@ public sealed record WorkerOptions
         if ((BindHost == "0.0.0.0" || BindHost == "::") && string.IsNullOrWhiteSpace(PublicHost))
             throw new CnnUserException($"--host {BindHost} listens on every interface: give --public-host / {Env.PublicHost} so other nodes can reach this one");
         if (Threads < 1) throw new CnnUserException($"--threads / {Env.Threads}: {Threads} must be at least 1");
+        if (Cpus is not null && Cpus.Count != Threads)
+            throw new CnnUserException($"--cpus / {Env.Cpus}: {Cpus.Count} CPUs for {Threads} threads (give one per thread)");
         if (!Directory.Exists(DataDirectory) && File.Exists(DataDirectory))
             throw new CnnUserException($"--data / {Env.Data}: '{DataDirectory}' is a file, expected the directory of the MNIST IDX files");
         if (!CanList(DataDirectory))

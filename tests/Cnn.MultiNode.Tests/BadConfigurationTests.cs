@@ -28,6 +28,8 @@ public sealed class BadConfigurationTests(ClusterRuns runs)
         { "data directory that is a file", ["--seed", "127.0.0.1:4053", "--data", "DATA/train-images-idx3-ubyte"], [], "--data / CNN_DATA_DIR: 'DATA/train-images-idx3-ubyte' is a file" },
         { "data directory with damaged files", ["--seed", "127.0.0.1:4053", "--data", "DAMAGED"], [], "DAMAGED/train-images-idx3-ubyte" },
         { "unknown log level flag", ["--seed", "127.0.0.1:4053", "--log-level", "loud"], [], "--log-level / CNN_LOG_LEVEL: 'loud' is not a log level (expected error, warning, info, debug)" },
+        { "CPU that is not a number", ["--seed", "127.0.0.1:4053", "--cpus", "0,x"], [], "--cpus / CNN_CPUS: 'x' is not a CPU number (expected a list like 0 or 2,3, one per thread)" },
+        { "CPUs not one per thread", ["--seed", "127.0.0.1:4053", "--threads", "2"], [$"{WorkerOptions.Env.Cpus}=0"], "--cpus / CNN_CPUS: 1 CPUs for 2 threads (give one per thread)" },
         { "unknown log level variable", ["--seed", "127.0.0.1:4053"], [$"{WorkerOptions.Env.LogLevel}=verbose"], "--log-level / CNN_LOG_LEVEL: 'verbose' is not a log level" },
     };
 
