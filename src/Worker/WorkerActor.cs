@@ -177,7 +177,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         {
             _computer?.Dispose();
             Model model = Presets.Create(accepted.Model, _data.Train.SampleShape);
-            _computer = new LeafComputer(model, _settings.Threads, accepted.MicroBatch, _settings.Cpus);
+            _computer = new LeafComputer(model, _settings.Threads, accepted.MicroBatch, UsableCpus());
             _parameterCount = model.Parameters.Count;
             _spare.Clear();
             _weights = [];
@@ -210,6 +210,15 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
             _settings.WorkerId, _log);
         _dataPlaneLoop = loop;
         new Thread(loop.Run) { IsBackground = true, Name = $"cnn-worker-{_settings.WorkerId}-data-plane" }.Start();
+    }
+
+    // The CPUs the settings name, when this process may use them all; else none, said once: a thread whose pinning
+    // the system refuses would stay unpinned beside its pinned team-mates.
+    private IReadOnlyList<int>? UsableCpus()
+    {
+        if (_settings.Cpus is not { } cpus || ThreadAffinity.MayUseAll(cpus)) return _settings.Cpus;
+        _log.Warning("Worker {0}: this process may not run on all of CPUs {1}; its compute threads are left unpinned", _settings.WorkerId, string.Join(",", cpus));
+        return null;
     }
 
     /// <summary>

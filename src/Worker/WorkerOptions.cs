@@ -176,6 +176,8 @@ public sealed record WorkerOptions
         if (Threads < 1) throw new CnnUserException($"--threads / {Env.Threads}: {Threads} must be at least 1");
         if (Cpus is not null && Cpus.Count != Threads)
             throw new CnnUserException($"--cpus / {Env.Cpus}: {Cpus.Count} CPUs for {Threads} threads (give one per thread)");
+        if (Cpus?.GroupBy(c => c).FirstOrDefault(g => g.Count() > 1) is { } twice)
+            throw new CnnUserException($"--cpus / {Env.Cpus}: CPU {twice.Key} is given twice (give each thread a CPU of its own)");
         if (!Directory.Exists(DataDirectory) && File.Exists(DataDirectory))
             throw new CnnUserException($"--data / {Env.Data}: '{DataDirectory}' is a file, expected the directory of the MNIST IDX files");
         if (!CanList(DataDirectory))

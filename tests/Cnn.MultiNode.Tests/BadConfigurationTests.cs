@@ -30,6 +30,7 @@ public sealed class BadConfigurationTests(ClusterRuns runs)
         { "unknown log level flag", ["--seed", "127.0.0.1:4053", "--log-level", "loud"], [], "--log-level / CNN_LOG_LEVEL: 'loud' is not a log level (expected error, warning, info, debug)" },
         { "CPU that is not a number", ["--seed", "127.0.0.1:4053", "--cpus", "0,x"], [], "--cpus / CNN_CPUS: 'x' is not a CPU number (expected a list like 0 or 2,3, one per thread)" },
         { "CPUs not one per thread", ["--seed", "127.0.0.1:4053", "--threads", "2"], [$"{WorkerOptions.Env.Cpus}=0"], "--cpus / CNN_CPUS: 1 CPUs for 2 threads (give one per thread)" },
+        { "CPU given twice", ["--seed", "127.0.0.1:4053", "--threads", "2", "--cpus", "1,1"], [], "--cpus / CNN_CPUS: CPU 1 is given twice (give each thread a CPU of its own)" },
         { "unknown log level variable", ["--seed", "127.0.0.1:4053"], [$"{WorkerOptions.Env.LogLevel}=verbose"], "--log-level / CNN_LOG_LEVEL: 'verbose' is not a log level" },
     };
 

@@ -40,6 +40,12 @@ public static partial class ThreadAffinity
     }
 
     /// <summary>
+    /// True when this process may run on every one of <paramref name="cpus"/> (so pinning to them cannot be refused);
+    /// false where the CPUs cannot be read.
+    /// </summary>
+    public static bool MayUseAll(IReadOnlyList<int> cpus) => AllowedCpus() is { } allowed && cpus.All(allowed.Contains);
+
+    /// <summary>
     /// The CPUs of each of <paramref name="workers"/> workers of <paramref name="threadsPerWorker"/> threads numbered from
     /// <paramref name="firstWorker"/>: consecutive runs of <paramref name="allowed"/>, one CPU per thread; null when
     /// nothing may be pinned (CPUs unknown) or the threads of all the workers up to these would not each get a CPU of

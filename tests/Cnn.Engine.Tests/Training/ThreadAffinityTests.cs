@@ -39,6 +39,7 @@ public sealed class ThreadAffinityTests
         {
             Assert.Null(allowed);
             Assert.False(ThreadAffinity.PinCurrentThread(0));
+            Assert.False(ThreadAffinity.MayUseAll([0]));
             return;
         }
         Assert.NotNull(allowed);
@@ -64,6 +65,9 @@ public sealed class ThreadAffinityTests
         Assert.False(negative);
         Assert.Equal([cpu], afterRefusal);
         Assert.Equal(allowed, ThreadAffinity.AllowedCpus()); // the test's own thread is untouched
+        Assert.True(ThreadAffinity.MayUseAll(allowed));
+        Assert.True(ThreadAffinity.MayUseAll([cpu, allowed[0]]));
+        Assert.False(ThreadAffinity.MayUseAll([cpu, 1023]));
     }
 
     [Fact]
