@@ -24,15 +24,21 @@ public sealed class ClusterExactnessTests(SyntheticRun run)
     private const int Steps = 12, StepsBeforeBaseline = 5;
 
     [Theory]
-    [InlineData(1, 2, "tcp")]
-    [InlineData(2, 1, "tcp")]
-    [InlineData(3, 1, "tcp")]
-    [InlineData(4, 1, "tcp")]
-    [InlineData(3, 1, "akka")]
-    public async Task A_local_cluster_ends_with_the_no_cluster_weights_bit_for_bit(int workers, int threadsPerWorker, string transport)
+    [InlineData(1, 2, "tcp", true)]
+    [InlineData(2, 1, "tcp", true)]
+    [InlineData(2, 1, "tcp", false)]
+    [InlineData(3, 1, "tcp", true)]
+    [InlineData(4, 1, "tcp", true)]
+    [InlineData(3, 1, "akka", true)]
+    public async Task A_local_cluster_ends_with_the_no_cluster_weights_bit_for_bit(int workers, int threadsPerWorker, string transport, bool pinThreads)
     {
         RunResult reference = run.Reference(Steps);
-        await using ClusterRun cluster = await ClusterRun.StartAsync(run, workers, threadsPerWorker, transport == "akka" ? ClusterTransport.Akka : ClusterTransport.Tcp);
+        await using ClusterRun cluster = await ClusterRun.StartAsync(run, workers, threadsPerWorker, transport == "akka" ? ClusterTransport.Akka : ClusterTransport.Tcp,
+            pinThreads: pinThreads);
+        // Pinned where every thread of every worker has a CPU of its own (on a 2-CPU machine: up to 2 threads in
+        // all), else, and with --pin-threads off, left to the scheduler.
+        IReadOnlyList<int>[]? plan = ThreadAffinity.Plan(ThreadAffinity.AllowedCpus(), 0, workers, threadsPerWorker);
+        Assert.Equal(pinThreads && plan is not null ? plan : Enumerable.Repeat<IReadOnlyList<int>?>(null, workers), cluster.Cluster.WorkerCpus);
 
         List<StepMetrics> metrics = run.Train(cluster.Backend, 0, StepsBeforeBaseline);
         var baseline = cluster.Backend.Stats();

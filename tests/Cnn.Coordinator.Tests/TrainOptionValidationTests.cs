@@ -57,6 +57,9 @@ public sealed class TrainOptionValidationTests : IDisposable
     [InlineData("--workers 2 --log-level LOUD", "--log-level / CNN_LOG_LEVEL: 'LOUD' is not a log level")]
     [InlineData("--no-cluster --log-level info", "--log-level applies to a cluster")]
     [InlineData("--no-cluster --allow-mixed-numerics", "--allow-mixed-numerics applies to a multi-node run (--workers N)")]
+    [InlineData("--no-cluster --pin-threads off", "--pin-threads applies to a local cluster (--local-workers)")]
+    [InlineData("--workers 2 --pin-threads on", "--pin-threads applies to a local cluster (--local-workers); worker processes take --cpus / CNN_CPUS")]
+    [InlineData("--local-workers 2 --pin-threads maybe", "maybe")]
     [InlineData("--local-workers 2 --allow-mixed-numerics", "--allow-mixed-numerics applies to a multi-node run (--workers N)")]
     public void Cluster_options_that_cannot_work_are_refused_before_anything_starts(string options, string expected)
     {
@@ -164,6 +167,8 @@ public sealed class TrainOptionValidationTests : IDisposable
     [InlineData(new[] { "--local-workers", "2", "--join-timeout", "-1" }, "--join-timeout must be positive, got -1")]
     [InlineData(new[] { "--local-workers", "2", "--repeats", "0" }, "--repeats must be at least 1, got 0")]
     [InlineData(new[] { "--workers", "2", "--repeats", "0" }, "--repeats must be at least 1, got 0")]
+    [InlineData(new[] { "--workers", "2", "--pin-threads", "off" }, "--pin-threads applies to a local cluster (--local-workers)")]
+    [InlineData(new[] { "--local-workers", "2", "--pin-threads", "yes" }, "yes")]
     public void Bench_through_a_cluster_with_bad_options_gives_exit_code_2_before_it_starts(string[] args, string expected)
     {
         CliResult result = RunCnn(["bench", .. args]);

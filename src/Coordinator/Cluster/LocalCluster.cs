@@ -81,8 +81,20 @@ public sealed class LocalCluster : IAsyncDisposable
         return cluster;
     }
 
-    /// <summary>Starts <paramref name="count"/> worker nodes with <paramref name="threadsPerWorker"/> threads each.</summary>
-    public async Task AddWorkersAsync(int count, int threadsPerWorker, WorkerData data, string fingerprint)
+    /// <summary>
+    /// The CPUs each worker started so far computes on, in order (null: left to the scheduler): what
+    /// <see cref="AddWorkersAsync"/> planned for it.
+    /// </summary>
+    public IReadOnlyList<IReadOnlyList<int>?> WorkerCpus => _workerCpus;
+
+    private readonly List<IReadOnlyList<int>?> _workerCpus = [];
+
+    /// <summary>
+    /// Starts <paramref name="count"/> worker nodes with <paramref name="threadsPerWorker"/> threads each; with
+    /// <paramref name="pinThreads"/> (`--pin-threads`), each worker's computing threads get CPUs of their own when every
+    /// thread of every worker can have one.
+    /// </summary>
+    public async Task AddWorkersAsync(int count, int threadsPerWorker, WorkerData data, string fingerprint, bool pinThreads = true)
     {
         string seed = CnnNode.SeedAddress(CoordinatorAddress.Host!, CoordinatorAddress.Port!.Value);
         var starts = Enumerable.Range(0, count).Select(_ => StartNodeAsync(new CnnNodeOptions
@@ -91,7 +103,8 @@ public sealed class LocalCluster : IAsyncDisposable
         })).ToList();
         // Each worker's computing threads get CPUs of their own while every thread of every worker can have one
         // (ThreadAffinity): left to the scheduler, two workers' computations sometimes shared one CPU.
-        IReadOnlyList<int>[]? cpus = ThreadAffinity.Plan(ThreadAffinity.AllowedCpus(), _workers.Count, count, threadsPerWorker);
+        // Off, for a machine whose CPUs other programs use as well: a pinned thread waits for its CPU even when another is free.
+        IReadOnlyList<int>[]? cpus = pinThreads ? ThreadAffinity.Plan(ThreadAffinity.AllowedCpus(), _workers.Count, count, threadsPerWorker) : null;
         int started = 0;
         foreach (IHost node in await Task.WhenAll(starts))
         {
@@ -100,6 +113,7 @@ public sealed class LocalCluster : IAsyncDisposable
             string id = $"worker-{_workers.Count + 1}";
             var settings = new WorkerSettings(id, threadsPerWorker, CoordinatorAddress, fingerprint, CoordinatorState.ProtocolVersion,
                 Cpus: cpus?[started++]);
+            _workerCpus.Add(settings.Cpus);
             _workers.Add(system.ActorOf(WorkerActor.Props(settings, data), "worker"));
         }
     }

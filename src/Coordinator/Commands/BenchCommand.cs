@@ -76,7 +76,8 @@ public static class BenchCommand
         var repeats = new Option<int?>("--repeats") { Description = $"Timed repeats of {StepsPerRepeat} training steps (default {Repeats}; {ClusterRepeats} alternating pairs in the cluster modes)" };
         var multiNode = new MultiNodeOptions("Measure through a coordinator node that waits for N worker processes (deploy/local-cluster.sh --bench), beside --no-cluster with their threads");
         Option<string> workStealing = TrainCommand.WorkStealingOption();
-        var command = new Command("bench", "Measure training and inference throughput and peak memory.") { model, threads, json, data, localWorkers, threadsPerWorker, repeats, workStealing };
+        Option<string?> pinThreads = TrainCommand.PinThreadsOption();
+        var command = new Command("bench", "Measure training and inference throughput and peak memory.") { model, threads, json, data, localWorkers, threadsPerWorker, repeats, workStealing, pinThreads };
         foreach (Option option in multiNode.All) command.Options.Add(option);
         command.SetAction(parse =>
         {
@@ -94,6 +95,7 @@ public static class BenchCommand
                     Model = parse.GetValue(model)!, DataDirectory = parse.GetValue(data)!, BatchSize = BatchSize, MicroBatch = MicroBatch,
                     LocalWorkers = parse.GetValue(localWorkers), ThreadsPerWorker = perWorker ?? (parse.GetValue(localWorkers) is null ? null : 1),
                     WorkStealing = parse.GetValue(workStealing) == "on",
+                    PinThreads = parse.GetValue(pinThreads),
                 }, parse);
                 settings.ValidateMode();
                 Model benchModel = Presets.Create(settings.Model);
@@ -101,7 +103,7 @@ public static class BenchCommand
                 ClusterBenchResult cluster = settings.Mode == TrainingMode.Remote
                     ? MeasureRemote(benchModel, settings, io.Error, pairs)
                     : MeasureCluster(benchModel, settings.LocalWorkerCount, settings.LocalThreadsPerWorker, settings.DataDirectory,
-                        TimeSpan.FromSeconds(settings.JoinTimeoutSeconds), settings.NodeLogLevel, pairs, settings.WorkStealing);
+                        TimeSpan.FromSeconds(settings.JoinTimeoutSeconds), settings.NodeLogLevel, pairs, settings.WorkStealing, settings.PinsThreads);
                 if (parse.GetValue(json)) io.Out.WriteLine(JsonSerializer.Serialize(cluster, RunJson.Options));
                 else PrintCluster(cluster, io.Out);
                 return 0;
@@ -157,7 +159,7 @@ public static class BenchCommand
 
     /// <summary>The --local-workers measurement (see file header).</summary>
     public static ClusterBenchResult MeasureCluster(Model model, int workers, int threadsPerWorker, string dataDirectory, TimeSpan joinTimeout,
-        Akka.Event.LogLevel logLevel = Akka.Event.LogLevel.WarningLevel, int repeats = ClusterRepeats, bool workStealing = true)
+        Akka.Event.LogLevel logLevel = Akka.Event.LogLevel.WarningLevel, int repeats = ClusterRepeats, bool workStealing = true, bool pinThreads = true)
     {
         TrainingData data = LoadMnist(model, dataDirectory, "--local-workers");
         long processStart = Stopwatch.GetTimestamp();
@@ -165,10 +167,10 @@ public static class BenchCommand
         try
         {
             return MeasureThrough(model, data, cluster.CoordinatorSystem, ClusterTransport.Tcp with { WorkStealing = workStealing }, workers,
-                $"local cluster{(workStealing ? ", work stealing" : "")}", processStart, repeats, workersInProcess: true, backend =>
+                $"local cluster{(workStealing ? ", work stealing" : "")}{(pinThreads ? "" : ", threads not pinned")}", processStart, repeats, workersInProcess: true, backend =>
             {
                 cluster.AddWorkersAsync(workers, threadsPerWorker, new Cnn.Worker.WorkerData(data.TrainSource, data.TestSource, ClusterBackend.WorkerDataSha(data)),
-                    Numerics.Fingerprint).GetAwaiter().GetResult();
+                    Numerics.Fingerprint, pinThreads).GetAwaiter().GetResult();
                 backend.WaitForWorkers(workers, joinTimeout);
             });
         }

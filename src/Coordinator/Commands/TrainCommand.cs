@@ -55,6 +55,7 @@ public static class TrainCommand
             Description = "Multi-node: admit workers whose kernels differ from this node's (other SIMD widths, another CPU architecture); the weights are then no longer bit-identical to --no-cluster",
         };
         Option<string> workStealing = WorkStealingOption();
+        Option<string?> pinThreads = PinThreadsOption();
         var stepDeadline = new Option<double>("--step-deadline") { Description = "Smallest per-step (and per-evaluation) deadline in seconds before late work is re-assigned", DefaultValueFactory = _ => 1 };
 
         // The options a checkpoint remembers: given on --resume they must agree (trajectory) or replace its plan (epochs, steps, data).
@@ -62,7 +63,7 @@ public static class TrainCommand
         var command = new Command("train", "Train a model (Keras-like progress; history.csv, checkpoints and run.json in --out).")
         {
             model, data, epochs, batchSize, microBatch, lr, seed, split, threads, maxSteps, output, resume, checkpointEvery, keepCheckpoints, noCluster,
-            localWorkers, threadsPerWorker, stepDeadline, transport, workStealing, mixedNumerics,
+            localWorkers, threadsPerWorker, stepDeadline, transport, workStealing, pinThreads, mixedNumerics,
         };
         foreach (Option option in multiNode.All) command.Options.Add(option);
         command.SetAction(parse =>
@@ -92,6 +93,7 @@ public static class TrainCommand
                 StepDeadlineSeconds = parse.GetValue(stepDeadline),
                 Transport = parse.GetValue(transport)!,
                 WorkStealing = parse.GetValue(workStealing) == "on",
+                PinThreads = parse.GetValue(pinThreads),
                 AllowMixedNumerics = parse.GetValue(mixedNumerics),
             };
             settings = multiNode.ReadInto(settings, parse);
@@ -112,6 +114,21 @@ public static class TrainCommand
         {
             Description = "Cluster on the tcp data plane: a worker that has sent its share of a step computes the last leaf of a slower worker's share (on or off; the weights are the same either way)",
             DefaultValueFactory = _ => "off",
+        };
+        option.AcceptOnlyFromAmong("on", "off");
+        return option;
+    }
+
+    /// <summary>
+    /// The --pin-threads option of a local cluster: "on" (the default) gives each worker's computing threads CPUs of
+    /// their own when every thread of every worker can have one, as Open MPI binds its ranks; "off" leaves them to
+    /// the scheduler, for a machine whose CPUs other programs use as well.
+    /// </summary>
+    public static Option<string?> PinThreadsOption()
+    {
+        var option = new Option<string?>("--pin-threads")
+        {
+            Description = "Local cluster: give each worker's computing threads CPUs of their own when every thread can have one (on, the default, or off for a machine shared with other programs)",
         };
         option.AcceptOnlyFromAmong("on", "off");
         return option;
@@ -200,7 +217,7 @@ public static class TrainCommand
                             settings.LocalWorkerCount, TimeSpan.FromSeconds(settings.StepDeadlineSeconds), e => io.Out.WriteLine($"[cluster] {e}"), Transport(settings, null));
                         backend = local;
                         cluster.AddWorkersAsync(settings.LocalWorkerCount, settings.LocalThreadsPerWorker,
-                            new WorkerData(data.TrainSource, data.TestSource, ClusterBackend.WorkerDataSha(data)), Numerics.Fingerprint).GetAwaiter().GetResult();
+                            new WorkerData(data.TrainSource, data.TestSource, ClusterBackend.WorkerDataSha(data)), Numerics.Fingerprint, settings.PinsThreads).GetAwaiter().GetResult();
                         local.WaitForWorkers(settings.LocalWorkerCount, TimeSpan.FromSeconds(settings.JoinTimeoutSeconds));
                         break;
                     default:

@@ -72,6 +72,10 @@ public sealed record TrainSettings
     public string Transport { get; init; } = "tcp";
     /// <summary>Cluster on the data plane: workers that are done take the last leaf of a slower worker's share (Cluster/StealBoard.cs).</summary>
     public bool WorkStealing { get; init; }
+    /// <summary>--pin-threads as given ("on" or "off"), or null for the default, on (LocalCluster.AddWorkersAsync).</summary>
+    public string? PinThreads { get; init; }
+    /// <summary>True unless --pin-threads off: a local cluster's workers compute on CPUs of their own when they fit.</summary>
+    public bool PinsThreads => PinThreads != "off";
     /// <summary>Port of the tensor data plane on the coordinator node (multi-node mode).</summary>
     public int DataPort { get; init; } = 4054;
 
@@ -188,6 +192,8 @@ public sealed record TrainSettings
         _ = NodeLogLevel; // parses --log-level, so that a bad name is refused before anything starts
         if (AllowMixedNumerics && Mode != TrainingMode.Remote)
             throw new CnnUserException("--allow-mixed-numerics applies to a multi-node run (--workers N): the workers of a local cluster run this machine's kernels");
+        if (PinThreads is not null && Mode != TrainingMode.LocalCluster)
+            throw new CnnUserException("--pin-threads applies to a local cluster (--local-workers); worker processes take --cpus / CNN_CPUS on their own command line");
         if (ThreadsPerWorker is not null && Mode != TrainingMode.LocalCluster)
             throw new CnnUserException("--threads-per-worker applies to a local cluster (--local-workers); remote workers take --threads on their own command line");
         int leaves = (BatchSize + MicroBatch - 1) / MicroBatch;

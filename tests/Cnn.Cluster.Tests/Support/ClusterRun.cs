@@ -49,13 +49,17 @@ public sealed class ClusterRun : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts a run and <paramref name="workers"/> worker nodes of <paramref name="threadsPerWorker"/> threads, and waits until all joined.</summary>
-    public static async Task<ClusterRun> StartAsync(SyntheticRun run, int workers, int threadsPerWorker, ClusterTransport transport, TimeSpan? deadlineFloor = null)
+    /// <summary>
+    /// Starts a run and <paramref name="workers"/> worker nodes of <paramref name="threadsPerWorker"/> threads (pinned
+    /// to CPUs of their own where they fit, unless <paramref name="pinThreads"/> is false), and waits until all joined.
+    /// </summary>
+    public static async Task<ClusterRun> StartAsync(SyntheticRun run, int workers, int threadsPerWorker, ClusterTransport transport, TimeSpan? deadlineFloor = null,
+        bool pinThreads = true)
     {
         ClusterRun started = await StartEmptyAsync(run, transport, workers, deadlineFloor);
         try
         {
-            await started.Cluster.AddWorkersAsync(workers, threadsPerWorker, run.WorkerData, Numerics.Fingerprint);
+            await started.Cluster.AddWorkersAsync(workers, threadsPerWorker, run.WorkerData, Numerics.Fingerprint, pinThreads);
             started.Backend.WaitForWorkers(workers, JoinTimeout);
             return started;
         }
