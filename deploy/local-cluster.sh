@@ -14,6 +14,9 @@
 # exported before the script (DOTNET_TieredCompilation=0 for short runs, see deploy/README.md) pass on to all.
 #
 #   --threads-per-worker T   compute threads of each worker (default: cores / N, at least 1)
+#   --pin-threads on|off     on (the default): when every worker thread can have a CPU of its own among those this
+#                            shell may use, worker k's threads get the k-th group of them (CNN_CPUS), as `cnn train
+#                            --local-workers` pins its workers; off: left to the scheduler
 #   --tls DIR                mutual TLS with DIR/coordinator.p12 and DIR/worker.p12 (from deploy/certs.sh);
 #                            CNN_TLS_* variables already exported are passed on as they are
 #   --no-build               do not build; by default `dotnet build -c Release` runs when a program is missing
@@ -36,12 +39,14 @@ workers=""
 threads=""
 tls_dir=""
 build=1
+pin=on
 command=train
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --workers) workers="${2:-}"; shift 2 ;;
     --threads-per-worker) threads="${2:-}"; shift 2 ;;
     --tls) tls_dir="${2:-}"; shift 2 ;;
+    --pin-threads) pin="${2:-}"; shift 2 ;;
     --no-build) build=0; shift ;;
     --bench) command=bench; shift ;;
     --) shift; break ;;
@@ -56,6 +61,7 @@ if [[ -z "$threads" ]]; then
   threads=$(( $(nproc) / workers )); (( threads >= 1 )) || threads=1
 fi
 [[ "$threads" =~ ^[1-9][0-9]*$ ]] || { echo "local-cluster.sh: --threads-per-worker $threads is not a positive number" >&2; exit 2; }
+[[ "$pin" == on || "$pin" == off ]] || { echo "local-cluster.sh: --pin-threads '$pin' must be on or off" >&2; exit 2; }
 for a in "${cnn_args[@]}"; do
   case "$a" in
     --workers|--host|--port|--data-port|--local-workers|--no-cluster|--threads-per-worker)
@@ -169,15 +175,26 @@ fi
 
 # A coordinator that ended before it listened (bad options, unreadable data) needs no workers: its exit code follows.
 kill -0 "$coordinator_pid" 2>/dev/null || workers=0
-# When every worker thread can have a CPU of its own, worker k's computing threads are pinned to CPUs
-# (k-1)*threads onwards (CNN_CPUS), as a local cluster in one process pins its workers (docs/performance.md,
-# thirty-fifth session); a CPU this shell may not use is refused by the worker with a warning, and it runs unpinned.
-cpus=$(nproc 2>/dev/null || echo 0)
+# The CPUs this shell may use, one per line, from its Cpus_allowed_list (such as 0-3,8-11; nothing where there is none).
+allowed_cpus() {
+  local list range
+  list=$(awk '/^Cpus_allowed_list:/ { print $2 }' /proc/self/status 2>/dev/null)
+  [[ -n "$list" ]] || return 0
+  IFS=, read -ra ranges <<< "$list"
+  for range in "${ranges[@]}"; do
+    if [[ "$range" == *-* ]]; then seq "${range%-*}" "${range#*-}"; else echo "$range"; fi
+  done
+}
+# When every worker thread can have a CPU of its own among those this shell may use, worker k's computing threads
+# are pinned to the k-th group of them (CNN_CPUS), as a local cluster in one process pins its workers
+# (docs/performance.md, thirty-fifth session). `--pin-threads off` leaves them to the scheduler.
+cpus=()
+if [[ "$pin" == on ]]; then mapfile -t cpus < <(allowed_cpus); fi
 for (( k = 1; k <= workers; k++ )); do
   address="127.0.0.$(( k + 1 ))"
   pinned=""
-  if (( workers * threads <= cpus )); then
-    pinned=$(seq -s, $(( (k - 1) * threads )) $(( k * threads - 1 )))
+  if (( workers * threads <= ${#cpus[@]} )); then
+    pinned=$(IFS=,; echo "${cpus[*]:$(( (k - 1) * threads )):$threads}")
   fi
   (
     export CNN_SEED_NODES="127.0.0.1:$port" CNN_BIND_HOST="$address" CNN_BIND_PORT=0 CNN_PUBLIC_HOST="$address" \

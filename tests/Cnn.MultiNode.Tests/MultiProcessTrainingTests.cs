@@ -117,7 +117,23 @@ public sealed class MultiProcessTrainingTests(ClusterRuns runs)
 
         Assert.Equal(reference, ClusterRuns.RunJson(outDirectory).GetProperty("weightsSha256").GetString());
         Assert.True(File.Exists(Path.Combine(outDirectory, "logs", "worker-1.log")) && File.Exists(Path.Combine(outDirectory, "logs", "worker-2.log")));
-        Assert.Contains("cnn-worker worker-2: 1 threads", File.ReadAllText(Path.Combine(outDirectory, "logs", "worker-2.log")));
+        // Pinned, where each of the two threads can have a CPU of its own: worker 2 on the second CPU this process may use.
+        IReadOnlyList<int>? allowed = Cnn.Engine.Training.ThreadAffinity.AllowedCpus();
+        string worker2 = File.ReadAllText(Path.Combine(outDirectory, "logs", "worker-2.log"));
+        Assert.Contains(allowed is { Count: >= 2 } ? $"cnn-worker worker-2: 1 threads on CPUs {allowed[1]}," : "cnn-worker worker-2: 1 threads,", worker2);
+    }
+
+    [Theory]
+    [InlineData(new[] { "--workers", "2", "--pin-threads", "maybe" }, "local-cluster.sh: --pin-threads 'maybe' must be on or off")]
+    [InlineData(new[] { "--workers", "2", "--threads-per-worker", "0" }, "local-cluster.sh: --threads-per-worker 0 is not a positive number")]
+    [InlineData(new[] { "--workers", "2", "--", "--no-cluster" }, "local-cluster.sh: '--no-cluster' is set by this script")]
+    public async Task The_local_cluster_script_refuses_bad_options_with_one_line_before_it_starts_anything(string[] args, string expected)
+    {
+        var (code, output, errors) = await StartScriptAsync(args);
+
+        Assert.Equal(2, code);
+        Assert.Equal("", output);
+        Assert.StartsWith(expected, Assert.Single(errors.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
     }
 
     // `--bench`: the coordinator runs `cnn bench --workers 2` on the same topology. One JSON object, alone on the
@@ -127,7 +143,8 @@ public sealed class MultiProcessTrainingTests(ClusterRuns runs)
     [Fact]
     public async Task The_local_cluster_script_benchmarks_the_process_topology_against_no_cluster_in_one_run()
     {
-        string output = await RunScriptAsync(["--bench", "--workers", "2", "--threads-per-worker", "1", "--no-build", "--", "--json", "--repeats", "3", "--data", runs.DataDirectory]);
+        string output = await RunScriptAsync(["--bench", "--workers", "2", "--threads-per-worker", "1", "--pin-threads", "off", "--no-build", "--", "--json", "--repeats", "3",
+            "--data", runs.DataDirectory]);
 
         using var result = System.Text.Json.JsonDocument.Parse(output); // nothing else on standard output
         var r = result.RootElement;
@@ -149,6 +166,15 @@ public sealed class MultiProcessTrainingTests(ClusterRuns runs)
     // within the run timeout and returns its standard output.
     private static async Task<string> RunScriptAsync(string[] args)
     {
+        var (code, output, errors) = await StartScriptAsync(args);
+        Assert.True(code == 0, $"local-cluster.sh {string.Join(' ', args)}: exit {code?.ToString() ?? "none (killed)"}\n{output}\n{errors}");
+        return output;
+    }
+
+    // Runs deploy/local-cluster.sh with `args` and none of the caller's CNN_* variables: its exit code (null when
+    // it did not end within the run timeout and was killed), standard output and standard error.
+    private static async Task<(int? Code, string Output, string Errors)> StartScriptAsync(string[] args)
+    {
         var info = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (string a in (string[])[Programs.File("deploy/local-cluster.sh"), .. args]) info.ArgumentList.Add(a);
         foreach (string key in info.Environment.Keys.Where(k => k.StartsWith("CNN_", StringComparison.Ordinal)).ToList()) info.Environment.Remove(key);
@@ -160,8 +186,7 @@ public sealed class MultiProcessTrainingTests(ClusterRuns runs)
         if (!exited) script.Kill(entireProcessTree: true);
 
         string output = await stdout, errors = await stderr;
-        Assert.True(exited && script.ExitCode == 0, $"local-cluster.sh {string.Join(' ', args)}: exit {(exited ? script.ExitCode : "none (killed)")}\n{output}\n{errors}");
-        return output;
+        return (exited ? script.ExitCode : null, output, errors);
     }
 
     // The script runs the Release build, as its users do. A Release test run has just built it; a Debug one
