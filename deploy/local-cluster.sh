@@ -178,7 +178,7 @@ kill -0 "$coordinator_pid" 2>/dev/null || workers=0
 # The CPUs this shell may use, one per line, from its Cpus_allowed_list (such as 0-3,8-11; nothing where there is none).
 allowed_cpus() {
   local list range
-  list=$(awk '/^Cpus_allowed_list:/ { print $2 }' /proc/self/status 2>/dev/null)
+  list=$(awk '/^Cpus_allowed_list:/ { print $2 }' /proc/self/status 2>/dev/null || true)
   [[ -n "$list" ]] || return 0
   IFS=, read -ra ranges <<< "$list"
   for range in "${ranges[@]}"; do
@@ -189,7 +189,7 @@ allowed_cpus() {
 # are pinned to the k-th group of them (CNN_CPUS), as a local cluster in one process pins its workers
 # (docs/performance.md, thirty-fifth session). `--pin-threads off` leaves them to the scheduler.
 cpus=()
-if [[ "$pin" == on ]]; then mapfile -t cpus < <(allowed_cpus); fi
+if [[ "$pin" == on ]]; then read -ra cpus <<< "$(allowed_cpus | tr '\n' ' ')"; fi
 for (( k = 1; k <= workers; k++ )); do
   address="127.0.0.$(( k + 1 ))"
   pinned=""

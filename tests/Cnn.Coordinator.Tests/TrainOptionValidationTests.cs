@@ -169,6 +169,7 @@ public sealed class TrainOptionValidationTests : IDisposable
     [InlineData(new[] { "--workers", "2", "--repeats", "0" }, "--repeats must be at least 1, got 0")]
     [InlineData(new[] { "--workers", "2", "--pin-threads", "off" }, "--pin-threads applies to a local cluster (--local-workers)")]
     [InlineData(new[] { "--local-workers", "2", "--pin-threads", "yes" }, "yes")]
+    [InlineData(new[] { "--pin-threads", "off" }, "--pin-threads applies to a local cluster (--local-workers)")]
     public void Bench_through_a_cluster_with_bad_options_gives_exit_code_2_before_it_starts(string[] args, string expected)
     {
         CliResult result = RunCnn(["bench", .. args]);

@@ -108,6 +108,8 @@ public static class BenchCommand
                 else PrintCluster(cluster, io.Out);
                 return 0;
             }
+            if (parse.GetValue(pinThreads) is not null)
+                throw new CnnUserException("--pin-threads applies to a local cluster (--local-workers): one process's --threads are left to the scheduler");
             BenchResult result = Measure(Presets.Create(parse.GetValue(model)!), threadCount, parse.GetValue(data)!, repeatCount ?? Repeats);
             if (parse.GetValue(json)) io.Out.WriteLine(JsonSerializer.Serialize(result, RunJson.Options));
             else Print(result, io.Out);
