@@ -36,9 +36,9 @@ public static class WorkerDataHash
         Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(trainSha256 + ":" + testSha256)));
 }
 
-/// <summary>How a worker identifies itself and whom it works for; with <paramref name="Tls"/> its data plane connection runs mutual TLS.</summary>
 /// <summary>
-/// A worker's settings. <paramref name="Cpus"/>: one CPU per thread to pin the computing threads to (the first for the
+/// How a worker identifies itself and whom it works for; with <paramref name="Tls"/> its data plane connection runs
+/// mutual TLS. <paramref name="Cpus"/>: one CPU per thread to pin the computing threads to (the first for the
 /// thread that computes the steps), or null to leave them to the scheduler.
 /// </summary>
 public sealed record WorkerSettings(string WorkerId, int Threads, Address Coordinator, string NumericsFingerprint, int ProtocolVersion, NodeTls? Tls = null,

@@ -114,7 +114,7 @@ public sealed record WorkerOptions
     {
         if (string.IsNullOrWhiteSpace(text)) return null;
         return text.Split(',', StringSplitOptions.TrimEntries).Select(part =>
-            int.TryParse(part, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int cpu) && cpu < 1024 ? cpu
+            int.TryParse(part, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int cpu) && cpu < Cnn.Engine.Training.ThreadAffinity.MaxCpus ? cpu
             : throw new CnnUserException($"{source}: '{part}' is not a CPU number (expected a list like 0 or 2,3, one per thread)")).ToArray();
     }
     /// <summary>Worker id.</summary>

@@ -170,6 +170,8 @@ public sealed class TrainOptionValidationTests : IDisposable
     [InlineData(new[] { "--workers", "2", "--pin-threads", "off" }, "--pin-threads applies to a local cluster (--local-workers)")]
     [InlineData(new[] { "--local-workers", "2", "--pin-threads", "yes" }, "yes")]
     [InlineData(new[] { "--pin-threads", "off" }, "--pin-threads applies to a local cluster (--local-workers)")]
+    [InlineData(new[] { "--threads-per-worker", "2" }, "--threads-per-worker applies to a local cluster (--local-workers)")]
+    [InlineData(new[] { "--log-level", "info" }, "--log-level applies to a cluster")]
     public void Bench_through_a_cluster_with_bad_options_gives_exit_code_2_before_it_starts(string[] args, string expected)
     {
         CliResult result = RunCnn(["bench", .. args]);

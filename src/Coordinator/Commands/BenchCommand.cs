@@ -85,31 +85,31 @@ public static class BenchCommand
             if (threadCount < 1) throw new CnnUserException($"--threads must be at least 1, got {threadCount}");
             int? repeatCount = parse.GetValue(repeats);
             if (repeatCount < 1) throw new CnnUserException($"--repeats must be at least 1, got {repeatCount}");
-            if (parse.GetValue(localWorkers) is not null || multiNode.Workers(parse) is not null)
+            // Every mode takes `cnn train`'s settings and its checks (TrainSettings.ValidateMode), so both commands
+            // refuse the same options with the same line (a cluster option without a cluster, for one); a bench's local
+            // workers default to 1 thread.
+            bool cluster = parse.GetValue(localWorkers) is not null || multiNode.Workers(parse) is not null;
+            int? perWorker = parse.GetValue(threadsPerWorker);
+            TrainSettings settings = multiNode.ReadInto(new TrainSettings
             {
-                // The cluster modes take `cnn train`'s settings and its checks (TrainSettings.ValidateMode), so both
-                // commands refuse the same options with the same line; a bench's local workers default to 1 thread.
-                int? perWorker = parse.GetValue(threadsPerWorker);
-                TrainSettings settings = multiNode.ReadInto(new TrainSettings
-                {
-                    Model = parse.GetValue(model)!, DataDirectory = parse.GetValue(data)!, BatchSize = BatchSize, MicroBatch = MicroBatch,
-                    LocalWorkers = parse.GetValue(localWorkers), ThreadsPerWorker = perWorker ?? (parse.GetValue(localWorkers) is null ? null : 1),
-                    WorkStealing = parse.GetValue(workStealing) == "on",
-                    PinThreads = parse.GetValue(pinThreads),
-                }, parse);
-                settings.ValidateMode();
+                Model = parse.GetValue(model)!, DataDirectory = parse.GetValue(data)!, BatchSize = BatchSize, MicroBatch = MicroBatch, NoCluster = !cluster,
+                LocalWorkers = parse.GetValue(localWorkers), ThreadsPerWorker = perWorker ?? (parse.GetValue(localWorkers) is null ? null : 1),
+                WorkStealing = parse.GetValue(workStealing) == "on",
+                PinThreads = parse.GetValue(pinThreads),
+            }, parse);
+            settings.ValidateMode();
+            if (cluster)
+            {
                 Model benchModel = Presets.Create(settings.Model);
                 int pairs = repeatCount ?? ClusterRepeats;
-                ClusterBenchResult cluster = settings.Mode == TrainingMode.Remote
+                ClusterBenchResult measured = settings.Mode == TrainingMode.Remote
                     ? MeasureRemote(benchModel, settings, io.Error, pairs)
                     : MeasureCluster(benchModel, settings.LocalWorkerCount, settings.LocalThreadsPerWorker, settings.DataDirectory,
                         TimeSpan.FromSeconds(settings.JoinTimeoutSeconds), settings.NodeLogLevel, pairs, settings.WorkStealing, settings.PinsThreads);
-                if (parse.GetValue(json)) io.Out.WriteLine(JsonSerializer.Serialize(cluster, RunJson.Options));
-                else PrintCluster(cluster, io.Out);
+                if (parse.GetValue(json)) io.Out.WriteLine(JsonSerializer.Serialize(measured, RunJson.Options));
+                else PrintCluster(measured, io.Out);
                 return 0;
             }
-            if (parse.GetValue(pinThreads) is not null)
-                throw new CnnUserException("--pin-threads applies to a local cluster (--local-workers): one process's --threads are left to the scheduler");
             BenchResult result = Measure(Presets.Create(parse.GetValue(model)!), threadCount, parse.GetValue(data)!, repeatCount ?? Repeats);
             if (parse.GetValue(json)) io.Out.WriteLine(JsonSerializer.Serialize(result, RunJson.Options));
             else Print(result, io.Out);

@@ -12,6 +12,9 @@ public static partial class ThreadAffinity
 {
     private const int MaskWords = 16; // a cpu_set_t of 1,024 CPUs
 
+    /// <summary>CPU numbers run from 0 to MaxCpus - 1 (glibc's cpu_set_t).</summary>
+    public const int MaxCpus = MaskWords * 64;
+
     /// <summary>
     /// The CPUs this process may run on, in ascending order; null where that cannot be read (not Linux, or the call
     /// failed), in which case nothing is pinned.
@@ -22,7 +25,7 @@ public static partial class ThreadAffinity
         var mask = new ulong[MaskWords];
         if (SchedGetAffinity(0, MaskWords * sizeof(ulong), mask) != 0) return null;
         var cpus = new List<int>();
-        for (int cpu = 0; cpu < MaskWords * 64; cpu++)
+        for (int cpu = 0; cpu < MaxCpus; cpu++)
             if ((mask[cpu / 64] & (1UL << (cpu % 64))) != 0) cpus.Add(cpu);
         return cpus.Count > 0 ? cpus : null;
     }
@@ -33,7 +36,7 @@ public static partial class ThreadAffinity
     /// </summary>
     public static bool PinCurrentThread(int cpu)
     {
-        if (!OperatingSystem.IsLinux() || cpu < 0 || cpu >= MaskWords * 64) return false;
+        if (!OperatingSystem.IsLinux() || cpu < 0 || cpu >= MaxCpus) return false;
         var mask = new ulong[MaskWords];
         mask[cpu / 64] = 1UL << (cpu % 64);
         return SchedSetAffinity(0, MaskWords * sizeof(ulong), mask) == 0;
