@@ -1,6 +1,8 @@
 // Helpers shared by the kernel tests: seeded random arrays, arrays on or off a cache line, and an assertion of bit-for-bit equality that
 // names the first differing element. The SIMD kernels promise the same IEEE operations in the same order as
 // their references, so "close" is not good enough: a single differing bit means a changed summation order.
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Cnn.Engine.Kernels;
 using Xunit;
 
@@ -36,21 +38,39 @@ internal static class KernelAssert
         return values;
     }
 
+    // Every array ArrayAt tried and turned down, kept for the life of the test process. Freed, they would leave holes
+    // of exactly that length at exactly the offset turned down, and the pinned heap fills a hole that fits before it
+    // allocates at its end: the next call for the same length got one hole after another (CI once failed 256 tries).
+    private static readonly List<float[]> s_turnedDown = [];
+
     /// <summary>
-    /// A pinned array (it never moves) whose first float is, or is not, on a 64-byte boundary. Large arrays of one
-    /// length keep one offset from a cache line (new float[93_322] gives 24 and 56 bytes here, never 0), so arrays of
-    /// other lengths between the tries move the next one through the offsets.
+    /// A pinned array (it never moves) whose first float is, or is not, on a 64-byte boundary. Where the pinned object
+    /// heap allocates at its end, arrays follow one another, so after an array at the wrong offset a filler sized from
+    /// that array's address puts the next one where it is wanted. The filler is no smaller than the array: a small one
+    /// would go into any small hole other tests left (and 93,322 floats, a multiple of 64 bytes with the header, then
+    /// land at one offset for ever). An array that lands in a hole uses the hole up, so the tries get past the holes.
     /// </summary>
     public static float[] ArrayAt(int length, bool aligned)
     {
-        var tried = new List<float[]>();
-        for (int attempt = 0; attempt < 256; attempt++)
+        const int tries = 4096, headerBytes = 24; // object header, method table and length before a float[]'s data
+        const int line = AlignedBuffer.Alignment;
+        long bytes = (sizeof(float) * (long)length + 7) & ~7L;
+        lock (s_turnedDown)
         {
-            float[] array = GC.AllocateArray<float>(length, pinned: true);
-            if (AlignedBuffer.IsAligned(array) == aligned) return array;
-            tried.Add(array);
-            tried.Add(GC.AllocateArray<float>(length + 1 + attempt % 16, pinned: true));
+            for (int attempt = 0; attempt < tries; attempt++)
+            {
+                float[] array = GC.AllocateArray<float>(length, pinned: true);
+                if (AlignedBuffer.IsAligned(array) == aligned) return array;
+                s_turnedDown.Add(array);
+                long next = DataAddress(array) + bytes + headerBytes; // the data of an array allocated right after it
+                long gap = aligned ? (line - next % line) % line : 8;
+                long filler = gap + (bytes + headerBytes + line - 1) / line * line; // bytes, header included
+                s_turnedDown.Add(GC.AllocateArray<float>((int)((filler - headerBytes) / sizeof(float)), pinned: true));
+            }
         }
-        throw new InvalidOperationException($"no array of {length} floats {(aligned ? "on" : "off")} a cache line in 256 tries");
+        throw new InvalidOperationException($"no array of {length} floats {(aligned ? "on" : "off")} a cache line in {tries} tries");
     }
+
+    private static unsafe long DataAddress(float[] array) =>
+        (long)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array));
 }
