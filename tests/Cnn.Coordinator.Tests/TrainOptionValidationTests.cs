@@ -58,6 +58,9 @@ public sealed class TrainOptionValidationTests : IDisposable
     [InlineData("--no-cluster --log-level info", "--log-level applies to a cluster")]
     [InlineData("--no-cluster --allow-mixed-numerics", "--allow-mixed-numerics applies to a multi-node run (--workers N)")]
     [InlineData("--no-cluster --pin-threads off", "--pin-threads applies to a local cluster (--local-workers)")]
+    [InlineData("--no-cluster --work-stealing on", "--work-stealing applies to a cluster (--local-workers or --workers)")]
+    [InlineData("--local-workers 2 --transport akka --work-stealing on", "--work-stealing on needs the tcp data plane, not --transport akka")]
+    [InlineData("--local-workers 2 --work-stealing sometimes", "sometimes")]
     [InlineData("--workers 2 --pin-threads on", "--pin-threads applies to a local cluster (--local-workers); worker processes take --cpus / CNN_CPUS")]
     [InlineData("--local-workers 2 --pin-threads maybe", "maybe")]
     [InlineData("--local-workers 2 --allow-mixed-numerics", "--allow-mixed-numerics applies to a multi-node run (--workers N)")]
@@ -170,6 +173,7 @@ public sealed class TrainOptionValidationTests : IDisposable
     [InlineData(new[] { "--workers", "2", "--pin-threads", "off" }, "--pin-threads applies to a local cluster (--local-workers)")]
     [InlineData(new[] { "--local-workers", "2", "--pin-threads", "yes" }, "yes")]
     [InlineData(new[] { "--pin-threads", "off" }, "--pin-threads applies to a local cluster (--local-workers)")]
+    [InlineData(new[] { "--work-stealing", "on" }, "--work-stealing applies to a cluster (--local-workers or --workers)")]
     [InlineData(new[] { "--threads-per-worker", "2" }, "--threads-per-worker applies to a local cluster (--local-workers)")]
     [InlineData(new[] { "--log-level", "info" }, "--log-level applies to a cluster")]
     public void Bench_through_a_cluster_with_bad_options_gives_exit_code_2_before_it_starts(string[] args, string expected)

@@ -192,6 +192,10 @@ public sealed record TrainSettings
         _ = NodeLogLevel; // parses --log-level, so that a bad name is refused before anything starts
         if (AllowMixedNumerics && Mode != TrainingMode.Remote)
             throw new CnnUserException("--allow-mixed-numerics applies to a multi-node run (--workers N): the workers of a local cluster run this machine's kernels");
+        if (WorkStealing && Mode == TrainingMode.NoCluster)
+            throw new CnnUserException("--work-stealing applies to a cluster (--local-workers or --workers): --no-cluster has no workers to move leaves between");
+        if (WorkStealing && Transport != "tcp")
+            throw new CnnUserException($"--work-stealing on needs the tcp data plane, not --transport {Transport}: the workers' steal requests travel on it");
         if (PinThreads is not null && Mode != TrainingMode.LocalCluster)
             throw new CnnUserException("--pin-threads applies to a local cluster (--local-workers); worker processes take --cpus / CNN_CPUS on their own command line");
         if (ThreadsPerWorker is not null && Mode != TrainingMode.LocalCluster)
