@@ -15,14 +15,18 @@ using MessagePack;
 
 namespace Cnn.Messages;
 
-/// <summary>A worker announces itself: identity, capacity and what it computes with.</summary>
+/// <summary>
+/// A worker announces itself: identity, capacity and what it computes with. Cpus: the CPUs its computing threads are
+/// pinned to, one per thread, or null when the scheduler places them (for run.json; it changes no result).
+/// </summary>
 [MessagePackObject]
 public sealed record RegisterWorker(
     [property: Key(0)] string WorkerId,
     [property: Key(1)] int Threads,
     [property: Key(2)] string DatasetSha256,
     [property: Key(3)] string NumericsFingerprint,
-    [property: Key(4)] int ProtocolVersion) : ICnnMessage;
+    [property: Key(4)] int ProtocolVersion,
+    [property: Key(5)] int[]? Cpus = null) : ICnnMessage;
 
 /// <summary>
 /// The coordinator takes the worker into the run and says what to build. DataPlaneEndpoint is "host:port" of the

@@ -94,12 +94,14 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
     private bool _workStealing;
     private bool _busy;
     private readonly object _computeGate = new(); // held by whichever computation (data plane, Akka, evaluation) uses _computer
+    private readonly IReadOnlyList<int>? _cpus;   // the CPUs the computing threads are pinned to, or null
 
     /// <summary>A worker with <paramref name="data"/> that registers with the coordinator in <paramref name="settings"/>.</summary>
     public WorkerActor(WorkerSettings settings, WorkerData data)
     {
         _settings = settings;
         _data = data;
+        _cpus = UsableCpus();
         Registering();
     }
 
@@ -134,7 +136,8 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         Receive<RegisterTick>(_ =>
         {
             _log.Info("Worker {0}: registering with the coordinator at {1}", _settings.WorkerId, _settings.Coordinator);
-            Coordinator().Tell(new RegisterWorker(_settings.WorkerId, _settings.Threads, _data.Sha256, _settings.NumericsFingerprint, _settings.ProtocolVersion));
+            Coordinator().Tell(new RegisterWorker(_settings.WorkerId, _settings.Threads, _data.Sha256, _settings.NumericsFingerprint, _settings.ProtocolVersion,
+                _cpus?.ToArray()));
             Timers.StartSingleTimer("register", new RegisterTick(), _retry);
             _retry = TimeSpan.FromMilliseconds(Math.Min(_retry.TotalMilliseconds * 2, LastRetry.TotalMilliseconds));
         });
@@ -177,7 +180,7 @@ public sealed class WorkerActor : ReceiveActor, IWithStash, IWithTimers
         {
             _computer?.Dispose();
             Model model = Presets.Create(accepted.Model, _data.Train.SampleShape);
-            _computer = new LeafComputer(model, _settings.Threads, accepted.MicroBatch, UsableCpus());
+            _computer = new LeafComputer(model, _settings.Threads, accepted.MicroBatch, _cpus);
             _parameterCount = model.Parameters.Count;
             _spare.Clear();
             _weights = [];

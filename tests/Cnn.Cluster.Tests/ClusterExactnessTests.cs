@@ -48,6 +48,8 @@ public sealed class ClusterExactnessTests(SyntheticRun run)
         Assert.Equal(reference.WeightsSha256, Checkpoint.WeightsSha256(cluster.Backend.Weights));
         var stats = cluster.Backend.Stats();
         Assert.Equal(workers, stats.Workers.Count);
+        // What run.json records of each worker's CPUs is what the worker was pinned to (worker-k is the k-th started).
+        Assert.Equal(cluster.Cluster.WorkerCpus, stats.Workers.OrderBy(w => w.Id, StringComparer.Ordinal).Select(w => w.Cpus));
         // Every worker took part (a late one may see some of its subtrees raced by backups, so no exact count).
         Assert.All(stats.Workers, w => Assert.True(w.Contributions > 0, $"{w.Id} made no accepted contribution in {Steps} steps"));
         Assert.Equal(Steps, stats.Steps);

@@ -45,6 +45,23 @@ public sealed class CoordinatorStateTests
             Assert.True(covered[leaf] == 1, $"leaf {leaf} is covered {covered[leaf]} times");
     }
 
+    // run.json's workerStats say where each worker's threads ran: the CPUs a registration names, one per thread, or
+    // null. A list that is not one CPU per thread says nothing a reader could trust, so it is recorded as null.
+    [Theory]
+    [InlineData(2, new[] { 2, 3 }, new[] { 2, 3 })]
+    [InlineData(1, null, null)]
+    [InlineData(2, new[] { 0 }, null)]
+    [InlineData(1, new[] { 0, 1 }, null)]
+    [InlineData(1, new[] { -1 }, null)]
+    public void Join_records_the_cpus_a_worker_names_only_as_one_per_thread(int threads, int[]? cpus, int[]? recorded)
+    {
+        var state = new CoordinatorState(Plan);
+
+        WorkerSlot slot = state.Join(Register("w1", threads) with { Cpus = cpus }, "handle-1");
+
+        Assert.Equal(recorded, slot.Cpus);
+    }
+
     [Fact]
     public void Admit_accepts_a_worker_with_the_coordinators_dataset_numerics_and_protocol()
     {

@@ -44,8 +44,10 @@ public sealed class LocalClusterTests(SyntheticRun run, ITestOutputHelper output
         AwaitCondition(() => membership.State.Members.Count(m => m.Status == MemberStatus.Up) == 3, ClusterRun.JoinTimeout, TimeSpan.FromMilliseconds(50));
         Assert.Single(membership.State.Members, m => m.HasRole(CnnNode.CoordinatorRole) && m.Address == membership.SelfAddress);
         Assert.Equal(2, membership.State.Members.Count(m => m.HasRole(CnnNode.WorkerRole)));
-        Assert.Contains("worker worker-1 joined (1 threads)", cluster.Events);
-        Assert.Contains("worker worker-2 joined (1 threads)", cluster.Events);
+        // Each says where its thread runs: on a CPU of its own where every thread has one, else unpinned.
+        for (int k = 0; k < 2; k++)
+            Assert.Contains($"worker worker-{k + 1} joined (1 threads{(cluster.Cluster.WorkerCpus[k] is { } cpus ? $" on CPUs {string.Join(",", cpus)}" : "")})",
+                cluster.Events);
 
         TestProbe removals = CreateTestProbe(cluster.Cluster.CoordinatorSystem, "removals");
         membership.Subscribe(removals.Ref, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsSnapshot, typeof(ClusterEvent.MemberRemoved));

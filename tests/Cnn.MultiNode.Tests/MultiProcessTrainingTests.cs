@@ -121,6 +121,10 @@ public sealed class MultiProcessTrainingTests(ClusterRuns runs)
         IReadOnlyList<int>? allowed = Cnn.Engine.Training.ThreadAffinity.AllowedCpus();
         string worker2 = File.ReadAllText(Path.Combine(outDirectory, "logs", "worker-2.log"));
         Assert.Contains(allowed is { Count: >= 2 } ? $"cnn-worker worker-2: 1 threads on CPUs {allowed[1]}," : "cnn-worker worker-2: 1 threads,", worker2);
+        // and run.json says so: the CPUs each worker process registered with.
+        var cpus = ClusterRuns.RunJson(outDirectory).GetProperty("workerStats").EnumerateArray().ToDictionary(
+            w => w.GetProperty("id").GetString()!, w => w.GetProperty("cpus") is { ValueKind: System.Text.Json.JsonValueKind.Array } list ? string.Join(",", list.EnumerateArray()) : "null");
+        Assert.Equal(allowed is { Count: >= 2 } ? $"{allowed[0]}|{allowed[1]}" : "null|null", $"{cpus["worker-1"]}|{cpus["worker-2"]}");
     }
 
     [Theory]

@@ -125,7 +125,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         Receive<EvaluationResult>(OnEvaluationResult);
         Receive<EvaluationTick>(OnEvaluationDeadline);
         Receive<StatsRequest>(_ => Sender.Tell(new Stats(
-            _state.Workers.Select(w => new WorkerStat(w.Id, w.Threads, w.Images, w.Contributions, w.Steps == 0 ? 0 : w.ComputeMilliseconds / w.Steps, w.Numerics)).ToList(),
+            _state.Workers.Select(w => new WorkerStat(w.Id, w.Threads, w.Images, w.Contributions, w.Steps == 0 ? 0 : w.ComputeMilliseconds / w.Steps, w.Numerics, w.Cpus)).ToList(),
             _state.StepsApplied, _state.StepMilliseconds, _state.CriticalComputeMilliseconds, _state.MeanWorkerComputeMilliseconds, _stolenLeaves)));
         Receive<ParameterServerActor.SnapshotRequest>(m => _parameterServer.Forward(m));
         Receive<ClusterEvent.UnreachableMember>(m =>
@@ -191,7 +191,7 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
         if (!known)
         {
             _log.Info("Worker {0} joined from {1} with {2} threads ({3} workers)", slot.Id, Sender.Path.Address, slot.Threads, _state.Workers.Count);
-            _events($"worker {slot.Id} joined ({slot.Threads} threads)");
+            _events($"worker {slot.Id} joined ({slot.Threads} threads{(slot.Cpus is { } cpus ? $" on CPUs {string.Join(",", cpus)}" : "")})");
             if (_state.NumericsWarning(slot) is { } warning)
             {
                 _log.Warning("{0}", warning);
@@ -515,8 +515,9 @@ public sealed class CoordinatorActor : ReceiveActor, IWithTimers
     }
 }
 
-/// <summary>What run.json records of one worker.</summary>
-public sealed record WorkerStat(string Id, int Threads, long Images, long Contributions, double MeanComputeMillisecondsPerStep, string Numerics);
+/// <summary>What run.json records of one worker; Cpus: the CPUs its computing threads were pinned to, or null when not pinned.</summary>
+public sealed record WorkerStat(string Id, int Threads, long Images, long Contributions, double MeanComputeMillisecondsPerStep, string Numerics,
+    IReadOnlyList<int>? Cpus = null);
 
 /// <summary>Actor names on the coordinator node.</summary>
 public static class WorkerNames

@@ -13,7 +13,7 @@ using Cnn.Messages;
 namespace Cnn.Coordinator.Cluster;
 
 /// <summary>A worker taken into the run.</summary>
-public sealed class WorkerSlot(string id, int threads, object handle, string numerics)
+public sealed class WorkerSlot(string id, int threads, object handle, string numerics, IReadOnlyList<int>? cpus = null)
 {
     /// <summary>The worker's id (unique in the run).</summary>
     public string Id { get; } = id;
@@ -21,6 +21,8 @@ public sealed class WorkerSlot(string id, int threads, object handle, string num
     public int Threads { get; } = threads;
     /// <summary>Its numerics fingerprint (the kernel paths it computes with).</summary>
     public string Numerics { get; } = numerics;
+    /// <summary>The CPUs its computing threads are pinned to, one per thread, or null when they are not pinned.</summary>
+    public IReadOnlyList<int>? Cpus { get; } = cpus;
     /// <summary>The actor that reaches it (IActorRef in the actor; anything in tests).</summary>
     public object Handle { get; set; } = handle;
     /// <summary>Images it computed.</summary>
@@ -108,7 +110,9 @@ public sealed class CoordinatorState
             slot.Handle = handle;
             return slot;
         }
-        slot = new WorkerSlot(request.WorkerId, request.Threads, handle, request.NumericsFingerprint);
+        // The CPUs only as a list of one per thread: anything else a peer says of them is not a placement.
+        int[]? cpus = request.Cpus is { } given && given.Length == request.Threads && given.All(c => c >= 0) ? given : null;
+        slot = new WorkerSlot(request.WorkerId, request.Threads, handle, request.NumericsFingerprint, cpus);
         _workers.Add(slot);
         return slot;
     }

@@ -81,7 +81,7 @@ public sealed record RunSummary
     public double? FirstStepSecondsSinceProcessStart { get; init; }
     /// <summary>Cluster figures (null for --no-cluster).</summary>
     public BackendReport? Cluster { get; init; }
-    /// <summary>Per worker: images, contributions and mean compute milliseconds per step (cluster runs).</summary>
+    /// <summary>Per worker: images, contributions, mean compute milliseconds per step and pinned CPUs (cluster runs).</summary>
     public IReadOnlyList<Cnn.Coordinator.Cluster.WorkerStat>? WorkerStats => Cluster?.Workers;
 }
 
